@@ -1,0 +1,24 @@
+# aiida-sei: `make demo` runs the main job, `make test` the tests; both install first if needed.
+VENV := .venv
+# One thread per process: on small machines more threads slow torch, GPAW, FLARE and LAMMPS
+# down 10-100x (docs/install.md). Parallelism comes from MPI ranks and separate processes.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: install test demo benchmarks clean
+
+install:
+	@bash tools/install.sh
+
+test: install
+	$(VENV)/bin/python -m pytest tests
+
+demo: install
+	$(VENV)/bin/aiida-sei demo
+
+benchmarks: install
+	$(VENV)/bin/python benchmarks/structures.py
+
+clean:
+	rm -rf $(VENV) demo-output

@@ -1,0 +1,1 @@
+"""CalcJobs of aiida-sei, and calcfunctions in ``calculations.functions``."""

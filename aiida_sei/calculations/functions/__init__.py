@@ -1,0 +1,1 @@
+"""Calcfunctions: science steps run inline with full provenance."""

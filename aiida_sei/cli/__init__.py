@@ -1,0 +1,166 @@
+"""The `aiida-sei` command line: setup, versions, structures and the demo."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import pathlib
+
+import click
+
+from aiida_sei.science import catalogue
+from aiida_sei.science.validation import StructureInputError
+
+PROFILE_ENV = 'AIIDA_SEI_PROFILE'
+
+
+def load_profile(ctx: click.Context):
+    """Load (creating if needed) the profile chosen with --profile; report what was created."""
+    from aiida_sei.profile import ensure_profile
+
+    return ensure_profile(ctx.find_root().params['profile'], echo=lambda line: click.echo(f'[setup] {line}', err=True))
+
+
+@click.group()
+@click.option(
+    '--profile',
+    default=lambda: os.environ.get(PROFILE_ENV, 'sei'),
+    show_default=f'${PROFILE_ENV} or sei',
+    help='AiiDA profile to use; created as an embedded SQLite + ZeroMQ profile if absent.',
+)
+def cli(profile):
+    """aiida-sei: the Li | Li6PS5Cl | Li SEI workflow of Ding et al. (arXiv:2506.10944) on AiiDA."""
+
+
+@cli.command()
+@click.pass_context
+def setup(ctx):
+    """Create (if absent) the embedded profile, the localhost computer and the local codes."""
+    from aiida import orm
+
+    profile = load_profile(ctx)
+    codes = orm.QueryBuilder().append(orm.InstalledCode, project=['label']).all(flat=True)
+    click.echo(f'profile `{profile.name}` ready: storage {profile.storage_backend}, broker {profile.process_control_backend}')
+    click.echo(f'codes on localhost: {", ".join(sorted(codes)) or "none"}')
+
+
+@cli.command()
+@click.option('--json', 'as_json', is_flag=True, help='Print a JSON object instead of a table.')
+def versions(as_json):
+    """Versions of every engine and library of the pipeline."""
+    from aiida_sei.versions import engine_versions
+
+    found = engine_versions()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for name, version in found.items():
+        click.echo(f'{name:16s} {version or "not installed"}')
+
+
+@cli.group()
+def structure():
+    """Build a structure of the paper, store it as a node and optionally write it to a file."""
+
+
+def _option_type(parameter: inspect.Parameter) -> dict:
+    """click option settings derived from a builder parameter's default and annotation."""
+    default = parameter.default
+    if isinstance(default, tuple):
+        return {'type': type(default[0]), 'nargs': len(default), 'default': default, 'show_default': True}
+    if default is None:
+        annotation = str(parameter.annotation)
+        return {'type': int if annotation.startswith('int') else float, 'default': None}
+    return {'type': type(default), 'default': default, 'show_default': True}
+
+
+def _doc_summary(function) -> str:
+    return inspect.getdoc(function).split('\n\n')[0].replace('\n', ' ')
+
+
+def _structure_command(kind: str, function) -> click.Command:
+    @click.pass_context
+    def callback(ctx, output, label, **parameters):
+        load_profile(ctx)
+        _build_and_report(kind, {k: v for k, v in parameters.items() if v is not None}, output, label)
+
+    options = [
+        click.Option(['-o', '--output'], type=click.Path(dir_okay=False, path_type=pathlib.Path), help='Also write the structure (.extxyz/.xyz, .cif, ...).'),
+        click.Option(['--label'], help='Label of the calcfunction node.'),
+    ]
+    for name, parameter in inspect.signature(function).parameters.items():
+        options.append(click.Option([f'--{name.replace("_", "-")}'], **_option_type(parameter)))
+    return click.Command(kind, callback=callback, params=options, help=inspect.getdoc(function), short_help=_doc_summary(function))
+
+
+for _kind, _function in catalogue.BUILDERS.items():
+    structure.add_command(_structure_command(_kind, _function))
+
+
+@structure.command('import')
+@click.argument('path', type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
+@click.pass_context
+def structure_import(ctx, path):
+    """Import a structure file (any ASE format) as a node, checking species and overlaps."""
+    from aiida_sei.calculations.functions.structures import import_structure_file
+
+    load_profile(ctx)
+    try:
+        outputs = import_structure_file(path)
+    except StructureInputError as exception:
+        raise click.ClickException(f'{path}: {exception}') from None
+    except Exception as exception:  # ASE raises many types for unreadable files
+        raise click.ClickException(f'{path}: cannot read a structure ({exception})') from None
+    _echo_structure(outputs)
+
+
+def _build_and_report(kind: str, parameters: dict, output: pathlib.Path | None, label: str | None):
+    from aiida_sei.calculations.functions.structures import build_structure_node
+
+    try:
+        outputs = build_structure_node(kind, parameters, label=label)
+    except StructureInputError as exception:
+        raise click.ClickException(str(exception)) from None
+    _echo_structure(outputs)
+    if output is not None:
+        catalogue.write(outputs['structure'].get_ase(), output)
+        click.echo(f'written: {output}')
+
+
+def _echo_structure(outputs: dict):
+    node, info = outputs['structure'], outputs['info'].get_dict()
+    lengths = ' x '.join(f'{x:.3f}' for x in node.cell_lengths)
+    click.echo(f'structure<{node.pk}> {info["formula"]} ({info["n_atoms"]} atoms), cell {lengths} Å')
+    for direction, value in info.get('mismatch', {}).items():
+        click.echo(f'  mismatch along {direction}: {value:+.2%}')
+
+
+@cli.command()
+@click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default='demo-output', show_default=True, help='Directory for the written structures.')
+@click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.structures (demo or paper).')
+@click.pass_context
+def demo(ctx, output, protocol):
+    """Build the paper's structures with provenance and write them out (the embedded demo)."""
+    from aiida.engine import run_get_node
+
+    from aiida_sei.protocols import ProtocolError
+    from aiida_sei.workchains.structures import StructuresWorkChain
+
+    profile = load_profile(ctx)
+    try:
+        builder = StructuresWorkChain.get_builder_from_protocol(protocol)
+    except ProtocolError as exception:
+        raise click.ClickException(str(exception)) from None
+    results, node = run_get_node(builder)
+    if not node.is_finished_ok:
+        raise click.ClickException(f'sei.structures<{node.pk}> failed: see `verdi process report {node.pk}`')
+    output.mkdir(parents=True, exist_ok=True)
+    click.echo(f'sei.structures<{node.pk}> finished in profile `{profile.name}` ({protocol} protocol):')
+    for label, structure_node in sorted(results['structures'].items()):
+        info = results['info'][label].get_dict()
+        path = output / f'{label}.extxyz'
+        catalogue.write(structure_node.get_ase(), path)
+        extra = ', '.join(f'{d} {v:+.2%}' for d, v in info.get('mismatch', {}).items())
+        click.echo(f'  {label:18s} structure<{structure_node.pk}> {info["formula"]:24s} {info["n_atoms"]:6d} atoms  {extra}')
+    click.echo(f'structures written to {output}/; provenance: verdi -p {profile.name} process show {node.pk}')

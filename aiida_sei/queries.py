@@ -1,0 +1,36 @@
+"""Provenance queries a scientist asks of an aiida-sei profile."""
+
+from __future__ import annotations
+
+from aiida import orm
+
+STRUCTURE_FUNCTIONS = ('build_structure', 'import_structure')
+
+
+def structure_info(structure: orm.StructureData) -> dict:
+    """The ``info`` the building calcfunction stored with ``structure`` ({} if none)."""
+    creator = structure.creator
+    if creator is None or 'info' not in creator.outputs:
+        return {}
+    return creator.outputs.info.get_dict()
+
+
+def built_structures() -> list[dict]:
+    """Every structure built or imported by aiida-sei: pk, kind, formula, atom count, creator."""
+    qb = orm.QueryBuilder()
+    qb.append(
+        orm.CalcFunctionNode,
+        filters={'attributes.process_label': {'in': list(STRUCTURE_FUNCTIONS)}},
+        project=['id'],
+        tag='calc',
+    )
+    qb.append(orm.StructureData, with_incoming='calc', edge_filters={'label': 'structure'}, project=['id', 'ctime'])
+    qb.append(
+        orm.Dict,
+        with_incoming='calc',
+        edge_filters={'label': 'info'},
+        project=['attributes.kind', 'attributes.formula', 'attributes.n_atoms'],
+    )
+    qb.order_by({orm.StructureData: {'id': 'asc'}})
+    keys = ('creator', 'pk', 'ctime', 'kind', 'formula', 'n_atoms')
+    return [dict(zip(keys, row)) for row in qb.all()]

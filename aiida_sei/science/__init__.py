@@ -1,0 +1,1 @@
+"""The paper's science as pure functions on ASE atoms and numpy arrays (no AiiDA imports)."""

@@ -1,0 +1,1 @@
+"""Work chains of aiida-sei."""

