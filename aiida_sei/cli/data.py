@@ -65,3 +65,64 @@ def structure_export(node, output):
 
     write(node.get_ase(), output)
     click.echo(f'written: {output}')
+
+
+DATASET = types.DataParamType(sub_classes=('aiida.data:sei.dataset',))
+
+
+@data_sei.group('dataset')
+def dataset():
+    """Datasets of labelled frames."""
+
+
+@dataset.command('import')
+@click.argument('path', type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
+@click.option('--format', 'fmt', help='ASE format (default: from the file name; vasprun.xml, OUTCAR, extxyz, ...).')
+@click.option('--system', help='System of every frame (default: guessed from each composition).')
+@click.option('--origin', default='imported', show_default=True, help='Origin recorded on every frame.')
+@click.option('--backend', help='What labelled the frames (vasp, gpaw, ...).')
+@click.option('--dft/--not-dft', 'is_dft', default=True, show_default=True, help='Whether the labels are DFT.')
+@decorators.with_dbenv()
+def dataset_import(path, fmt, system, origin, backend, is_dft):
+    """Import frames labelled outside AiiDA (extxyz, FLARE _dft.xyz, vasprun.xml, OUTCAR)."""
+    from aiida_sei.calculations.functions.dataset import import_frames_file
+    from aiida_sei.science.frames import FrameError
+
+    metadata = {'origin': origin, 'is_dft': is_dft}
+    metadata.update({k: v for k, v in {'format': fmt, 'system': system, 'backend': backend}.items() if v})
+    try:
+        result = import_frames_file(path, **metadata)
+    except (FrameError, ValueError) as exception:
+        raise click.ClickException(str(exception)) from None
+    node = result['dataset']
+    click.echo(f'dataset<{node.pk}>: {len(node)} frames from {path} {node.base.attributes.get("systems")}')
+
+
+@dataset.command('show')
+@click.argument('node', type=DATASET)
+@decorators.with_dbenv()
+def dataset_show(node):
+    """Frames, systems and elements of a dataset, and what made it."""
+    attributes = node.base.attributes
+    report = {
+        'pk': node.pk,
+        'frames': len(node),
+        'atoms': attributes.get('n_atoms_total'),
+        'systems': attributes.get('systems'),
+        'elements': node.elements,
+        'all_dft': attributes.get('all_dft'),
+        'created_by': None if node.creator is None else f'{node.creator.process_label}<{node.creator.pk}>',
+    }
+    click.echo(json.dumps(report, indent=2))
+
+
+@dataset.command('export')
+@click.argument('node', type=DATASET)
+@click.option('-o', '--output', required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path), help='extxyz file to write.')
+@decorators.with_dbenv()
+def dataset_export(node, output):
+    """Write a dataset as extxyz (energy, forces, stress), the format nequip reads."""
+    from aiida_sei.science.frames import write_extxyz
+
+    write_extxyz([frame.get_frame() for frame in node.iter_frames()], output)
+    click.echo(f'written: {output} ({len(node)} frames)')

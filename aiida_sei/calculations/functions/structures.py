@@ -96,4 +96,4 @@ def import_structure_file(path) -> dict:
 
     path = pathlib.Path(path)
     catalogue.check_atoms(ase.io.read(path, format=_format(path.name)))
-    return import_structure(file=orm.SinglefileData(path))
+    return import_structure(file=orm.SinglefileData(path.resolve()))

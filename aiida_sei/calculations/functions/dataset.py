@@ -1,0 +1,144 @@
+"""Dataset operations as calcfunctions, so every dataset version keeps its provenance.
+
+A dataset references frames by UUID; the functions here make new versions without copying any
+frame arrays. Frames passed as inputs are linked (``frame_00000``, ...), in dataset order.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_sei.data import DatasetData, FrameData
+from aiida_sei.science.frames import guess_system, read_frames, write_extxyz
+
+EXPORT_FILENAME = 'dataset.extxyz'
+
+
+def frame_inputs(frames) -> dict:
+    """Frames as calcfunction keyword inputs with order-preserving link labels."""
+    return {f'frame_{number:05d}': frame for number, frame in enumerate(frames)}
+
+
+def _ordered(frames: dict) -> list:
+    return [frames[label] for label in sorted(frames)]
+
+
+@calcfunction
+def create_dataset(**frames) -> DatasetData:
+    """A dataset of the given frames (keyword inputs, ordered by link label)."""
+    return DatasetData(_ordered(frames))
+
+
+@calcfunction
+def extend_dataset(dataset: DatasetData, **frames) -> DatasetData:
+    """A new version of ``dataset`` with ``frames`` appended (frames already in it are skipped)."""
+    present = set(dataset.frame_uuids)
+    return DatasetData(list(dataset.iter_frames()) + [f for f in _ordered(frames) if f.uuid not in present])
+
+
+@calcfunction
+def merge_datasets(**datasets) -> DatasetData:
+    """The union of datasets, in input order; a frame in several datasets appears once."""
+    merged, seen = [], set()
+    for label in sorted(datasets):
+        for frame in datasets[label].iter_frames():
+            if frame.uuid not in seen:
+                seen.add(frame.uuid)
+                merged.append(frame)
+    return DatasetData(merged)
+
+
+@calcfunction
+def deduplicate_dataset(dataset: DatasetData) -> DatasetData:
+    """Keep the first of frames with the same structure labelled with the same settings."""
+    kept, seen = [], set()
+    for frame in dataset.iter_frames():
+        key = (frame.base.attributes.get('structure_hash'), frame.base.attributes.get('settings_hash', None))
+        if key not in seen:
+            seen.add(key)
+            kept.append(frame)
+    return DatasetData(kept)
+
+
+def check_fractions(fractions: dict) -> None:
+    if not fractions or any(f < 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-9:
+        raise ValueError(f'split fractions must be non-negative and sum to 1, got {fractions}')
+    if any(not name.isidentifier() for name in fractions):
+        raise ValueError(f'split names must be identifiers, got {list(fractions)}')
+
+
+def split(dataset: DatasetData, fractions: dict, seed: int = 0) -> dict:
+    """Check, then split ``dataset`` with :func:`split_dataset` (paper: train 0.9, validation 0.1)."""
+    check_fractions(fractions)
+    return split_dataset(dataset, orm.Dict({'fractions': fractions, 'seed': seed}))
+
+
+@calcfunction
+def split_dataset(dataset: DatasetData, parameters: orm.Dict) -> dict:
+    """Random split into named parts: ``parameters = {fractions: {train: 0.9, validation: 0.1},
+    seed: 0}``. Counts are rounded down except for the last part, which takes the rest."""
+    fractions = parameters['fractions']
+    check_fractions(fractions)
+    frames = list(dataset.iter_frames())
+    order = np.random.default_rng(int(parameters.get('seed', 0))).permutation(len(frames))
+    parts, start = {}, 0
+    names = list(fractions)
+    for number, name in enumerate(names):
+        stop = len(frames) if number == len(names) - 1 else start + int(fractions[name] * len(frames))
+        parts[name] = DatasetData([frames[i] for i in sorted(order[start:stop])])
+        start = stop
+    return parts
+
+
+@calcfunction
+def export_dataset(dataset: DatasetData) -> orm.SinglefileData:
+    """The dataset as one extxyz file (energy, forces, stress per frame) for nequip."""
+    import io
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = f'{directory}/{EXPORT_FILENAME}'
+        write_extxyz([frame.get_frame() for frame in dataset.iter_frames()], path)
+        with open(path, 'rb') as handle:
+            return orm.SinglefileData(io.BytesIO(handle.read()), filename=EXPORT_FILENAME)
+
+
+def import_frames_file(path, **metadata) -> dict:
+    """Check every frame of ``path`` and the metadata, then import with :func:`import_frames`.
+
+    Bad files raise :class:`~aiida_sei.science.frames.FrameError` naming the file and frame, and
+    nothing is stored.
+    """
+    from aiida_sei.data.frame import METADATA_KEYS
+
+    unknown = set(metadata) - set(METADATA_KEYS) - {'format'}
+    if unknown:
+        raise ValueError(f'unknown frame metadata {sorted(unknown)}; allowed: {", ".join(METADATA_KEYS)}, format')
+    read_frames(path, fmt=metadata.get('format'))
+    return import_frames(file=orm.SinglefileData(pathlib.Path(path).resolve()), settings=orm.Dict(metadata))
+
+
+@calcfunction
+def import_frames(file: orm.SinglefileData, settings: orm.Dict) -> dict:
+    """Frames from a file labelled outside AiiDA (extxyz, FLARE _dft.xyz, vasprun.xml, OUTCAR).
+
+    ``settings``: frame metadata (origin, default 'imported'; is_dft; backend; condition; system,
+    guessed per frame when absent) and ``format``, the ASE reader. Outputs ``frames.frame_NNNNN`` and
+    ``dataset``.
+    """
+    settings = settings.get_dict()
+    fmt = settings.pop('format', None)
+    with file.as_path() as path:
+        frames = read_frames(path, fmt=fmt)
+    settings.setdefault('origin', 'imported')
+    nodes = {}
+    for number, frame in enumerate(frames):
+        from ase.data import chemical_symbols
+
+        system = settings.get('system') or guess_system([chemical_symbols[z] for z in frame.numbers])
+        nodes[f'frame_{number:05d}'] = FrameData(frame, **{**settings, 'system': system})
+    return {'frames': nodes, 'dataset': DatasetData(nodes[label] for label in sorted(nodes))}

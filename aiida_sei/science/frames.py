@@ -1,0 +1,151 @@
+"""Labelled frames (structure + energy, forces, stress) as plain arrays: checks, hashes, I/O.
+
+Units: energy eV, forces eV/Å, stress eV/Å^3 as a 3x3 matrix with ASE's sign convention
+(positive = tensile). No AiiDA here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.stress import voigt_6_to_full_3x3_stress
+
+from .catalogue import SPECIES
+
+
+class FrameError(ValueError):
+    """A frame is incomplete or inconsistent (the message names what and where)."""
+
+
+@dataclass
+class Frame:
+    """One labelled configuration."""
+
+    numbers: np.ndarray
+    positions: np.ndarray
+    cell: np.ndarray
+    pbc: np.ndarray
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.numbers)
+
+    def to_atoms(self) -> Atoms:
+        atoms = Atoms(numbers=self.numbers, positions=self.positions, cell=self.cell, pbc=self.pbc)
+        atoms.calc = SinglePointCalculator(atoms, energy=self.energy, forces=self.forces, stress=self.stress)
+        atoms.info.update(self.info)
+        return atoms
+
+
+def frame_from_atoms(atoms: Atoms, where: str = 'frame') -> Frame:
+    """A checked :class:`Frame` from ASE atoms carrying energy, forces and stress results."""
+    results = getattr(atoms.calc, 'results', {}) if atoms.calc is not None else {}
+    missing = [key for key in ('energy', 'forces', 'stress') if key not in results]
+    if missing:
+        raise FrameError(f'{where}: missing {", ".join(missing)}')
+    stress = np.asarray(results['stress'], float)
+    if stress.shape == (6,):
+        stress = voigt_6_to_full_3x3_stress(stress)
+    info = {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float, bool))}
+    return check_frame(
+        Frame(
+            numbers=atoms.numbers.copy(),
+            positions=atoms.positions.copy(),
+            cell=atoms.cell.array.copy(),
+            pbc=atoms.pbc.copy(),
+            energy=float(results['energy']),
+            forces=np.asarray(results['forces'], float),
+            stress=stress,
+            info=info,
+        ),
+        where,
+    )
+
+
+def check_frame(frame: Frame, where: str = 'frame') -> Frame:
+    """Refuse unknown species, mismatched shapes, NaN/inf values; returns the frame."""
+    from ase.data import chemical_symbols
+
+    symbols = {chemical_symbols[z] for z in np.asarray(frame.numbers)}
+    unknown = sorted(symbols - set(SPECIES))
+    if unknown:
+        raise FrameError(f'{where}: element(s) {", ".join(unknown)} are not species of this study ({", ".join(SPECIES)})')
+    n = frame.n_atoms
+    shapes = {'positions': (n, 3), 'forces': (n, 3), 'cell': (3, 3), 'stress': (3, 3), 'pbc': (3,)}
+    for name, shape in shapes.items():
+        value = np.asarray(getattr(frame, name))
+        if value.shape != shape:
+            raise FrameError(f'{where}: {name} has shape {value.shape}, expected {shape} for {n} atoms')
+    for name in ('positions', 'forces', 'cell', 'stress'):
+        if not np.all(np.isfinite(getattr(frame, name))):
+            raise FrameError(f'{where}: {name} contains NaN or inf')
+    if not np.isfinite(frame.energy):
+        raise FrameError(f'{where}: energy is {frame.energy}')
+    return frame
+
+
+def structure_hash(numbers, positions, cell, decimals: int = 5) -> str:
+    """Hash of a configuration (species, positions and cell rounded to 1e-5 Å), for de-duplication."""
+    digest = hashlib.sha256()
+    for array, dtype in ((numbers, np.int64), (np.round(positions, decimals), np.float64), (np.round(cell, decimals), np.float64)):
+        digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def settings_hash(backend: str, parameters: dict) -> str:
+    """Hash of the labelling settings (backend and its physical parameters): frames labelled with
+    equal hashes are consistent training data."""
+    text = json.dumps({'backend': backend, 'parameters': parameters}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def read_frames(path, index=':', fmt: str | None = None) -> list[Frame]:
+    """Frames of a file ASE reads with energy, forces and stress (extxyz, vasprun.xml, OUTCAR, ...).
+
+    Every frame is checked; the first bad one raises :class:`FrameError` naming file and frame.
+    """
+    import ase.io
+
+    try:
+        images = ase.io.read(path, index=index, format=fmt)
+    except Exception as exception:  # ASE raises many types for unreadable files
+        raise FrameError(f'{path}: cannot read ({exception})') from None
+    if isinstance(images, Atoms):
+        images = [images]
+    if not images:
+        raise FrameError(f'{path}: no frames')
+    return [frame_from_atoms(atoms, f'{path}, frame {number}') for number, atoms in enumerate(images)]
+
+
+def write_extxyz(frames, path) -> None:
+    """Frames to an extxyz file nequip's ASEDataModule reads (energy, forces, stress)."""
+    import ase.io
+
+    ase.io.write(path, [frame.to_atoms() for frame in frames], format='extxyz')
+
+
+#: Reduced formulas of the study's bulk systems.
+SYSTEMS = {'Li': 'Li', 'Li6PS5Cl': 'Li6PS5Cl', 'Li2S': 'Li2S', 'Li3P': 'Li3P', 'LiCl': 'LiCl'}
+
+
+def guess_system(symbols) -> str:
+    """The study's name for a composition: a bulk phase, 'interface' (Li metal + electrolyte
+    elements), or the reduced formula."""
+    from pymatgen.core import Composition
+
+    counts = {s: list(symbols).count(s) for s in set(symbols)}
+    reduced = Composition(counts).reduced_formula
+    if reduced in SYSTEMS:
+        return SYSTEMS[reduced]
+    if {'P', 'S', 'Cl'} <= set(counts) and counts['Li'] > 6 * counts['P']:
+        return 'interface'
+    return reduced

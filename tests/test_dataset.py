@@ -1,0 +1,144 @@
+"""Datasets of a few hundred frames: import, merge, de-duplicate, split, export, re-import, and
+the provenance query behind them. Frames are labelled with ASE's Lennard-Jones calculator
+(cheap, real energies/forces/stress) and imported as a user imports outside data."""
+
+import numpy as np
+import pytest
+from aiida import orm
+from ase.calculators.lj import LennardJones
+
+from aiida_sei.calculations.functions.dataset import (
+    create_dataset,
+    deduplicate_dataset,
+    export_dataset,
+    extend_dataset,
+    frame_inputs,
+    import_frames_file,
+    merge_datasets,
+    split,
+)
+from aiida_sei.data import DatasetData, FrameData
+from aiida_sei.queries import labelling_processes
+from aiida_sei.science import catalogue
+from aiida_sei.science.frames import FrameError
+
+
+def lj_frames(n, seed=0, kind='li2s'):
+    """``n`` rattled cells with Lennard-Jones energy, forces and stress."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(n):
+        atoms = catalogue.build(kind)
+        atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
+        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+        atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+        images.append(atoms)
+    return images
+
+
+def write(images, path):
+    import ase.io
+
+    ase.io.write(path, images, format='extxyz')
+    return path
+
+
+def node_count():
+    return orm.QueryBuilder().append(orm.Node).count()
+
+
+@pytest.fixture(scope='module')
+def imported(aiida_profile, tmp_path_factory):
+    """200 Li2S + 100 LiCl frames imported from extxyz (once for the module: storing is slow)."""
+    tmp_path = tmp_path_factory.mktemp('frames')
+    li2s = import_frames_file(write(lj_frames(200, 1), tmp_path / 'li2s.extxyz'), origin='aimd', is_dft=False, backend='lj')
+    licl = import_frames_file(write(lj_frames(100, 2, 'licl'), tmp_path / 'licl.extxyz'), origin='aimd', is_dft=False, backend='lj')
+    return li2s, licl
+
+
+def test_import_merge_split_export_reimport_is_lossless(imported, tmp_path):
+    li2s, licl = imported
+    assert len(li2s['dataset']) == 200 and li2s['dataset'].base.attributes.get('systems') == {'Li2S': 200}
+    merged = merge_datasets(a=li2s['dataset'], b=licl['dataset'])
+    assert len(merged) == 300 and merged.base.attributes.get('systems') == {'Li2S': 200, 'LiCl': 100}
+    assert merged.elements == ['Cl', 'Li', 'S']
+
+    parts = split(merged, {'train': 0.9, 'validation': 0.1}, seed=4)
+    train, validation = parts['train'], parts['validation']
+    assert (len(train), len(validation)) == (270, 30)
+    assert not set(train.frame_uuids) & set(validation.frame_uuids)
+    assert set(train.frame_uuids) | set(validation.frame_uuids) == set(merged.frame_uuids)
+    again = split(merged, {'train': 0.9, 'validation': 0.1}, seed=4)
+    assert again['validation'].frame_uuids == validation.frame_uuids
+
+    exported = export_dataset(merged)
+    path = tmp_path / 'roundtrip.extxyz'
+    path.write_bytes(exported.get_content(mode='rb'))
+    reimported = import_frames_file(path)['dataset']
+    for original, copy in zip(merged.iter_frames(), reimported.iter_frames()):
+        assert copy.energy == original.energy
+        assert np.array_equal(copy.get_array('forces'), original.get_array('forces'))
+        assert np.array_equal(copy.get_array('stress'), original.get_array('stress'))
+        assert np.array_equal(copy.get_array('positions'), original.get_array('positions'))
+        assert copy.base.attributes.get('structure_hash') == original.base.attributes.get('structure_hash')
+
+
+def test_versions_share_frames_and_deduplicate(imported):
+    li2s, _ = imported
+    frames = list(li2s['dataset'].iter_frames())
+    small = create_dataset(**frame_inputs(frames[:10]))
+    bigger = extend_dataset(small, **frame_inputs(frames[5:20]))
+    assert bigger.frame_uuids == [f.uuid for f in frames[:20]]
+    assert bigger.creator.inputs.dataset.pk == small.pk  # the version chain is in the graph
+    # the same configurations imported twice are duplicates under the same settings
+    twice = merge_datasets(a=li2s['dataset'], b=import_frames_file_again(li2s))
+    assert len(twice) == 400 and len(deduplicate_dataset(twice)) == 200
+
+
+def import_frames_file_again(result):
+    file = result['frames']['frame_00000'].creator.inputs.file
+    with file.as_path() as path:
+        return import_frames_file(path, origin='aimd', is_dft=False, backend='lj')['dataset']
+
+
+def test_query_finds_the_processes_that_made_the_frames(imported):
+    li2s, licl = imported
+    merged = merge_datasets(a=li2s['dataset'], b=licl['dataset'])
+    processes = labelling_processes(merged)
+    assert [p.pk for p in processes] == sorted([li2s['dataset'].creator.pk, licl['dataset'].creator.pk])
+
+
+@pytest.mark.parametrize(
+    ('mutate', 'message'),
+    [
+        (lambda atoms: atoms.calc.results.pop('stress'), 'frame 3: missing stress'),
+        (lambda atoms: atoms.calc.results.pop('forces'), 'frame 3: missing forces'),
+        (lambda atoms: atoms.calc.results.__setitem__('energy', float('nan')), 'frame 3: energy is nan'),
+        (lambda atoms: atoms.symbols.__setitem__(0, 'Fe'), 'frame 3: element'),
+    ],
+)
+def test_bad_frames_name_file_and_frame_and_store_nothing(aiida_profile, tmp_path, mutate, message):
+    images = lj_frames(5, 3)
+    mutate(images[3])
+    path = write(images, tmp_path / 'bad.extxyz')
+    before = node_count()
+    with pytest.raises(FrameError, match=message) as info:
+        import_frames_file(path)
+    assert 'bad.extxyz' in str(info.value)
+    assert node_count() == before
+
+
+def test_mismatched_atom_counts_are_refused(aiida_profile, tmp_path):
+    path = write(lj_frames(2, 5), tmp_path / 'short.extxyz')
+    lines = path.read_text().splitlines()
+    del lines[3]  # drop one atom line of the first frame: its count no longer matches
+    path.write_text('\n'.join(lines) + '\n')
+    with pytest.raises(FrameError, match='short.extxyz'):
+        import_frames_file(path)
+
+
+def test_dataset_rejects_repeated_frames(imported):
+    frame = next(imported[0]['dataset'].iter_frames())
+    with pytest.raises(ValueError, match='twice'):
+        DatasetData([frame, frame])
+    assert isinstance(frame, FrameData)

@@ -1,0 +1,106 @@
+"""Labelling with GPAW for real through sei.label, and the restart handlers of sei.gpaw.base."""
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from aiida.engine.utils import instantiate_process
+from aiida.manage import get_manager
+
+from aiida_sei.calculations.functions.structures import build_structure_node
+from aiida_sei.calculations.gpaw import GpawCalculation
+from aiida_sei.data import FrameData
+from aiida_sei.runners.gpaw_singlepoint import make_calculator
+from aiida_sei.workchains.gpaw import GpawBaseWorkChain
+from aiida_sei.workchains.label import LabelWorkChain
+
+
+@pytest.fixture
+def gpaw_code(aiida_code_installed):
+    import sys
+
+    return aiida_code_installed(label='gpaw', filepath_executable=sys.executable, default_calc_job_plugin='sei.gpaw', prepend_text='export OMP_NUM_THREADS=1')
+
+
+def frames_in_profile():
+    return orm.QueryBuilder().append(FrameData).count()
+
+
+def direct_gpaw(atoms, calculation):
+    """The same single point computed by GPAW in this process."""
+    atoms = atoms.copy()
+    atoms.calc = make_calculator(calculation.inputs.parameters.get_dict(), calculation.inputs.kpoints.get_kpoints_mesh()[0], txt=None)
+    return atoms.get_potential_energy(force_consistent=True), atoms.get_forces(), atoms.get_stress(voigt=False)
+
+
+@pytest.mark.parametrize(('kind', 'parameters', 'system'), [('li2s', {}, 'Li2S'), ('bcc-li', {'supercell': [1, 1, 1]}, 'Li')])
+def test_label_agrees_with_a_direct_gpaw_call(aiida_profile_clean, gpaw_code, kind, parameters, system):
+    rattled = build_structure_node(kind, parameters)['structure'].get_ase()
+    rattled.rattle(0.05, seed=1)
+    structure = orm.StructureData(ase=rattled)
+    builder = LabelWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast', frame_metadata={'origin': 'test'})
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    frame = results['frame']
+    calculation = frame.creator
+    assert isinstance(calculation, orm.CalcJobNode) and calculation.process_type.endswith('sei.gpaw')
+    assert frame.base.attributes.get('system') == system and frame.base.attributes.get('is_dft') is True
+    energy, forces, stress = direct_gpaw(rattled, calculation)
+    assert frame.energy == pytest.approx(energy, abs=1e-6)
+    assert np.allclose(frame.get_array('forces'), forces, atol=1e-5)
+    assert np.allclose(frame.get_array('stress'), stress, atol=1e-6)
+    assert np.abs(forces).max() > 1e-3  # rattled: the forces are not trivially zero
+
+
+def test_scf_not_converged_is_restarted_with_more_steps_and_less_mixing(aiida_profile_clean, gpaw_code):
+    structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
+    overrides = {'parameters': {'maxiter': 4}}
+    builder = GpawBaseWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast', overrides=overrides)
+    _, node = run_get_node(builder)
+    calculations = sorted(node.called, key=lambda n: n.ctime)
+    assert calculations[0].exit_status == GpawCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED.status
+    assert node.is_finished_ok and calculations[-1].is_finished_ok
+    steps = [c.inputs.parameters['maxiter'] for c in calculations]
+    betas = [c.inputs.parameters['mixer']['beta'] for c in calculations]
+    assert steps == [4 * 2**k for k in range(len(calculations))]
+    assert betas == [0.05 / 2**k for k in range(len(calculations))]
+    assert len(node.outputs.frame.get_array('forces')) == 2
+
+
+def test_a_code_that_keeps_crashing_gives_a_clear_exit_and_no_frame(aiida_profile_clean, aiida_code_installed):
+    crashing = aiida_code_installed(label='broken', filepath_executable='/bin/false')
+    structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
+    builder = LabelWorkChain.get_builder_from_protocol(crashing, structure, protocol='fast')
+    _, node = run_get_node(builder)
+    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_LABEL_FAILED.status
+    assert 'crashed twice' in node.exit_message
+    base = node.called[0]
+    assert [c.exit_status for c in base.called] == [GpawCalculation.exit_codes.ERROR_OUTPUT_MISSING.status] * 2
+    assert frames_in_profile() == 0
+
+
+def test_walltime_handler_doubles_the_walltime(aiida_profile_clean, gpaw_code):
+    """The handler acts on a real GpawCalculation node that ended with exit status 400."""
+    structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
+    builder = GpawBaseWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast', options={'max_wallclock_seconds': 600})
+    process = instantiate_process(get_manager().get_runner(), builder)
+    process.setup()
+    failed = orm.CalcJobNode(computer=gpaw_code.computer, process_type='aiida.calculations:sei.gpaw')
+    failed.set_process_state('finished')
+    failed.set_exit_status(GpawCalculation.exit_codes.ERROR_OUT_OF_WALLTIME.status)
+    report = process.handle_out_of_walltime(failed)
+    assert report.do_break and report.exit_code.status == 0
+    assert process.ctx.inputs.metadata.options['max_wallclock_seconds'] == 1200
+
+
+@pytest.mark.parametrize(('symbols', 'message'), [('LiFe', 'Fe'), ('Li2', 'overlapping')])
+def test_bad_structures_are_refused_before_submission(aiida_profile_clean, gpaw_code, symbols, message):
+    from ase import Atoms
+
+    positions = [[0, 0, 0], [0.2, 0, 0]] if symbols == 'Li2' else [[0, 0, 0], [1.5, 1.5, 1.5]]
+    structure = orm.StructureData(ase=Atoms(symbols, positions=positions, cell=[4, 4, 4], pbc=True))
+    before = orm.QueryBuilder().append(orm.Node).count()
+    with pytest.raises(ValueError, match=message):
+        builder = LabelWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast')
+        run_get_node(builder)
+    assert orm.QueryBuilder().append(orm.Node).count() == before
