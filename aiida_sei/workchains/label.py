@@ -1,7 +1,8 @@
 """``sei.label``: one interface to label a structure with DFT (or a stand-in), whatever the backend.
 
 The backend is chosen by which input namespace is filled: ``gpaw`` (GPAW, the embedded
-default) here; the labelled frame is the output ``frame`` whatever produced it.
+default), ``vasp`` (VASP through aiida-vasp) or ``ase`` (a registered ASE calculator: stand-in
+labels, never DFT). The labelled frame is the output ``frame`` whatever produced it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from aiida.engine import ToContext, WorkChain
 from aiida_sei.data import FrameData
 from aiida_sei.protocols import ProtocolError
 from aiida_sei.science.frames import guess_system
+from aiida_sei.workchains.ase import AseBaseWorkChain
 from aiida_sei.workchains.gpaw import GpawBaseWorkChain
+from aiida_sei.workchains.vasp import VaspLabelWorkChain
 
 #: backend name -> (work chain, namespace, is DFT)
-BACKENDS = {'gpaw': (GpawBaseWorkChain, 'gpaw', True)}
+BACKENDS = {
+    'gpaw': (GpawBaseWorkChain, 'gpaw', True),
+    'vasp': (VaspLabelWorkChain, 'vasp', True),
+    'ase': (AseBaseWorkChain, 'ase', False),
+}
 
 
 def validate_inputs(inputs, _):
@@ -39,16 +46,20 @@ class LabelWorkChain(WorkChain):
         spec.exit_code(400, 'ERROR_LABEL_FAILED', message='The {backend} labelling failed for good: {message}')
 
     @classmethod
-    def get_builder_from_protocol(cls, code, structure, backend='gpaw', protocol=None, overrides=None, frame_metadata=None, options=None):
+    def get_builder_from_protocol(cls, code, structure, backend='gpaw', protocol=None, overrides=None, frame_metadata=None, options=None, **backend_kwargs):
         """Builder labelling ``structure`` with ``backend`` (one of :data:`BACKENDS`).
 
         ``frame_metadata``: system (guessed from the composition when absent), condition, origin.
+        ``backend_kwargs`` go to the backend's builder (VASP: ``potential_family``). The `paper`
+        protocol accepts DFT backends only.
         """
         if backend not in BACKENDS:
             raise ProtocolError(f'unknown labelling backend `{backend}`; available: {", ".join(BACKENDS)}')
-        workchain, namespace, _ = BACKENDS[backend]
+        workchain, namespace, is_dft = BACKENDS[backend]
+        if protocol == 'paper' and not is_dft:
+            raise ProtocolError(f'the paper protocol takes DFT labels only; `{backend}` gives stand-in labels')
         metadata = {'system': guess_system(structure.get_ase().get_chemical_symbols()), **(frame_metadata or {})}
-        backend_builder = workchain.get_builder_from_protocol(code, structure, protocol, overrides, metadata, options)
+        backend_builder = workchain.get_builder_from_protocol(code, structure, protocol, overrides, metadata, options, **backend_kwargs)
         builder = cls.get_builder()
         builder[namespace] = backend_builder._inputs(prune=True)
         return builder

@@ -1,0 +1,69 @@
+"""Shared parser of the single-point CalcJobs: results.json -> FrameData + misc."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from aiida import orm
+from aiida.engine import ExitCode
+from aiida.parsers import Parser
+
+from aiida_sei.calculations.singlepoint import RESULTS_FILE
+from aiida_sei.data import FrameData
+from aiida_sei.science.frames import Frame, FrameError, settings_hash
+
+
+class SinglePointParser(Parser):
+    """Turns a finished single point into a labelled frame; failures into exit codes.
+
+    Subclasses say which backend made the frame, whether it is DFT, and which inputs define
+    the settings (for the frame's ``settings_hash``).
+    """
+
+    is_dft: bool
+
+    def backend(self) -> str:
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        raise NotImplementedError
+
+    def status_exit_code(self, status: str) -> ExitCode | None:
+        """Exit code for a runner status other than 'ok' (subclasses add engine failures)."""
+        return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'unknown status {status!r}')
+
+    def parse(self, **kwargs) -> ExitCode | None:
+        try:
+            results = json.loads(self.retrieved.base.repository.get_object_content(RESULTS_FILE))
+        except FileNotFoundError:
+            if self.node.exit_status == self.node.process_class.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status:
+                return self.exit_codes.ERROR_OUT_OF_WALLTIME
+            return self.exit_codes.ERROR_OUTPUT_MISSING
+        except json.JSONDecodeError as exception:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=str(exception))
+
+        self.out('misc', orm.Dict({k: v for k, v in results.items() if k not in ('forces', 'stress')}))
+        if results.get('status') != 'ok':
+            return self.status_exit_code(results.get('status'))
+        try:
+            frame = self._frame(results)
+        except (FrameError, KeyError, ValueError) as exception:
+            return self.exit_codes.ERROR_INVALID_FRAME.format(message=str(exception))
+        self.out('frame', frame)
+        return None
+
+    def _frame(self, results: dict) -> FrameData:
+        atoms = self.node.inputs.structure.get_ase()
+        frame = Frame(
+            numbers=atoms.numbers,
+            positions=atoms.positions,
+            cell=atoms.cell.array,
+            pbc=atoms.pbc,
+            energy=float(results['energy']),
+            forces=np.array(results['forces'], float),
+            stress=np.array(results['stress'], float),
+        )
+        metadata = self.node.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.node.inputs else {}
+        backend = self.backend()
+        return FrameData(frame, backend=backend, is_dft=self.is_dft, settings_hash=settings_hash(backend, self.settings()), **metadata)

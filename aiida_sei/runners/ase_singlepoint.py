@@ -1,0 +1,39 @@
+"""ASE-calculator single point for aiida-sei's `sei.ase` CalcJob.
+
+Reads `structure.extxyz` and `aiida_input.json` ({"calculator": name, "parameters": {...}}),
+loads the calculator factory `name` from the entry-point group `sei.calculators`, and writes
+`results.json` (energy eV, forces eV/Å, stress eV/Å^3 as 3x3, status).
+"""
+
+import json
+import time
+from importlib.metadata import entry_points, version
+
+import ase.io
+
+
+def main():
+    with open('aiida_input.json') as handle:
+        job = json.load(handle)
+    (entry_point,) = [ep for ep in entry_points(group='sei.calculators') if ep.name == job['calculator']]
+    atoms = ase.io.read('structure.extxyz', format='extxyz')
+    atoms.calc = entry_point.load()(**job['parameters'])
+    start = time.time()
+    package = type(atoms.calc).__module__.split('.')[0]
+    results = {
+        'calculator': job['calculator'],
+        'calculator_class': type(atoms.calc).__name__,
+        'calculator_version': f'{package} {version(package)}',
+        'ase_version': version('ase'),
+        'energy': float(atoms.get_potential_energy()),
+        'forces': atoms.get_forces().tolist(),
+        'stress': atoms.get_stress(voigt=False).tolist(),
+        'status': 'ok',
+    }
+    results['wall_time'] = time.time() - start
+    with open('results.json', 'w') as handle:
+        json.dump(results, handle)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,70 @@
+"""Restart logic shared by the single-point work chains (`sei.gpaw.base`, `sei.ase.base`)."""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+
+from aiida_sei.calculations.singlepoint import SinglePointCalculation
+from aiida_sei.protocols import ProtocolMixin
+
+
+class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
+    """Runs ``_process_class`` (exposed in namespace ``_namespace``) until it succeeds or a
+    failure cannot be handled: walltime -> twice the walltime; a crash -> one retry."""
+
+    _namespace: str
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(cls._process_class, namespace=cls._namespace)
+        spec.outline(
+            cls.setup,
+            while_(cls.should_run_process)(cls.run_process, cls.inspect_process),
+            cls.results,
+        )
+        spec.expose_outputs(cls._process_class)
+        spec.exit_code(300, 'ERROR_CRASHED_AGAIN', message='The code crashed twice in a row with the same inputs.')
+
+    @classmethod
+    def _protocol_builder(cls, code, structure, inputs: dict, frame_metadata=None, options=None):
+        """A builder with what every single point takes from a protocol; subclasses add theirs."""
+        builder = cls.get_builder()
+        namespace = builder[cls._namespace]
+        namespace.code = code
+        namespace.structure = structure
+        namespace.metadata.options = {**inputs['options'], **(options or {})}
+        if frame_metadata:
+            namespace.frame_metadata = orm.Dict(frame_metadata)
+        builder.max_iterations = orm.Int(inputs['max_iterations'])
+        return builder
+
+    def setup(self):
+        super().setup()
+        self.ctx.inputs = AttributeDict(self.exposed_inputs(self._process_class, self._namespace))
+        self.ctx.crashed = False
+
+    def report_error_handled(self, node, action):
+        self.report(f'{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}')
+        self.report(f'action taken: {action}')
+
+    @process_handler(priority=400, exit_codes=[SinglePointCalculation.exit_codes.ERROR_OUT_OF_WALLTIME])
+    def handle_out_of_walltime(self, node):
+        """Restart with twice the walltime (a single point has no checkpoint worth keeping)."""
+        options = dict(self.ctx.inputs.metadata.options)
+        walltime = options.get('max_wallclock_seconds') or 3600
+        options['max_wallclock_seconds'] = 2 * walltime
+        self.ctx.inputs.metadata.options = options
+        self.report_error_handled(node, f'walltime {walltime} s -> {2 * walltime} s')
+        return ProcessHandlerReport(True)
+
+    @process_handler(priority=300, exit_codes=[SinglePointCalculation.exit_codes.ERROR_OUTPUT_MISSING])
+    def handle_crash(self, node):
+        """Retry a crash once (nodes fail, file systems hiccup); a second crash is final."""
+        if self.ctx.crashed:
+            return ProcessHandlerReport(True, self.exit_codes.ERROR_CRASHED_AGAIN)
+        self.ctx.crashed = True
+        self.report_error_handled(node, 'retrying once with the same inputs')
+        return ProcessHandlerReport(True)
