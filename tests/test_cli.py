@@ -129,3 +129,15 @@ def test_dataset_import_show_export(run, tmp_path):
     (tmp_path / 'bad.extxyz').write_text((tmp_path / 'li.extxyz').read_text().replace('Li ', 'Fe ', 1))
     bad = run('verdi', '-p', 'sei', 'data', 'sei', 'dataset', 'import', 'bad.extxyz', check=False)
     assert bad.returncode != 0 and 'bad.extxyz, frame 0' in bad.stderr and 'Fe' in bad.stderr
+
+
+def test_demo_builds_labels_and_collects_a_dataset(run, tmp_path):
+    """`make demo` runs `aiida-sei demo`: structures, GPAW labels of small cells, a dataset."""
+    result = run('aiida-sei', 'demo', '--output', 'out')
+    assert 'dataset<' in result.stdout and "{'Li': 1, 'Li2S': 1, 'LiCl': 1}" in result.stdout
+    frames = ase.io.read(tmp_path / 'out' / 'dataset.extxyz', index=':')
+    assert [len(a) for a in frames] == [16, 12, 8]
+    assert all(a.get_forces().shape == (len(a), 3) and a.get_stress().shape == (6,) for a in frames)
+    assert (tmp_path / 'out' / 'interface_al.extxyz').exists()
+    processes = run('verdi', '-p', 'sei', 'process', 'list', '-a', '-p1').stdout
+    assert processes.count('GpawCalculation') == 3 and 'Finished [0]' in processes

@@ -136,15 +136,22 @@ def _echo_structure(outputs: dict):
         click.echo(f'  mismatch along {direction}: {value:+.2%}')
 
 
+#: Small cells the demo labels with GPAW (label -> structure output of the demo protocol).
+DEMO_LABELS = ('bcc_li', 'li2s', 'licl')
+
+
 @cli.command()
-@click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default='demo-output', show_default=True, help='Directory for the written structures.')
+@click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default='demo-output', show_default=True, help='Directory for the written structures and dataset.')
 @click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.structures (demo or paper).')
 @click.pass_context
 def demo(ctx, output, protocol):
-    """Build the paper's structures with provenance and write them out (the embedded demo)."""
+    """The embedded demo: the paper's structures, GPAW labels of small cells, a dataset."""
+    from aiida import orm
     from aiida.engine import run_get_node
 
+    from aiida_sei.calculations.functions.dataset import create_dataset, export_dataset, frame_inputs
     from aiida_sei.protocols import ProtocolError
+    from aiida_sei.workchains.label import LabelWorkChain
     from aiida_sei.workchains.structures import StructuresWorkChain
 
     profile = load_profile(ctx)
@@ -156,11 +163,26 @@ def demo(ctx, output, protocol):
     if not node.is_finished_ok:
         raise click.ClickException(f'sei.structures<{node.pk}> failed: see `verdi process report {node.pk}`')
     output.mkdir(parents=True, exist_ok=True)
-    click.echo(f'sei.structures<{node.pk}> finished in profile `{profile.name}` ({protocol} protocol):')
+    click.echo(f'1. sei.structures<{node.pk}> ({protocol} protocol) built:')
     for label, structure_node in sorted(results['structures'].items()):
         info = results['info'][label].get_dict()
-        path = output / f'{label}.extxyz'
-        catalogue.write(structure_node.get_ase(), path)
+        catalogue.write(structure_node.get_ase(), output / f'{label}.extxyz')
         extra = ', '.join(f'{d} {v:+.2%}' for d, v in info.get('mismatch', {}).items())
-        click.echo(f'  {label:18s} structure<{structure_node.pk}> {info["formula"]:24s} {info["n_atoms"]:6d} atoms  {extra}')
-    click.echo(f'structures written to {output}/; provenance: verdi -p {profile.name} process show {node.pk}')
+        click.echo(f'   {label:18s} structure<{structure_node.pk}> {info["formula"]:24s} {info["n_atoms"]:6d} atoms  {extra}')
+
+    code = orm.load_code('gpaw@localhost')
+    frames = []
+    click.echo('2. GPAW labels (sei.label, fast protocol):')
+    for label in DEMO_LABELS:
+        builder = LabelWorkChain.get_builder_from_protocol(code, results['structures'][label], protocol='fast', frame_metadata={'origin': 'demo'})
+        labelled, label_node = run_get_node(builder)
+        if not label_node.is_finished_ok:
+            raise click.ClickException(f'sei.label<{label_node.pk}> failed: {label_node.exit_message}')
+        frame = labelled['frame']
+        frames.append(frame)
+        click.echo(f'   {label:18s} frame<{frame.pk}> {frame.base.attributes.get("energy_per_atom"):9.4f} eV/atom  by {frame.creator.process_label}<{frame.creator.pk}>')
+    dataset = create_dataset(**frame_inputs(frames))
+    (output / 'dataset.extxyz').write_bytes(export_dataset(dataset).get_content(mode='rb'))
+    click.echo(f'3. dataset<{dataset.pk}>: {len(dataset)} frames {dataset.base.attributes.get("systems")}')
+    click.echo(f'written to {output}/; everything is in profile `{profile.name}`:')
+    click.echo(f'   verdi -p {profile.name} process list -a -p1    verdi -p {profile.name} data sei dataset show {dataset.pk}')
