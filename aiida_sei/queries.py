@@ -62,3 +62,25 @@ def labelling_processes(dataset) -> list[orm.ProcessNode]:
             process = _labelling_process(creator)
             found.setdefault(process.pk, process)
     return [found[pk] for pk in sorted(found)]
+
+
+def model_validations(node) -> list[orm.CalcFunctionNode]:
+    """The `validate_model` runs of a model: ``node`` is a compiled model or a packaged one
+    (then every compiled model made from it counts), newest first."""
+    from aiida_sei.data import CompiledModelData, ModelData
+
+    if isinstance(node, ModelData):
+        qb = orm.QueryBuilder().append(ModelData, filters={'id': node.pk}, tag='model')
+        qb.append(orm.CalcJobNode, with_incoming='model', tag='compile')
+        qb.append(CompiledModelData, with_incoming='compile', project='*')
+        compiled = qb.all(flat=True)
+    elif isinstance(node, CompiledModelData):
+        compiled = [node]
+    else:
+        raise TypeError(f'expected a sei.model or sei.compiled_model, got {type(node).__name__}')
+    runs = []
+    for model in compiled:
+        qb = orm.QueryBuilder().append(CompiledModelData, filters={'id': model.pk}, tag='compiled')
+        qb.append(orm.CalcFunctionNode, with_incoming='compiled', filters={'attributes.process_label': 'validate_model'}, project='*')
+        runs.extend(qb.all(flat=True))
+    return sorted(runs, key=lambda n: n.ctime, reverse=True)

@@ -136,6 +136,38 @@ def _echo_structure(outputs: dict):
         click.echo(f'  mismatch along {direction}: {value:+.2%}')
 
 
+@cli.group()
+def plot():
+    """Figures from stored nodes."""
+
+
+@plot.command('parity')
+@click.argument('pk', type=int)
+@click.option('-o', '--output', type=click.Path(dir_okay=False, path_type=pathlib.Path), default='parity.png', show_default=True)
+@click.pass_context
+def plot_parity(ctx, pk, output):
+    """Parity plot of a model's latest validation (PK of a sei.model or sei.compiled_model)."""
+    from aiida import orm
+
+    from aiida_sei.queries import model_validations
+    from aiida_sei.science.model_errors import parity_plot
+
+    load_profile(ctx)
+    try:
+        runs = model_validations(orm.load_node(pk))
+    except TypeError as exception:
+        raise click.ClickException(str(exception)) from None
+    if not runs:
+        raise click.ClickException(f'node {pk} has no validate_model run yet')
+    parity, errors = runs[0].outputs.parity, runs[0].outputs.errors.get_dict()
+    parity_plot(parity.base.attributes.get('systems'), parity.get_array('energy_per_atom_reference'),
+                parity.get_array('energy_per_atom_predicted'), parity.get_array('force_reference'),
+                parity.get_array('force_predicted'), output, title=f'validate_model<{runs[0].pk}>')
+    for system, row in errors.items():
+        click.echo(f'{system:10s} {row["frames"]:5d} frames  E {1000 * row["energy_per_atom_mae"]:8.2f} meV/atom  F {row["forces_mae"]:.4f} eV/Å  (MAE)')
+    click.echo(f'written: {output}')
+
+
 #: Small cells the demo labels with GPAW (label -> structure output of the demo protocol).
 DEMO_LABELS = ('bcc_li', 'li2s', 'licl')
 

@@ -2,5 +2,6 @@
 
 from .dataset import DatasetData
 from .frame import FrameData
+from .model import CompiledModelData, ModelData
 
-__all__ = ('DatasetData', 'FrameData')
+__all__ = ('CompiledModelData', 'DatasetData', 'FrameData', 'ModelData')

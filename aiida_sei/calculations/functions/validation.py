@@ -1,0 +1,47 @@
+"""Validate a compiled model on held-out frames: per-system errors and parity data as nodes."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_sei.data import CompiledModelData, DatasetData
+from aiida_sei.science.model_errors import errors_by_system
+
+
+@calcfunction
+def validate_model(compiled: CompiledModelData, dataset: DatasetData) -> dict:
+    """Evaluate ``compiled`` (target `ase`, CPU) on every frame of ``dataset``.
+
+    Outputs ``errors`` (per system and ``all``: MAE/RMSE of energy per atom eV, forces eV/Å,
+    stress eV/Å^3) and ``parity`` (reference and predicted energy per atom and force components,
+    with each frame's system).
+    """
+    from nequip.integrations.ase import NequIPCalculator
+
+    systems, n_atoms, e_ref, e_pred, f_err, s_err, f_ref, f_pred, f_system = [], [], [], [], [], [], [], [], []
+    with compiled.as_path() as path:
+        calculator = NequIPCalculator.from_compiled_model(str(path), device='cpu', chemical_species_to_atom_type_map=True)
+        for frame in dataset.iter_frames():
+            atoms = frame.get_atoms()
+            reference = (atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False))
+            atoms.calc = calculator
+            predicted = (atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False))
+            system = frame.base.attributes.get('system', None) or 'unknown'
+            systems.append(system)
+            n_atoms.append(len(atoms))
+            e_ref.append(reference[0])
+            e_pred.append(predicted[0])
+            f_err.append(predicted[1] - reference[1])
+            s_err.append(predicted[2] - reference[2])
+            f_ref.extend(reference[1].ravel())
+            f_pred.extend(predicted[1].ravel())
+            f_system.extend([system] * reference[1].size)
+    parity = orm.ArrayData()
+    parity.set_array('energy_per_atom_reference', np.array(e_ref) / np.array(n_atoms))
+    parity.set_array('energy_per_atom_predicted', np.array(e_pred) / np.array(n_atoms))
+    parity.set_array('force_reference', np.array(f_ref))
+    parity.set_array('force_predicted', np.array(f_pred))
+    parity.base.attributes.set('systems', systems)
+    return {'errors': orm.Dict(errors_by_system(systems, n_atoms, e_ref, e_pred, f_err, s_err)), 'parity': parity}

@@ -1,0 +1,87 @@
+"""``sei.nequip_train``: train an Allegro model with `nequip-train` and package it.
+
+The job writes the training and validation frames as extxyz and the config generated from a
+protocol (``aiida_sei.science.allegro``), runs `nequip-train` and then `nequip-package` on the
+best checkpoint. The checkpoints stay in the remote folder (for restarts); the package, the
+per-epoch metrics and the log come back.
+"""
+
+from __future__ import annotations
+
+import yaml
+from aiida import orm
+from aiida.common import datastructures
+
+from aiida.engine import CalcJob
+
+from aiida_sei.data import DatasetData, ModelData
+from aiida_sei.science.allegro import RUN_DIRECTORY, TRAIN_FILE, VALIDATION_FILE
+from aiida_sei.science.frames import write_extxyz
+
+CONFIG_FILE = 'config.yaml'
+PACKAGE_FILE = 'model.nequip.zip'
+METRICS_FILE = f'{RUN_DIRECTORY}/metrics/version_0/metrics.csv'
+LOG_FILE = f'{RUN_DIRECTORY}/train.log'
+#: plain retrieve_list entries land under their base names
+RETRIEVED_METRICS, RETRIEVED_LOG = 'metrics.csv', 'train.log'
+
+
+def validate_inputs(inputs, _):
+    """Non-empty datasets whose species the model config covers (checked before submission)."""
+    config = inputs['config'].get_dict()
+    model_species = set(config['training_module']['model']['type_names'])
+    for name in ('dataset', 'validation'):
+        dataset = inputs[name]
+        if len(dataset) == 0:
+            return f'the {name} dataset is empty'
+        missing = set(dataset.elements) - model_species
+        if missing:
+            return f'the {name} dataset holds {", ".join(sorted(missing))}, which the model config lacks (type_names {sorted(model_species)})'
+    return None
+
+
+class NequipTrainCalculation(CalcJob):
+    """`nequip-train` + `nequip-package`: the packaged model, metrics and learning curve."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('dataset', valid_type=DatasetData, help='Training frames.')
+        spec.input('validation', valid_type=DatasetData, help='Validation frames.')
+        spec.input('config', valid_type=orm.Dict, help='The nequip-train config (see aiida_sei.science.allegro).')
+        spec.input('package_code', valid_type=orm.AbstractCode, help='`nequip-package` on the same computer.')
+        spec.inputs.validator = validate_inputs
+        options = spec.inputs['metadata']['options']
+        options['parser_name'].default = 'sei.nequip_train'
+        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+        options['withmpi'].default = False
+        options['output_filename'].default = 'aiida.out'
+        spec.output('model', valid_type=ModelData, help='The packaged model (.nequip.zip).')
+        spec.output('metrics', valid_type=orm.Dict, help='Train and validation MAE/RMSE (energy per atom eV, forces eV/Å, stress eV/Å^3) of the packaged (best) epoch.')
+        spec.output('learning_curve', valid_type=orm.ArrayData, help='Per-epoch training loss and validation metrics.')
+        spec.exit_code(300, 'ERROR_MODEL_MISSING', message='No packaged model was produced: training or packaging failed (see train.log and aiida.out).')
+        spec.exit_code(301, 'ERROR_METRICS_MISSING', message='The training wrote no metrics file.')
+        spec.exit_code(310, 'ERROR_OUT_OF_MEMORY', message='The training ran out of memory.')
+        spec.exit_code(400, 'ERROR_OUT_OF_WALLTIME', message='The job hit its walltime before training finished.')
+        spec.exit_code(410, 'ERROR_NAN_LOSS', message='The training loss became NaN at epoch {epoch}.')
+
+    def prepare_for_submission(self, folder):
+        write_extxyz([f.get_frame() for f in self.inputs.dataset.iter_frames()], folder.get_abs_path(TRAIN_FILE))
+        write_extxyz([f.get_frame() for f in self.inputs.validation.iter_frames()], folder.get_abs_path(VALIDATION_FILE))
+        with folder.open(CONFIG_FILE, 'w') as handle:
+            yaml.safe_dump(self.inputs.config.get_dict(), handle, sort_keys=False)
+
+        train = datastructures.CodeInfo()
+        train.code_uuid = self.inputs.code.uuid
+        train.cmdline_params = ['--config-dir', '.', '--config-name', CONFIG_FILE, f'hydra.run.dir={RUN_DIRECTORY}']
+        train.stdout_name = self.metadata.options.output_filename
+        package = datastructures.CodeInfo()
+        package.code_uuid = self.inputs.package_code.uuid
+        package.cmdline_params = ['build', f'{RUN_DIRECTORY}/best.ckpt', PACKAGE_FILE]
+
+        calcinfo = datastructures.CalcInfo()
+        calcinfo.codes_info = [train, package]
+        calcinfo.codes_run_mode = datastructures.CodeRunMode.SERIAL
+        calcinfo.provenance_exclude_list = [TRAIN_FILE, VALIDATION_FILE]  # the frames are nodes already
+        calcinfo.retrieve_list = [PACKAGE_FILE, METRICS_FILE, LOG_FILE, self.metadata.options.output_filename]
+        return calcinfo

@@ -1,0 +1,63 @@
+"""Errors of a model against reference frames, per system, and the parity plot (pure numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _mae_rmse(errors) -> tuple[float, float]:
+    errors = np.asarray(errors, float).ravel()
+    return float(np.mean(np.abs(errors))), float(np.sqrt(np.mean(errors**2)))
+
+
+def errors_by_system(systems, n_atoms, energy_reference, energy_predicted, force_errors, stress_errors) -> dict:
+    """MAE and RMSE of energy per atom (eV), forces (eV/Å) and stress (eV/Å^3) for each system
+    and for all frames together (key ``all``).
+
+    ``force_errors`` and ``stress_errors`` hold one array per frame (predicted - reference).
+    """
+    systems = np.asarray(systems)
+    energy_errors = (np.asarray(energy_predicted) - np.asarray(energy_reference)) / np.asarray(n_atoms)
+    table = {}
+    for system in [*sorted(set(systems.tolist())), 'all']:
+        mask = np.ones(len(systems), bool) if system == 'all' else systems == system
+        picked = np.flatnonzero(mask)
+        energy = _mae_rmse(energy_errors[mask])
+        forces = _mae_rmse(np.concatenate([np.ravel(force_errors[i]) for i in picked]))
+        stress = _mae_rmse(np.concatenate([np.ravel(stress_errors[i]) for i in picked]))
+        table[system] = {
+            'frames': int(mask.sum()),
+            'energy_per_atom_mae': energy[0],
+            'energy_per_atom_rmse': energy[1],
+            'forces_mae': forces[0],
+            'forces_rmse': forces[1],
+            'stress_mae': stress[0],
+            'stress_rmse': stress[1],
+        }
+    return table
+
+
+def parity_plot(systems, energy_reference, energy_predicted, force_reference, force_predicted, path, title='') -> None:
+    """Energy-per-atom and force-component parity plots, coloured by system, written to ``path``."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    systems = np.asarray(systems)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6))
+    for system in sorted(set(systems.tolist())):
+        mask = systems == system
+        left.scatter(np.asarray(energy_reference)[mask], np.asarray(energy_predicted)[mask], s=10, label=system)
+    force_reference, force_predicted = np.asarray(force_reference), np.asarray(force_predicted)
+    right.scatter(force_reference, force_predicted, s=2, alpha=0.5)
+    for axis, unit in ((left, 'energy per atom (eV)'), (right, 'force component (eV/Å)')):
+        low, high = axis.get_xlim()
+        axis.plot([low, high], [low, high], 'k--', lw=0.8)
+        axis.set_xlabel(f'reference {unit}')
+        axis.set_ylabel(f'model {unit}')
+    left.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,183 @@
+"""Allegro training for real (nequip 0.19 + allegro 0.8, CPU): a tiny model on a small dataset."""
+
+import sys
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from ase.calculators.lj import LennardJones
+
+from aiida_sei.calculations.functions.dataset import import_frames_file, split
+from aiida_sei.calculations.nequip import NequipTrainCalculation
+from aiida_sei.science import catalogue
+from aiida_sei.science.training_metrics import learning_curve
+from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
+
+BIN = sys.executable.rsplit('/', 1)[0]
+
+
+@pytest.fixture(scope='module')
+def lj_dataset(aiida_profile, tmp_path_factory):
+    """30 rattled Li2S cells with Lennard-Jones labels, split 80/20."""
+    import ase.io
+
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(30):
+        atoms = catalogue.build('li2s')
+        atoms.positions += rng.normal(0, 0.08, atoms.positions.shape)
+        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+        atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+        images.append(atoms)
+    path = tmp_path_factory.mktemp('lj') / 'li2s.extxyz'
+    ase.io.write(path, images, format='extxyz')
+    dataset = import_frames_file(path, is_dft=False, backend='lj')['dataset']
+    return split(dataset, {'train': 0.8, 'validation': 0.2}, seed=1)
+
+
+@pytest.fixture(scope='module')
+def codes(lj_dataset, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp('work'))
+    computer = orm.Computer(label='train-localhost', hostname='localhost', transport_type='core.local', scheduler_type='core.direct', workdir=workdir).store()
+    computer.configure()
+    make = lambda label: orm.InstalledCode(label=label, computer=computer, filepath_executable=f'{BIN}/{label}', prepend_text='export OMP_NUM_THREADS=1').store()  # noqa: E731
+    return make('nequip-train'), make('nequip-package')
+
+
+@pytest.fixture(scope='module')
+def trained(codes, lj_dataset):
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast', overrides={'training': {'max_epochs': 3}})
+    return run_get_node(builder)
+
+
+def test_training_produces_a_packaged_model_with_its_provenance(trained, lj_dataset):
+    results, node = trained
+    assert node.is_finished_ok, node.exit_message
+    model = results['model']
+    assert model.species == ['Li', 'S'] and model.r_max == 4.0
+    assert model.base.attributes.get('versions')['nequip'] == '0.19.1'
+    assert model.base.attributes.get('versions')['allegro'] == '0.8.3'
+    assert model.base.attributes.get('dataset_uuid') == lj_dataset['train'].uuid
+    calculation = model.creator
+    assert calculation.inputs.dataset.uuid == lj_dataset['train'].uuid
+    assert calculation.inputs.config['training_module']['loss']['coeffs'] == {'total_energy': 10.0, 'forces': 1.0, 'stress': 100.0}
+
+
+def test_metrics_and_learning_curve_come_from_the_training_log(trained):
+    results, _ = trained
+    metrics = results['metrics'].get_dict()
+    assert metrics['epochs'] == 3
+    curve = results['learning_curve']
+    assert list(curve.get_array('epoch')) == [0.0, 1.0, 2.0]
+    best = int(np.argmin(curve.get_array('validation_weighted_sum')))
+    assert metrics['best_epoch'] == best
+    calculation = results['model'].creator
+    csv_text = calculation.outputs.retrieved.base.repository.get_object_content('metrics.csv')
+    assert metrics['validation']['forces_mae'] == pytest.approx(learning_curve(csv_text)['validation_forces_mae'][best], rel=1e-12)
+    for split_name in ('train', 'validation'):
+        assert all(np.isfinite(v) and v >= 0 for v in metrics[split_name].values())
+    assert metrics['validation']['forces_rmse'] >= metrics['validation']['forces_mae']
+
+
+def test_species_missing_from_the_model_are_refused_before_submission(codes, lj_dataset, tmp_path):
+    import ase.io
+
+    atoms = catalogue.build('licl')
+    atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+    atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    ase.io.write(tmp_path / 'licl.extxyz', [atoms], format='extxyz')
+    licl = import_frames_file(tmp_path / 'licl.extxyz', is_dft=False)['dataset']
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast')
+    with pytest.raises(ValueError, match='Cl, which the model config lacks'):
+        run_get_node(NequipTrainCalculation, **{**builder.train._inputs(prune=True), 'validation': licl})
+
+
+def test_an_empty_dataset_is_refused(codes, lj_dataset):
+    from aiida_sei.data import DatasetData
+
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast')
+    with pytest.raises(ValueError, match='validation dataset is empty'):
+        run_get_node(NequipTrainCalculation, **{**builder.train._inputs(prune=True), 'validation': DatasetData([])})
+
+
+def test_nan_loss_restarts_with_half_the_learning_rate(codes, lj_dataset):
+    """A learning rate of 1e8 blows the weights up: the loss turns NaN for real."""
+    overrides = {'training': {'max_epochs': 2, 'learning_rate': 1.0e8}}
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast', overrides=overrides)
+    builder.max_iterations = orm.Int(2)
+    _, node = run_get_node(builder)
+    calculations = sorted(node.called, key=lambda n: n.ctime)
+    assert [c.exit_status for c in calculations] == [NequipTrainCalculation.exit_codes.ERROR_NAN_LOSS.status] * 2
+    assert [c.inputs.config['training_module']['optimizer']['lr'] for c in calculations] == [1.0e8, 5.0e7]
+    assert not node.is_finished_ok and 'model' not in node.outputs
+
+
+@pytest.fixture(scope='module')
+def compiled(codes, trained):
+    from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
+
+    computer = codes[0].computer
+    compile_code = orm.InstalledCode(label='nequip-compile', computer=computer, filepath_executable=f'{BIN}/nequip-compile', prepend_text='export OMP_NUM_THREADS=1').store()
+    return run_get_node(NequipCompileCalculation, code=compile_code, model=trained[0]['model'], target=orm.Str('ase'))
+
+
+def test_compiled_model_in_ase_reproduces_the_stored_validation_metrics(compiled, trained, lj_dataset):
+    """Package -> AOTInductor compile -> nequip's ASE calculator gives the validation errors the
+    training recorded for the packaged (best) epoch."""
+    from nequip.integrations.ase import NequIPCalculator
+
+    results, node = compiled
+    assert node.is_finished_ok, node.exit_message
+    compiled_model = results['compiled']
+    model = trained[0]['model']
+    assert compiled_model.creator.inputs.model.uuid == model.uuid
+    assert compiled_model.target == 'ase' and compiled_model.species == ['Li', 'S']
+    with compiled_model.as_path() as path:
+        calculator = NequIPCalculator.from_compiled_model(str(path), device='cpu', chemical_species_to_atom_type_map=True)
+        energy_errors, force_errors = [], []
+        for frame in lj_dataset['validation'].iter_frames():
+            atoms = frame.get_atoms()
+            reference_energy, reference_forces = atoms.get_potential_energy(), atoms.get_forces()
+            atoms.calc = calculator
+            energy_errors.append(abs(atoms.get_potential_energy() - reference_energy) / len(atoms))
+            force_errors.extend(np.abs(atoms.get_forces() - reference_forces).ravel())
+    stored = trained[0]['metrics']['validation']
+    assert np.mean(energy_errors) == pytest.approx(stored['energy_per_atom_mae'], rel=1e-3)
+    assert np.mean(force_errors) == pytest.approx(stored['forces_mae'], rel=1e-3)
+
+
+def test_validation_stores_per_system_errors_and_parity(compiled, trained, lj_dataset, tmp_path):
+    from aiida_sei.calculations.functions.validation import validate_model
+    from aiida_sei.science.model_errors import parity_plot
+
+    outputs = validate_model(compiled[0]['compiled'], lj_dataset['validation'])
+    errors = outputs['errors'].get_dict()
+    assert set(errors) == {'Li2S', 'all'} and errors['all']['frames'] == len(lj_dataset['validation'])
+    stored = trained[0]['metrics']['validation']
+    assert errors['Li2S']['forces_mae'] == pytest.approx(stored['forces_mae'], rel=1e-3)
+    parity = outputs['parity']
+    assert len(parity.get_array('force_reference')) == 3 * lj_dataset['validation'].base.attributes.get('n_atoms_total')
+    path = tmp_path / 'parity.png'
+    parity_plot(parity.base.attributes.get('systems'), parity.get_array('energy_per_atom_reference'),
+                parity.get_array('energy_per_atom_predicted'), parity.get_array('force_reference'),
+                parity.get_array('force_predicted'), path)
+    assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_plot_parity_command_finds_the_validation_of_a_model(compiled, trained, lj_dataset, tmp_path):
+    from click.testing import CliRunner
+
+    from aiida_sei.calculations.functions.validation import validate_model
+    from aiida_sei.cli import cli
+    from aiida_sei.queries import model_validations
+
+    run = validate_model(compiled[0]['compiled'], lj_dataset['validation'])['errors'].creator
+    model = trained[0]['model']
+    assert model_validations(model)[0].pk == run.pk
+    from aiida.manage import get_manager
+
+    profile = get_manager().get_profile().name
+    result = CliRunner().invoke(cli, ['--profile', profile, 'plot', 'parity', str(model.pk), '-o', str(tmp_path / 'p.png')])
+    assert result.exit_code == 0, result.output
+    assert 'Li2S' in result.output and (tmp_path / 'p.png').read_bytes()[:4] == b'\x89PNG'
