@@ -181,3 +181,36 @@ def test_plot_parity_command_finds_the_validation_of_a_model(compiled, trained, 
     result = CliRunner().invoke(cli, ['--profile', profile, 'plot', 'parity', str(model.pk), '-o', str(tmp_path / 'p.png')])
     assert result.exit_code == 0, result.output
     assert 'Li2S' in result.output and (tmp_path / 'p.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_training_resumes_from_the_last_checkpoint_of_an_earlier_job(codes, trained):
+    """What the walltime handler relies on: a job given `restart_folder` continues the earlier
+    training (same config) from its `last.ckpt` instead of starting over."""
+    first = trained[0]['model'].creator
+    config = first.inputs.config.get_dict()
+    config['trainer']['max_epochs'] = 5
+    inputs = {k: first.inputs[k] for k in ('code', 'package_code', 'dataset', 'validation')}
+    results, node = run_get_node(NequipTrainCalculation, **inputs, config=orm.Dict(config), restart_folder=first.outputs.remote_folder)
+    assert node.is_finished_ok, node.exit_message
+    assert list(results['learning_curve'].get_array('epoch')) == [3.0, 4.0]  # epochs 0-2 were done
+
+
+def test_walltime_handler_points_the_restart_at_the_failed_jobs_folder(codes, trained):
+    from aiida.common.links import LinkType
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    first = trained[0]['model'].creator
+    builder = AllegroTrainingWorkChain.get_builder()
+    builder.train = {k: first.inputs[k] for k in ('code', 'package_code', 'dataset', 'validation', 'config')}
+    process = instantiate_process(get_manager().get_runner(), builder)
+    process.setup()
+    failed = orm.CalcJobNode(computer=first.computer, process_type='aiida.calculations:sei.nequip_train')
+    failed.set_process_state('finished')
+    failed.set_exit_status(NequipTrainCalculation.exit_codes.ERROR_OUT_OF_WALLTIME.status)
+    failed.store()
+    remote = orm.RemoteData(computer=first.computer, remote_path='/scratch/somewhere')
+    remote.base.links.add_incoming(failed, LinkType.CREATE, 'remote_folder')
+    remote.store()
+    report = process.handle_out_of_walltime(failed)
+    assert report.do_break and process.ctx.inputs.restart_folder.uuid == remote.uuid

@@ -22,6 +22,8 @@ CONFIG_FILE = 'config.yaml'
 PACKAGE_FILE = 'model.nequip.zip'
 METRICS_FILE = f'{RUN_DIRECTORY}/metrics/version_0/metrics.csv'
 LOG_FILE = f'{RUN_DIRECTORY}/train.log'
+LAST_CHECKPOINT = f'{RUN_DIRECTORY}/last.ckpt'
+RESTART_CHECKPOINT = 'restart.ckpt'
 #: plain retrieve_list entries land under their base names
 RETRIEVED_METRICS, RETRIEVED_LOG = 'metrics.csv', 'train.log'
 
@@ -50,6 +52,7 @@ class NequipTrainCalculation(CalcJob):
         spec.input('validation', valid_type=DatasetData, help='Validation frames.')
         spec.input('config', valid_type=orm.Dict, help='The nequip-train config (see aiida_sei.science.allegro).')
         spec.input('package_code', valid_type=orm.AbstractCode, help='`nequip-package` on the same computer.')
+        spec.input('restart_folder', valid_type=orm.RemoteData, required=False, help='Remote folder of an earlier training of the same config: resume from its last checkpoint.')
         spec.inputs.validator = validate_inputs
         options = spec.inputs['metadata']['options']
         options['parser_name'].default = 'sei.nequip_train'
@@ -74,6 +77,11 @@ class NequipTrainCalculation(CalcJob):
         train = datastructures.CodeInfo()
         train.code_uuid = self.inputs.code.uuid
         train.cmdline_params = ['--config-dir', '.', '--config-name', CONFIG_FILE, f'hydra.run.dir={RUN_DIRECTORY}']
+        remote_copy_list = []
+        if 'restart_folder' in self.inputs:
+            restart = self.inputs.restart_folder
+            remote_copy_list.append((restart.computer.uuid, f'{restart.get_remote_path()}/{LAST_CHECKPOINT}', RESTART_CHECKPOINT))
+            train.cmdline_params.append(f'++ckpt_path={RESTART_CHECKPOINT}')
         train.stdout_name = self.metadata.options.output_filename
         package = datastructures.CodeInfo()
         package.code_uuid = self.inputs.package_code.uuid
@@ -82,6 +90,7 @@ class NequipTrainCalculation(CalcJob):
         calcinfo = datastructures.CalcInfo()
         calcinfo.codes_info = [train, package]
         calcinfo.codes_run_mode = datastructures.CodeRunMode.SERIAL
+        calcinfo.remote_copy_list = remote_copy_list
         calcinfo.provenance_exclude_list = [TRAIN_FILE, VALIDATION_FILE]  # the frames are nodes already
         calcinfo.retrieve_list = [PACKAGE_FILE, METRICS_FILE, LOG_FILE, self.metadata.options.output_filename]
         return calcinfo

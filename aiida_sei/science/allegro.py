@@ -89,6 +89,7 @@ def training_config(species: list[str], protocol: dict) -> dict:
         },
         'trainer': {
             '_target_': 'lightning.Trainer',
+            'accelerator': training.get('accelerator', 'auto'),
             'max_epochs': training['max_epochs'],
             'check_val_every_n_epoch': 1,
             'log_every_n_steps': 1,

@@ -15,7 +15,7 @@ MIN_LEARNING_RATE = 1e-6
 
 class AllegroTrainingWorkChain(ProtocolMixin, BaseRestartWorkChain):
     """Runs :class:`NequipTrainCalculation`: a NaN loss halves the learning rate, running out of
-    memory halves the batch size."""
+    memory halves the batch size, hitting the walltime resumes from the last checkpoint."""
 
     _process_class = NequipTrainCalculation
     _protocol_file = 'allegro'
@@ -77,4 +77,11 @@ class AllegroTrainingWorkChain(ProtocolMixin, BaseRestartWorkChain):
 
         self._update_config(halve)
         self.report(f'{node.process_label}<{node.pk}> ran out of memory; batch size {size} -> {max(1, size // 2)}')
+        return ProcessHandlerReport(True)
+
+    @process_handler(priority=300, exit_codes=[NequipTrainCalculation.exit_codes.ERROR_OUT_OF_WALLTIME])
+    def handle_out_of_walltime(self, node):
+        """Resume from the last checkpoint in the failed job's remote folder."""
+        self.ctx.inputs.restart_folder = node.outputs.remote_folder
+        self.report(f'{node.process_label}<{node.pk}> hit the walltime; resuming from its last checkpoint')
         return ProcessHandlerReport(True)
