@@ -92,3 +92,14 @@ def test_work_chain_refuses_unbuildable_entries_before_running(aiida_profile_cle
     with pytest.raises(ValueError, match='cannot be met'):  # and by the process itself
         run_get_node(StructuresWorkChain, structures=orm.Dict({'cell': {'kind': 'interface', 'parameters': {'li_ratio': 8}}}))
     assert node_count() == before
+
+
+def test_analyses_of_a_stored_interface_are_a_node(aiida_profile_clean):
+    from aiida_sei.calculations.functions.analyses import analyse_structure
+
+    structure = build_structure_node('interface', {'argyrodite_repeats': [1, 1, 2], 'li_layers': 12})['structure']
+    result = analyse_structure(structure)
+    assert result.creator.inputs.structure.pk == structure.pk
+    assert result['intact_ps4'] == 8 and result['sei_thickness']['upper'] < 2.5
+    assert result['li_phases']['BCC'] > 0.5
+    assert result['composition_per_anion']['Cl'] == pytest.approx(8 / (40 + 8 + 8))  # S40 P8 Cl8

@@ -1,0 +1,153 @@
+"""The paper's analyses of SEI trajectories (Figs. 2 and 5), as pure functions on ASE atoms.
+
+Lengths in Å, times in the units of the given time axis. Neighbour searches are periodic k-d
+trees (``geometry.close_pairs``), so each function is O(N log N) in the number of atoms and runs
+on a 100,000-atom frame in seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+from .geometry import close_pairs
+
+#: The paper's definition of an intact PS4 tetrahedron: the four nearest neighbours of P are S
+#: within this distance (Å).
+PS4_CUTOFF = 2.6
+ANIONS = ('S', 'P', 'Cl')
+
+
+def intact_ps4_mask(atoms: Atoms, cutoff: float = PS4_CUTOFF) -> np.ndarray:
+    """Boolean per atom: True for P atoms whose four nearest neighbours are S within ``cutoff``.
+
+    O(N log N): one periodic neighbour search, then a sort of the pairs that involve P.
+    """
+    symbols = np.array(atoms.get_chemical_symbols())
+    is_p = symbols == 'P'
+    first, second, distance = close_pairs(atoms, cutoff)
+    centre = np.concatenate([first[is_p[first]], second[is_p[second]]])
+    other = np.concatenate([second[is_p[first]], first[is_p[second]]])
+    dist = np.concatenate([distance[is_p[first]], distance[is_p[second]]])
+    order = np.lexsort((dist, centre))
+    centre, other = centre[order], other[order]
+    mask = np.zeros(len(atoms), bool)
+    starts = np.searchsorted(centre, np.flatnonzero(is_p))
+    ends = np.searchsorted(centre, np.flatnonzero(is_p), side='right')
+    for p, start, end in zip(np.flatnonzero(is_p), starts, ends):
+        nearest = other[start : min(end, start + 4)]
+        mask[p] = len(nearest) == 4 and bool(np.all(symbols[nearest] == 'S'))
+    return mask
+
+
+def count_intact_ps4(atoms: Atoms, cutoff: float = PS4_CUTOFF) -> int:
+    """Number of intact PS4 tetrahedra (the paper's measure of unreacted electrolyte). O(N log N)."""
+    return int(intact_ps4_mask(atoms, cutoff).sum())
+
+
+def sei_thickness(atoms: Atoms, axis: int = 2, cutoff: float = PS4_CUTOFF) -> dict | None:
+    """SEI thickness on each side of the electrolyte along ``axis`` (Å).
+
+    The electrolyte spans the z-range of the intact PS4 phosphorus atoms; on each side the SEI
+    reaches the furthest S, P or Cl atom that diffused into the Li side. The cell is periodic
+    along ``axis`` with one electrolyte slab: positions are unwrapped about its centre, so each
+    anion outside the electrolyte belongs to the nearer side. Returns None when no PS4 is left
+    (the electrolyte is consumed). O(N log N).
+    """
+    intact = intact_ps4_mask(atoms, cutoff)
+    if not intact.any():
+        return None
+    length = atoms.cell.lengths()[axis]
+    z = atoms.positions[:, axis]
+    # centre of the intact P atoms on the circle, so an electrolyte slab across the boundary works
+    angles = 2 * np.pi * z[intact] / length
+    centre = (np.arctan2(np.sin(angles).mean(), np.cos(angles).mean()) / (2 * np.pi)) * length
+    unwrapped = (z - centre + length / 2) % length - length / 2
+    low, high = unwrapped[intact].min(), unwrapped[intact].max()
+    symbols = np.array(atoms.get_chemical_symbols())
+    anions = np.isin(symbols, ANIONS)
+    below, above = unwrapped[anions & (unwrapped < low)], unwrapped[anions & (unwrapped > high)]
+    return {
+        'lower': float(low - below.min()) if below.size else 0.0,
+        'upper': float(above.max() - high) if above.size else 0.0,
+        'electrolyte_width': float(high - low),
+        'intact_ps4': int(intact.sum()),
+    }
+
+
+def li_structure_types(atoms: Atoms) -> np.ndarray:
+    """Polyhedral template matching of the Li sublattice (OVITO): 'BCC', 'HCP', 'FCC' or 'other'
+    for each Li atom, in the order of the Li atoms in ``atoms``. O(N)."""
+    from ovito.io.ase import ase_to_ovito
+    from ovito.modifiers import PolyhedralTemplateMatchingModifier
+    from ovito.pipeline import Pipeline, StaticSource
+
+    lithium = atoms[np.array(atoms.get_chemical_symbols()) == 'Li']
+    pipeline = Pipeline(source=StaticSource(data=ase_to_ovito(lithium)))
+    pipeline.modifiers.append(PolyhedralTemplateMatchingModifier())
+    types = np.asarray(pipeline.compute().particles['Structure Type'])
+    names = {PolyhedralTemplateMatchingModifier.Type.BCC: 'BCC', PolyhedralTemplateMatchingModifier.Type.HCP: 'HCP', PolyhedralTemplateMatchingModifier.Type.FCC: 'FCC'}
+    return np.array([names.get(t, 'other') for t in types])
+
+
+def li_phase_fractions(atoms: Atoms) -> dict[str, float]:
+    """Fractions of Li atoms in BCC, HCP, FCC and other environments. O(N)."""
+    types = li_structure_types(atoms)
+    return {name: float(np.mean(types == name)) if len(types) else 0.0 for name in ('BCC', 'HCP', 'FCC', 'other')}
+
+
+def partial_rdf(atoms: Atoms, first: str, second: str, r_max: float = 6.0, bins: int = 120, mask=None):
+    """Partial radial distribution function g_ab(r) of the (optionally masked) atoms.
+
+    Returns (r bin centres in Å, g). Normalised by the ideal-gas density of ``second`` in the cell,
+    so g -> 1 at large r in a homogeneous region. O(N log N).
+    """
+    symbols = np.array(atoms.get_chemical_symbols())
+    selected = np.ones(len(atoms), bool) if mask is None else np.asarray(mask, bool)
+    is_a, is_b = (symbols == first) & selected, (symbols == second) & selected
+    i, j, d = close_pairs(atoms, r_max)
+    distances = np.concatenate([d[is_a[i] & is_b[j]], d[is_b[i] & is_a[j]]])
+    counts, edges = np.histogram(distances, bins=bins, range=(0.0, r_max))
+    shell = 4 / 3 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+    density_b = is_b.sum() / atoms.get_volume()
+    g = counts / (max(is_a.sum(), 1) * density_b * shell) if density_b > 0 else np.zeros(bins)
+    return (edges[1:] + edges[:-1]) / 2, g
+
+
+def composition_per_anion(symbols) -> dict[str, float]:
+    """Composition written as Li_a S_x P_y Cl_z with x + y + z = 1 (the paper's Li2S0.72P0.14Cl0.14)."""
+    symbols = list(symbols)
+    anions = sum(symbols.count(s) for s in ANIONS)
+    if anions == 0:
+        raise ValueError('no S, P or Cl: the region has no anion to normalise by')
+    return {element: symbols.count(element) / anions for element in ('Li', *ANIONS)}
+
+
+def window_msd(positions: np.ndarray, starts, length: int, atoms_mask, axis: int = 2) -> dict[str, np.ndarray]:
+    """Window-averaged mean square displacement (Å^2) of the masked atoms, in-plane and along
+    ``axis``, over windows of ``length`` frames beginning at each index in ``starts``.
+
+    ``positions``: unwrapped trajectory, shape (frames, atoms, 3). Returns arrays over the lag
+    0..length-1, averaged over windows and atoms. O(windows x length x atoms).
+    """
+    positions = np.asarray(positions, float)
+    mask = np.asarray(atoms_mask, bool)
+    in_plane_axes = [a for a in range(3) if a != axis]
+    in_plane, out_of_plane = np.zeros(length), np.zeros(length)
+    for start in starts:
+        window = positions[start : start + length, mask]
+        if len(window) < length:
+            raise ValueError(f'window at frame {start} runs past the end of the trajectory')
+        displacement = window - window[0]
+        in_plane += np.mean(np.sum(displacement[:, :, in_plane_axes] ** 2, axis=2), axis=1)
+        out_of_plane += np.mean(displacement[:, :, axis] ** 2, axis=1)
+    return {'in_plane': in_plane / len(starts), 'out_of_plane': out_of_plane / len(starts)}
+
+
+def xrd_pattern(atoms: Atoms, wavelength: str = 'CuKa', two_theta_range=(10, 80)):
+    """Simulated powder XRD (pymatgen) of a structure: (2θ in degrees, intensities scaled to 100)."""
+    from pymatgen.analysis.diffraction.xrd import XRDCalculator
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    pattern = XRDCalculator(wavelength=wavelength).get_pattern(AseAtomsAdaptor.get_structure(atoms), two_theta_range=two_theta_range)
+    return np.asarray(pattern.x), np.asarray(pattern.y)

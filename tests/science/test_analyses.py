@@ -1,0 +1,101 @@
+"""The paper's analyses on constructed cases with known answers (no AiiDA profile)."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from aiida_sei.science import analyses, crystals, interfaces
+
+
+def test_intact_argyrodite_has_every_ps4_and_a_displaced_p_loses_one():
+    atoms = crystals.argyrodite(supercell=(2, 2, 2), seed=1)
+    assert analyses.count_intact_ps4(atoms) == 32
+    phosphorus = np.flatnonzero(atoms.numbers == 15)[5]
+    atoms.positions[phosphorus] += [1.4, 0.9, 0.0]
+    assert analyses.count_intact_ps4(atoms) == 31
+    assert not analyses.intact_ps4_mask(atoms)[phosphorus]
+
+
+def test_ps4_with_a_cl_among_the_four_nearest_is_not_intact():
+    atoms = crystals.argyrodite(seed=2)
+    p = np.flatnonzero(atoms.numbers == 15)[0]
+    distances = atoms.get_distances(p, range(len(atoms)), mic=True)
+    nearest_s = int(np.argsort(np.where(atoms.numbers == 16, distances, np.inf))[0])
+    atoms[nearest_s].symbol = 'Cl'
+    assert analyses.count_intact_ps4(atoms) == 3
+
+
+@pytest.fixture(scope='module')
+def interface():
+    return interfaces.li_argyrodite_interface(argyrodite_repeats=(1, 1, 2), li_layers=24)
+
+
+def test_sei_thickness_of_a_slab_of_known_thickness(interface):
+    atoms = interface.copy()
+    pristine = analyses.sei_thickness(atoms)
+    assert pristine['intact_ps4'] == 8
+    assert pristine['lower'] < 2.5 and pristine['upper'] < 2.5  # only the PS4 S and free anions
+    # move one free S 7 Å beyond the outermost intact P on the upper side, into the Li slab
+    p_z = atoms.positions[atoms.numbers == 15][:, 2]
+    sulfur = np.flatnonzero(atoms.numbers == 16)[0]
+    atoms.positions[sulfur, 2] = p_z.max() + 7.0
+    reacted = analyses.sei_thickness(atoms)
+    assert reacted['upper'] == pytest.approx(7.0)
+    assert reacted['lower'] == pytest.approx(pristine['lower'])
+
+
+def test_sei_thickness_is_none_when_the_electrolyte_is_consumed():
+    atoms = crystals.li2s(supercell=(2, 2, 2))
+    assert analyses.sei_thickness(atoms) is None
+
+
+@pytest.mark.parametrize(('structure', 'a', 'phase'), [('bcc', 3.42, 'BCC'), ('fcc', 4.33, 'FCC'), ('hcp', 3.06, 'HCP')])
+def test_polyhedral_template_matching_of_ideal_li(structure, a, phase):
+    atoms = bulk('Li', structure, a=a).repeat((4, 4, 4))
+    fractions = analyses.li_phase_fractions(atoms)
+    assert fractions[phase] == 1.0 and sum(fractions.values()) == pytest.approx(1.0)
+
+
+def test_li_in_the_electrolyte_is_not_metallic():
+    types = analyses.li_structure_types(crystals.argyrodite(supercell=(2, 2, 2)))
+    assert set(types) == {'other'}
+
+
+def test_rdf_of_bcc_li_has_eight_neighbours_in_the_first_shell():
+    a = 3.42
+    atoms = crystals.bcc_li(a=a, supercell=(5, 5, 5))
+    r, g = analyses.partial_rdf(atoms, 'Li', 'Li', r_max=6.0, bins=600)
+    first_peak = r[np.argmax(g)]
+    assert first_peak == pytest.approx(a * np.sqrt(3) / 2, abs=0.01)
+    density = len(atoms) / atoms.get_volume()
+    dr = r[1] - r[0]
+    shell = r < (a * np.sqrt(3) / 2 + a) / 2  # between the first (2.96 Å) and second (3.42 Å) shells
+    assert np.sum(4 * np.pi * r[shell] ** 2 * g[shell] * density * dr) == pytest.approx(8, abs=0.05)
+
+
+def test_composition_of_the_new_phase():
+    atoms = crystals.doped_li2s(x=0.14, supercell=(5, 5, 5), seed=3)
+    composition = analyses.composition_per_anion(atoms.get_chemical_symbols())
+    assert composition == pytest.approx({'Li': 2.0, 'S': 0.72, 'P': 0.14, 'Cl': 0.14})
+
+
+def test_window_msd_of_ballistic_and_still_atoms():
+    frames, n_atoms = 30, 4
+    time = np.arange(frames)[:, None, None]
+    velocity = np.array([0.1, 0.2, 0.3])
+    positions = np.zeros((frames, n_atoms, 3)) + time * velocity * np.array([1, 1, 1, 0])[:n_atoms, None]
+    moving = np.array([True, True, True, False])
+    msd = analyses.window_msd(positions, starts=[0, 5, 10], length=10, atoms_mask=moving)
+    lag = np.arange(10)
+    assert msd['in_plane'] == pytest.approx((0.1**2 + 0.2**2) * lag**2)
+    assert msd['out_of_plane'] == pytest.approx(0.3**2 * lag**2)
+    still = analyses.window_msd(positions, starts=[0], length=10, atoms_mask=~moving)
+    assert np.all(still['in_plane'] == 0) and np.all(still['out_of_plane'] == 0)
+
+
+def test_xrd_of_li2s_has_its_111_reflection_where_bragg_puts_it():
+    a = 5.71
+    two_theta, intensity = analyses.xrd_pattern(crystals.li2s(a=a))
+    expected = 2 * np.degrees(np.arcsin(1.54184 / (2 * a / np.sqrt(3))))
+    assert two_theta[np.argmin(np.abs(two_theta - expected))] == pytest.approx(expected, abs=0.05)
+    assert intensity.max() == pytest.approx(100)
