@@ -15,6 +15,18 @@ from aiida_sei.workchains.label import LabelWorkChain
 
 
 @pytest.fixture
+def float32_torch():
+    """CHGNet needs torch's default float32; nequip (imported by other tests in this process)
+    switches the default to float64."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture
 def python_code(aiida_profile_clean, aiida_code_installed):
     return aiida_code_installed(label='python', filepath_executable=sys.executable, prepend_text='export OMP_NUM_THREADS=1')
 
@@ -29,7 +41,7 @@ def rattled(kind):
     ('fast', lambda: LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)),
     ('universal', chgnet),
 ])
-def test_ase_label_matches_the_calculator_and_is_not_dft(python_code, protocol, make_calculator):
+def test_ase_label_matches_the_calculator_and_is_not_dft(python_code, float32_torch, protocol, make_calculator):
     atoms = rattled('li2s')
     builder = LabelWorkChain.get_builder_from_protocol(python_code, orm.StructureData(ase=atoms), backend='ase', protocol=protocol)
     results, node = run_get_node(builder)

@@ -1,0 +1,44 @@
+"""``sei.clustering``: a fitted clustering of local environments, kept so that new frames and
+new references are assigned to it later without re-clustering."""
+
+from __future__ import annotations
+
+from aiida.orm import ArrayData
+
+from aiida_sei.science.classification import Clustering
+
+
+class ClusteringData(ArrayData):
+    """Arrays of :class:`~aiida_sei.science.classification.Clustering` (projection, clustered
+    points, densities, clusters, core thresholds) with its settings and cluster labels as
+    attributes."""
+
+    @classmethod
+    def from_clustering(cls, clustering: Clustering, settings: dict) -> ClusteringData:
+        node = cls()
+        for name, array in clustering.to_arrays().items():
+            node.set_array(name, array)
+        node.base.attributes.set_many(
+            {
+                'settings': settings,
+                'labels': list(clustering.labels),
+                'n_clusters': clustering.n_clusters,
+                'n_environments': int(len(clustering.points)),
+                'intrinsic_dimension': clustering.intrinsic_dimension,
+                'maxk': clustering.maxk,
+            }
+        )
+        return node
+
+    @property
+    def settings(self) -> dict:
+        return self.base.attributes.get('settings')
+
+    @property
+    def labels(self) -> list[str]:
+        return self.base.attributes.get('labels')
+
+    def get_clustering(self) -> Clustering:
+        arrays = {name: self.get_array(name) for name in self.get_arraynames()}
+        attributes = self.base.attributes
+        return Clustering.from_arrays(arrays, attributes.get('intrinsic_dimension'), attributes.get('maxk'), attributes.get('labels'))

@@ -1,0 +1,158 @@
+"""Unsupervised classification of local environments: PAk density, DPA clustering (DADApy),
+cluster cores, labels from reference environments, and assignment of new points to the existing
+clusters without re-clustering. Pure numpy/DADApy; descriptors come from ``descriptors``.
+
+The paper's definitions: a point is *core* when its log-density exceeds the highest saddle
+(border) log-density between its cluster and any neighbouring cluster; a cluster takes the label
+of the reference environments in its core; a cluster with no reference in its core is
+``unknown``. Points keep their cluster's label and are reported as core (C) or non-core (N).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+UNKNOWN = 'unknown'
+
+
+@dataclass
+class Clustering:
+    """A fitted clustering: the projection, the clustered points and their clusters."""
+
+    mean: np.ndarray  #: per-feature mean of the training descriptors
+    scale: np.ndarray  #: per-feature standard deviation (1 where constant)
+    components: np.ndarray  #: PCA axes, shape (n_components, n_features)
+    points: np.ndarray  #: projected training points, shape (N, n_components)
+    log_density: np.ndarray  #: PAk log-density of each training point
+    cluster: np.ndarray  #: cluster index of each training point
+    thresholds: np.ndarray  #: core threshold (highest saddle log-density) of each cluster
+    intrinsic_dimension: float
+    maxk: int
+    labels: list[str] = field(default_factory=list)  #: label of each cluster (after ``label_clusters``)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.thresholds)
+
+    @property
+    def core(self) -> np.ndarray:
+        return self.log_density >= self.thresholds[self.cluster]
+
+    def project(self, descriptors: np.ndarray) -> np.ndarray:
+        return ((np.asarray(descriptors, float) - self.mean) / self.scale) @ self.components.T
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything needed to rebuild the clustering, as named arrays (for an ArrayData node)."""
+        return {
+            'mean': self.mean, 'scale': self.scale, 'components': self.components, 'points': self.points,
+            'log_density': self.log_density, 'cluster': self.cluster, 'thresholds': self.thresholds,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, intrinsic_dimension: float, maxk: int, labels=()) -> Clustering:
+        return cls(**{k: np.asarray(v) for k, v in arrays.items()}, intrinsic_dimension=intrinsic_dimension, maxk=maxk, labels=list(labels))
+
+
+def _data(points: np.ndarray, maxk: int, n_jobs: int = 1):
+    from dadapy import Data
+
+    data = Data(coordinates=points, maxk=min(maxk, len(points) - 1), n_jobs=n_jobs, verbose=False)
+    data.compute_distances()
+    data.compute_id_2NN()
+    return data
+
+
+def core_thresholds(log_den_bord: np.ndarray) -> np.ndarray:
+    """Highest saddle log-density between each cluster and its neighbours (-inf when alone)."""
+    borders = np.array(log_den_bord, float)
+    np.fill_diagonal(borders, -np.inf)
+    return borders.max(axis=1) if len(borders) > 1 else np.array([-np.inf])
+
+
+def fit_clustering(descriptors, n_components: int = 20, Z: float = 3.0, maxk: int = 100, n_jobs: int = 1) -> Clustering:
+    """Standardise, project on the first ``n_components`` principal axes, then PAk density and
+    DPA clustering with merging parameter ``Z`` (DADApy). O(N maxk) memory, O(N log N) time.
+
+    Identical points (perfect crystals) break the intrinsic-dimension estimate: thermalise or
+    de-duplicate first.
+    """
+    descriptors = np.asarray(descriptors, float)
+    if len(descriptors) < 10:
+        raise ValueError(f'clustering needs at least 10 environments, got {len(descriptors)}')
+    mean = descriptors.mean(axis=0)
+    scale = descriptors.std(axis=0)
+    scale[scale < 1e-12] = 1.0
+    standard = (descriptors - mean) / scale
+    _, _, axes = np.linalg.svd(standard - standard.mean(axis=0), full_matrices=False)
+    components = axes[: min(n_components, axes.shape[0])]
+    points = standard @ components.T
+    data = _data(points, maxk, n_jobs)
+    data.compute_density_PAk()
+    data.compute_clustering_ADP(Z=Z, halo=False)
+    return Clustering(
+        mean=mean, scale=scale, components=components, points=points,
+        log_density=np.asarray(data.log_den), cluster=np.asarray(data.cluster_assignment, int),
+        thresholds=core_thresholds(data.log_den_bord), intrinsic_dimension=float(data.intrinsic_dim),
+        maxk=data.maxk,
+    )
+
+
+def assign(clustering: Clustering, descriptors) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters and core flags of new environments, without re-clustering.
+
+    Each new point gets the kstarNN log-density of the clustered data at its position and the
+    cluster of its nearest clustered neighbour of higher density (DPA's own rule for non-peak
+    points; its nearest neighbour's cluster when no neighbour is denser). It is core when its
+    density exceeds its cluster's core threshold. O(M maxk log N) for M new points.
+    """
+    from dadapy import Data
+
+    new = clustering.project(descriptors)
+    reference = Data(coordinates=clustering.points, maxk=clustering.maxk, verbose=False)
+    reference.compute_distances()
+    reference.set_id(clustering.intrinsic_dimension)
+    log_density, _ = reference.return_interpolated_density_kstarNN(new)
+    from dadapy._utils.utils import compute_cross_nn_distances
+
+    _, neighbours = compute_cross_nn_distances(new, clustering.points, clustering.maxk, 'euclidean', None)
+    clusters = np.empty(len(new), int)
+    for i, row in enumerate(neighbours):
+        denser = row[clustering.log_density[row] > log_density[i]]
+        clusters[i] = clustering.cluster[denser[0] if len(denser) else row[0]]
+    return clusters, log_density >= clustering.thresholds[clusters]
+
+
+def label_clusters(clustering: Clustering, references: dict[str, np.ndarray]) -> list[str]:
+    """Label each cluster by the reference environments that land in its core (majority), or
+    ``unknown``; references are assigned without re-clustering. Sets and returns
+    ``clustering.labels``."""
+    votes = [Counter() for _ in range(clustering.n_clusters)]
+    for label, descriptors in references.items():
+        clusters, core = assign(clustering, descriptors)
+        for cluster in clusters[core]:
+            votes[cluster][label] += 1
+    clustering.labels = [vote.most_common(1)[0][0] if vote else UNKNOWN for vote in votes]
+    return clustering.labels
+
+
+def label_fractions(labels, core, names=None) -> dict[str, dict[str, float]]:
+    """Fraction of environments per label, split into core (C) and non-core (N); fractions of
+    all environments, so they sum to 1 over labels and both parts."""
+    labels, core = np.asarray(labels), np.asarray(core, bool)
+    names = sorted(set(labels.tolist()) | set(names or []))
+    total = max(len(labels), 1)
+    return {
+        name: {'core': float(np.sum((labels == name) & core) / total), 'non_core': float(np.sum((labels == name) & ~core) / total)}
+        for name in names
+    }
+
+
+def classify(clustering: Clustering, descriptors) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and core flags of environments (assigned to the existing clusters)."""
+    if not clustering.labels:
+        raise ValueError('the clustering has no labels yet: call label_clusters with references first')
+    clusters, core = assign(clustering, descriptors)
+    return np.array(clustering.labels, dtype=object)[clusters], core

@@ -1,0 +1,82 @@
+"""Clustering, cores, labels and assignment without re-clustering, on data with known answers:
+well-separated Gaussian blobs standing for phases (the ACE-descriptor tests use real crystals)."""
+
+import numpy as np
+import pytest
+
+from aiida_sei.science.classification import UNKNOWN, assign, classify, fit_clustering, label_clusters, label_fractions
+
+CENTRES = {name: np.random.default_rng(i).normal(0, 6, 30) for i, name in enumerate(['Li2S', 'LiCl', 'new'])}
+
+
+def blob(name, n, seed):
+    return CENTRES[name] + np.random.default_rng(seed).normal(0, 1, (n, 30))
+
+
+@pytest.fixture(scope='module')
+def clustering():
+    data = np.vstack([blob('Li2S', 250, 1), blob('LiCl', 250, 2), blob('new', 250, 3)])
+    return fit_clustering(data, n_components=10, Z=3.0, maxk=60)
+
+
+def test_separated_phases_form_their_own_clusters_with_cores(clustering):
+    assert clustering.n_clusters == 3
+    per_blob = clustering.cluster.reshape(3, 250)
+    assert all(len(set(row.tolist())) == 1 for row in per_blob)  # one cluster per blob
+    assert clustering.core.all()  # no saddle between fully separated clusters: all core
+
+
+def test_touching_clusters_have_cores_above_their_saddle():
+    rng = np.random.default_rng(5)
+    shift = np.full(5, 2.5)  # along the diagonal, so standardisation scales it evenly
+    data = np.vstack([rng.normal(0, 1, (400, 5)), rng.normal(0, 1, (400, 5)) + shift])
+    fitted = fit_clustering(data, n_components=5, Z=2.0, maxk=60)
+    assert fitted.n_clusters == 2 and np.isfinite(fitted.thresholds).all()
+    core = fitted.core
+    assert 0.1 < core.mean() < 0.95
+    # non-core points lie towards the saddle between the two peaks
+    towards_saddle = np.abs((data - shift / 2) @ shift / np.linalg.norm(shift))
+    assert towards_saddle[~core].mean() < towards_saddle[core].mean()
+
+
+def test_unreferenced_cluster_is_unknown_until_its_reference_is_added(clustering):
+    labels = label_clusters(clustering, {'Li2S': blob('Li2S', 40, 10), 'LiCl': blob('LiCl', 40, 11)})
+    assert sorted(labels) == sorted(['Li2S', 'LiCl', UNKNOWN])
+    before = classify(clustering, blob('new', 50, 12))[0]
+    assert set(before) == {UNKNOWN}
+    clusters_before = clustering.cluster.copy()
+    label_clusters(clustering, {'Li2S': blob('Li2S', 40, 10), 'LiCl': blob('LiCl', 40, 11), 'new': blob('new', 40, 13)})
+    assert np.array_equal(clustering.cluster, clusters_before)  # no re-clustering
+    assert set(classify(clustering, blob('new', 50, 12))[0]) == {'new'}
+
+
+def test_assignment_agrees_with_reclustering():
+    train = np.vstack([blob('Li2S', 200, 21), blob('LiCl', 200, 22), blob('new', 200, 23)])
+    held_out = np.vstack([blob('Li2S', 50, 24), blob('LiCl', 50, 25), blob('new', 50, 26)])
+    fitted = fit_clustering(train, n_components=10, maxk=60)
+    assigned, _ = assign(fitted, held_out)
+    refitted = fit_clustering(np.vstack([train, held_out]), n_components=10, maxk=60)
+    reclustered = refitted.cluster[len(train):]
+    # compare partitions through the training points' clusters in both fits
+    mapping = {a: Counter_most(refitted.cluster[: len(train)][fitted.cluster == a]) for a in range(fitted.n_clusters)}
+    agreement = np.mean([mapping[a] == b for a, b in zip(assigned, reclustered)])
+    assert agreement > 0.97
+
+
+def Counter_most(values):
+    values, counts = np.unique(values, return_counts=True)
+    return values[np.argmax(counts)]
+
+
+def test_known_mixture_gives_back_its_fractions(clustering):
+    label_clusters(clustering, {'Li2S': blob('Li2S', 40, 10), 'LiCl': blob('LiCl', 40, 11), 'new': blob('new', 40, 13)})
+    mixture = np.vstack([blob('Li2S', 60, 31), blob('LiCl', 30, 32), blob('new', 10, 33)])
+    labels, core = classify(clustering, mixture)
+    fractions = label_fractions(labels, core)
+    totals = {name: part['core'] + part['non_core'] for name, part in fractions.items()}
+    assert totals == pytest.approx({'Li2S': 0.6, 'LiCl': 0.3, 'new': 0.1})
+
+
+def test_too_few_environments_are_refused():
+    with pytest.raises(ValueError, match='at least 10'):
+        fit_clustering(np.zeros((5, 3)))
