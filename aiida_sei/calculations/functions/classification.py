@@ -1,0 +1,63 @@
+"""Classification of Li environments with provenance: the clustering, its labels and every
+frame's composition are nodes linked to the structures they came from."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_sei.data import ClusteringData
+from aiida_sei.science.classification import classify, fit_clustering, label_clusters, label_fractions
+from aiida_sei.science.descriptors import ace_basis, li_ace_descriptors
+
+#: Defaults: the paper's descriptor (6 Å, Li/P/S/Cl) and the clustering settings that separated
+#: the reference phases here (z-score, 20 principal components, Z = 3).
+DEFAULT_SETTINGS = {'cutoff': 6.0, 'nradmax': [8, 3, 1], 'lmax': [0, 2, 1], 'n_components': 20, 'Z': 3.0, 'maxk': 100}
+
+
+def _descriptors(structures, settings: dict) -> np.ndarray:
+    basis = ace_basis(cutoff=settings['cutoff'], nradmax=tuple(settings['nradmax']), lmax=tuple(settings['lmax']))
+    return np.vstack([li_ace_descriptors(s.get_ase(), basis) for s in structures])
+
+
+def _ordered(nodes: dict) -> list:
+    return [nodes[key] for key in sorted(nodes)]
+
+
+@calcfunction
+def cluster_environments(settings: orm.Dict, **structures) -> ClusteringData:
+    """Fit the clustering on the Li environments of ``structures`` (keyword inputs)."""
+    settings = {**DEFAULT_SETTINGS, **settings.get_dict()}
+    fitted = fit_clustering(_descriptors(_ordered(structures), settings), settings['n_components'], settings['Z'], settings['maxk'])
+    return ClusteringData.from_clustering(fitted, settings)
+
+
+@calcfunction
+def label_clustering(clustering: ClusteringData, **references) -> ClusteringData:
+    """A labelled copy of ``clustering``: references are keyword inputs ``<label>__<n>`` holding
+    structures of one phase each; no re-clustering."""
+    by_label: dict[str, list] = {}
+    for key in sorted(references):
+        by_label.setdefault(key.rsplit('__', 1)[0], []).append(references[key])
+    fitted = clustering.get_clustering()
+    label_clusters(fitted, {label: _descriptors(nodes, clustering.settings) for label, nodes in by_label.items()})
+    return ClusteringData.from_clustering(fitted, clustering.settings)
+
+
+@calcfunction
+def classify_structure(clustering: ClusteringData, structure: orm.StructureData) -> orm.Dict:
+    """Label of every Li of ``structure`` and the fractions per label, core (C) and non-core (N)."""
+    labels, core = classify(clustering.get_clustering(), _descriptors([structure], clustering.settings))
+    return orm.Dict(
+        {
+            'fractions': label_fractions(labels, core, names=clustering.labels),
+            'li_labels': [str(label) for label in labels],
+            'li_core': [bool(c) for c in core],
+        }
+    )
+
+
+def reference_inputs(references: dict[str, list]) -> dict:
+    """``{label: [structures]}`` as keyword inputs of :func:`label_clustering`."""
+    return {f'{label}__{n}': node for label, nodes in references.items() for n, node in enumerate(nodes)}
