@@ -141,3 +141,30 @@ def test_demo_builds_labels_and_collects_a_dataset(run, tmp_path):
     assert (tmp_path / 'out' / 'interface_al.extxyz').exists()
     processes = run('verdi', '-p', 'sei', 'process', 'list', '-a', '-p1').stdout
     assert processes.count('GpawCalculation') == 3 and 'Finished [0]' in processes
+
+
+def test_classify_command_writes_the_composition_of_each_frame(run, tmp_path):
+    import numpy as np
+
+    from aiida_sei.science import crystals
+
+    def write(name, atoms_list):
+        ase.io.write(tmp_path / name, atoms_list, format='extxyz')
+
+    def rattled(atoms, seed):
+        atoms = atoms.copy()
+        atoms.positions += np.random.default_rng(seed).normal(0, 0.08, atoms.positions.shape)
+        return atoms
+
+    li, licl = crystals.bcc_li(supercell=(4, 4, 4)), crystals.licl(supercell=(4, 4, 4))
+    write('traj.extxyz', [rattled(li, 1), rattled(licl, 2), rattled(li, 3), rattled(licl, 4)])
+    write('li.extxyz', [rattled(li, 5)])
+    write('licl.extxyz', [rattled(licl, 6)])
+    result = run('aiida-sei', 'classify', '--frames', 'traj.extxyz', '--reference', 'Li=li.extxyz', '--reference', 'LiCl=licl.extxyz', '--n-components', '10', '--json', 'out.json')
+    assert 'clustering<' in result.stdout
+    report = json.loads((tmp_path / 'out.json').read_text())
+    totals = [{k: v['core'] + v['non_core'] for k, v in frame['fractions'].items()} for frame in report['frames']]
+    assert [max(t, key=t.get) for t in totals] == ['Li', 'LiCl', 'Li', 'LiCl']
+    assert all(max(t.values()) == pytest.approx(1.0) for t in totals)
+    bad = run('aiida-sei', 'classify', '--frames', 'traj.extxyz', '--reference', 'not a label=li.extxyz', '--json', 'x.json', check=False)
+    assert bad.returncode == 1 and 'LABEL=FILE' in bad.stderr

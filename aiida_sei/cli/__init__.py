@@ -168,6 +168,76 @@ def plot_parity(ctx, pk, output):
     click.echo(f'written: {output}')
 
 
+def _frames_of(source: str, fmt: str | None) -> list:
+    """StructureData nodes of a file (every frame; extxyz, LAMMPS dump, ...) or of a node PK
+    (a StructureData or a TrajectoryData)."""
+    from aiida import orm
+
+    from aiida_sei.science.catalogue import check_atoms
+
+    if source.isdigit():
+        node = orm.load_node(int(source))
+        if isinstance(node, orm.TrajectoryData):
+            return [node.get_step_structure(i) for i in range(node.numsteps)]
+        if isinstance(node, orm.StructureData):
+            return [node]
+        raise click.ClickException(f'node {source} is a {type(node).__name__}, not a structure or trajectory')
+    import ase.io
+
+    path = pathlib.Path(source)
+    if not path.exists():
+        raise click.ClickException(f'{source}: no such file or node PK')
+    try:
+        images = ase.io.read(path, index=':', format=fmt)
+    except Exception as exception:  # ASE raises many types for unreadable files
+        raise click.ClickException(f'{source}: cannot read frames ({exception})') from None
+    nodes = []
+    for number, atoms in enumerate(images):
+        try:
+            check_atoms(atoms)
+        except StructureInputError as exception:
+            raise click.ClickException(f'{source}, frame {number}: {exception}') from None
+        nodes.append(orm.StructureData(ase=atoms, label=f'{path.name}:{number}'))
+    return nodes
+
+
+@cli.command()
+@click.option('--frames', 'frames', multiple=True, required=True, help='Frames to classify: a file (extxyz, LAMMPS dump, ...) or a node PK; repeatable.')
+@click.option('--reference', 'references', multiple=True, required=True, help='LABEL=FILE: reference frames of a phase; repeatable.')
+@click.option('--format', 'fmt', help='ASE format of the files (default: from the name; lammps-dump-text for dumps).')
+@click.option('--n-components', default=20, show_default=True, help='Principal components kept.')
+@click.option('--z', 'z', default=3.0, show_default=True, help='DPA merging parameter Z.')
+@click.option('--json', 'json_path', type=click.Path(dir_okay=False, path_type=pathlib.Path), required=True, help='Where to write the composition.')
+@click.pass_context
+def classify(ctx, frames, references, fmt, n_components, z, json_path):
+    """Cluster the Li environments of the frames, label clusters by reference phases, and write
+    each frame's composition (core and non-core fractions per label) as JSON."""
+    from aiida import orm
+
+    from aiida_sei.calculations.functions.classification import (
+        classify_structure, cluster_environments, label_clustering, reference_inputs,
+    )
+
+    load_profile(ctx)
+    parsed = {}
+    for item in references:
+        label, _, source = item.partition('=')
+        if not label.isidentifier() or not source:
+            raise click.ClickException(f'--reference must be LABEL=FILE with LABEL an identifier, got {item!r}')
+        parsed.setdefault(label, []).extend(_frames_of(source, fmt))
+    structures = [node for source in frames for node in _frames_of(source, fmt)]
+    settings = orm.Dict({'n_components': n_components, 'Z': z})
+    clustering = cluster_environments(settings, **{f'frame_{i:05d}': s for i, s in enumerate(structures)})
+    labelled = label_clustering(clustering, **reference_inputs(parsed))
+    results = []
+    for structure in structures:
+        composition = classify_structure(labelled, structure)
+        results.append({'structure': structure.pk, 'label': structure.label, 'composition': composition.pk, 'fractions': composition['fractions']})
+    report = {'clustering': labelled.pk, 'clusters': labelled.labels, 'frames': results}
+    json_path.write_text(json.dumps(report, indent=2))
+    click.echo(f'clustering<{labelled.pk}>: {len(labelled.labels)} clusters {sorted(set(labelled.labels))}; {len(results)} frames -> {json_path}')
+
+
 #: Small cells the demo labels with GPAW (label -> structure output of the demo protocol).
 DEMO_LABELS = ('bcc_li', 'li2s', 'licl')
 

@@ -76,10 +76,12 @@ def fit_clustering(descriptors, n_components: int = 20, Z: float = 3.0, maxk: in
     """Standardise, project on the first ``n_components`` principal axes, then PAk density and
     DPA clustering with merging parameter ``Z`` (DADApy). O(N maxk) memory, O(N log N) time.
 
-    Identical points (perfect crystals) break the intrinsic-dimension estimate: thermalise or
-    de-duplicate first.
+    Identical environments (a perfect crystal) would make the density estimate divide 0 by 0:
+    repeats of an environment are clustered once (the first of them is kept).
     """
     descriptors = np.asarray(descriptors, float)
+    _, first = np.unique(np.round(descriptors, 10), axis=0, return_index=True)
+    descriptors = descriptors[np.sort(first)]
     if len(descriptors) < 10:
         raise ValueError(f'clustering needs at least 10 environments, got {len(descriptors)}')
     mean = descriptors.mean(axis=0)
@@ -100,7 +102,21 @@ def fit_clustering(descriptors, n_components: int = 20, Z: float = 3.0, maxk: in
     )
 
 
-def assign(clustering: Clustering, descriptors) -> tuple[np.ndarray, np.ndarray]:
+def assign(clustering: Clustering, descriptors, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters and core flags of new environments, in chunks of ``chunk`` (bounded memory)."""
+    from dadapy import Data
+
+    descriptors = np.asarray(descriptors, float)
+    reference = Data(coordinates=clustering.points, maxk=clustering.maxk, verbose=False)
+    reference.compute_distances()
+    reference.set_id(clustering.intrinsic_dimension)
+    parts = [_assign(clustering, reference, descriptors[start : start + chunk]) for start in range(0, len(descriptors), chunk)]
+    if not parts:
+        return np.zeros(0, int), np.zeros(0, bool)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _assign(clustering: Clustering, reference, descriptors) -> tuple[np.ndarray, np.ndarray]:
     """Clusters and core flags of new environments, without re-clustering.
 
     Each new point gets the kstarNN log-density of the clustered data at its position and the
@@ -108,20 +124,16 @@ def assign(clustering: Clustering, descriptors) -> tuple[np.ndarray, np.ndarray]
     points; its nearest neighbour's cluster when no neighbour is denser). It is core when its
     density exceeds its cluster's core threshold. O(M maxk log N) for M new points.
     """
-    from dadapy import Data
-
-    new = clustering.project(descriptors)
-    reference = Data(coordinates=clustering.points, maxk=clustering.maxk, verbose=False)
-    reference.compute_distances()
-    reference.set_id(clustering.intrinsic_dimension)
-    log_density, _ = reference.return_interpolated_density_kstarNN(new)
     from dadapy._utils.utils import compute_cross_nn_distances
 
+    new = clustering.project(descriptors)
+    log_density, _ = reference.return_interpolated_density_kstarNN(new)
+
     _, neighbours = compute_cross_nn_distances(new, clustering.points, clustering.maxk, 'euclidean', None)
-    clusters = np.empty(len(new), int)
-    for i, row in enumerate(neighbours):
-        denser = row[clustering.log_density[row] > log_density[i]]
-        clusters[i] = clustering.cluster[denser[0] if len(denser) else row[0]]
+    denser = clustering.log_density[neighbours] > log_density[:, None]
+    # first (nearest) denser neighbour, or the nearest neighbour when none is denser
+    column = np.where(denser.any(axis=1), denser.argmax(axis=1), 0)
+    clusters = clustering.cluster[neighbours[np.arange(len(new)), column]]
     return clusters, log_density >= clustering.thresholds[clusters]
 
 

@@ -80,3 +80,10 @@ def test_known_mixture_gives_back_its_fractions(clustering):
 def test_too_few_environments_are_refused():
     with pytest.raises(ValueError, match='at least 10'):
         fit_clustering(np.zeros((5, 3)))
+
+
+def test_repeated_environments_are_clustered_once():
+    data = np.vstack([blob('Li2S', 100, 41), blob('LiCl', 100, 42)])
+    perfect = np.repeat(CENTRES['Li2S'][None, :], 50, axis=0)  # a perfect crystal: one environment
+    fitted = fit_clustering(np.vstack([data, perfect]), n_components=10, maxk=40)
+    assert len(fitted.points) == 201 and np.isfinite(fitted.log_density).all()
