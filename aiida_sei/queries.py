@@ -84,3 +84,13 @@ def model_validations(node) -> list[orm.CalcFunctionNode]:
         qb.append(orm.CalcFunctionNode, with_incoming='compiled', filters={'attributes.process_label': 'validate_model'}, project='*')
         runs.extend(qb.all(flat=True))
     return sorted(runs, key=lambda n: n.ctime, reverse=True)
+
+
+def training_frames_processes(model) -> list[orm.ProcessNode]:
+    """Which calculations labelled the frames that trained ``model`` (a `sei.model`, or a
+    `sei.compiled_model`, which is traced back to its package)."""
+    from aiida_sei.data import CompiledModelData
+
+    if isinstance(model, CompiledModelData):
+        model = model.creator.inputs.model
+    return labelling_processes(model.creator.inputs.dataset)

@@ -214,3 +214,56 @@ def test_walltime_handler_points_the_restart_at_the_failed_jobs_folder(codes, tr
     remote.store()
     report = process.handle_out_of_walltime(failed)
     assert report.do_break and process.ctx.inputs.restart_folder.uuid == remote.uuid
+
+
+def test_query_from_a_model_back_to_the_processes_that_labelled_its_frames(trained, compiled, lj_dataset):
+    from aiida_sei.queries import training_frames_processes
+
+    model = trained[0]['model']
+    (importer,) = training_frames_processes(model)
+    assert importer.process_label == 'import_frames'
+    assert training_frames_processes(compiled[0]['compiled'])[0].pk == importer.pk
+
+
+def test_out_of_memory_handler_halves_the_batch_size(codes, trained):
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    first = trained[0]['model'].creator
+    builder = AllegroTrainingWorkChain.get_builder()
+    builder.train = {k: first.inputs[k] for k in ('code', 'package_code', 'dataset', 'validation', 'config')}
+    process = instantiate_process(get_manager().get_runner(), builder)
+    process.setup()
+    failed = orm.CalcJobNode(computer=first.computer, process_type='aiida.calculations:sei.nequip_train')
+    failed.set_process_state('finished')
+    failed.set_exit_status(NequipTrainCalculation.exit_codes.ERROR_OUT_OF_MEMORY.status)
+    assert process.handle_out_of_memory(failed).do_break
+    config = process.ctx.inputs.config.get_dict()
+    assert config['data']['train_dataloader']['batch_size'] == 2 and config['data']['val_dataloader']['batch_size'] == 2
+
+
+@pytest.mark.parametrize(('log', 'exit_code'), [
+    ('RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB', 'ERROR_OUT_OF_MEMORY'),
+    ('', 'ERROR_METRICS_MISSING'),
+])
+def test_parser_turns_failed_trainings_into_exit_codes(trained, log, exit_code):
+    """The real parser on a job whose retrieved files hold only the failure's log."""
+    import io
+
+    from aiida.common.links import LinkType
+
+    from aiida_sei.parsers.nequip import NequipTrainParser
+
+    first = trained[0]['model'].creator
+    node = orm.CalcJobNode(computer=first.computer, process_type='aiida.calculations:sei.nequip_train')
+    node.set_option('resources', {'num_machines': 1})
+    for label in ('code', 'package_code', 'dataset', 'validation', 'config'):
+        node.base.links.add_incoming(first.inputs[label], LinkType.INPUT_CALC, label)
+    node.set_process_state('finished')
+    node.store()
+    retrieved = orm.FolderData()
+    retrieved.base.repository.put_object_from_filelike(io.BytesIO(log.encode()), 'train.log')
+    retrieved.base.links.add_incoming(node, LinkType.CREATE, 'retrieved')
+    retrieved.store()
+    _, calcfunction = NequipTrainParser.parse_from_node(node, store_provenance=False)
+    assert calcfunction.exit_status == getattr(NequipTrainCalculation.exit_codes, exit_code).status
