@@ -30,3 +30,37 @@ def test_clustering_labels_and_composition_are_linked_nodes(aiida_profile_clean)
     fractions = result['fractions']
     assert fractions['LiCl']['core'] + fractions['LiCl']['non_core'] == pytest.approx(1.0)
     assert len(result['li_labels']) == 256  # the Li of 4 x 4 x 4 rocksalt cells
+
+
+def test_trajectory_composition_and_sei_series_are_nodes_with_plots(aiida_profile_clean, tmp_path):
+    from aiida_sei.calculations.functions.analyses import analyse_trajectory
+    from aiida_sei.calculations.functions.classification import classify_trajectory, composition_from_series
+    from aiida_sei.science import interfaces, plots
+
+    li, licl = crystals.bcc_li(supercell=(4, 4, 4)), crystals.licl(supercell=(4, 4, 4))
+    clustering = cluster_environments(orm.Dict({'n_components': 10}), a=node(li, 1), b=node(licl, 2))
+    labelled = label_clustering(clustering, **reference_inputs({'Li': [node(li, 5)], 'LiCl': [node(licl, 6)]}))
+    for phase, atoms in (('Li', li), ('LiCl', licl)):
+        series = classify_trajectory(labelled, orm.TrajectoryData([node(atoms, seed) for seed in (10, 11, 12)]))
+        composition = composition_from_series(series)
+        assert composition[phase]['core'] + composition[phase]['non_core'] == pytest.approx([1.0, 1.0, 1.0])
+        assert series.creator.inputs.clustering.pk == labelled.pk
+    plots.composition_series(series.get_array('time'), composition, tmp_path / 'fig4c.png')
+    assert (tmp_path / 'fig4c.png').read_bytes()[:4] == b'\x89PNG'
+
+    # an S atom walks into the Li side: the SEI on that side grows frame by frame
+    cell = interfaces.li_argyrodite_interface(argyrodite_repeats=(1, 1, 2), li_layers=24)
+    top = cell.positions[cell.numbers == 15][:, 2].max()
+    phosphorus = np.flatnonzero(cell.numbers == 15)
+    free_sulfur = [i for i in np.flatnonzero(cell.numbers == 16) if cell.get_distances(i, phosphorus, mic=True).min() > 3.0]
+    sulfur = int(free_sulfur[0])  # a free S2- (not in a PS4), so every PS4 stays intact
+    frames = []
+    for depth in (3.0, 5.0, 7.0):
+        moved = cell.copy()
+        moved.positions[sulfur, 2] = top + depth
+        frames.append(orm.StructureData(ase=moved))
+    evolution = analyse_trajectory(orm.TrajectoryData(frames))
+    assert evolution.get_array('sei_upper') == pytest.approx([3.0, 5.0, 7.0])
+    assert list(evolution.get_array('intact_ps4')) == [8, 8, 8]
+    plots.sei_evolution(evolution.get_array('time'), evolution.get_array('intact_ps4'), evolution.get_array('sei_lower'), evolution.get_array('sei_upper'), tmp_path / 'fig2d.png')
+    assert (tmp_path / 'fig2d.png').read_bytes()[:4] == b'\x89PNG'

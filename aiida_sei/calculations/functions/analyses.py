@@ -23,3 +23,26 @@ def analyse_structure(structure: orm.StructureData) -> orm.Dict:
             'composition_per_anion': analyses.composition_per_anion(symbols) if has_anions else None,
         }
     )
+
+
+@calcfunction
+def analyse_trajectory(trajectory: orm.TrajectoryData) -> orm.ArrayData:
+    """Intact PS4 count and SEI thickness per side of every frame (the paper's Fig. 2d) as one
+    node: arrays ``time``, ``intact_ps4``, ``sei_lower``, ``sei_upper`` (Å; NaN once no PS4 is
+    left)."""
+    import numpy as np
+
+    intact, lower, upper = [], [], []
+    for step in range(trajectory.numsteps):
+        atoms = trajectory.get_step_structure(step).get_ase()
+        intact.append(analyses.count_intact_ps4(atoms))
+        thickness = analyses.sei_thickness(atoms)
+        lower.append(np.nan if thickness is None else thickness['lower'])
+        upper.append(np.nan if thickness is None else thickness['upper'])
+    node = orm.ArrayData()
+    times = trajectory.get_times() if 'times' in trajectory.get_arraynames() else None
+    node.set_array('time', np.asarray(times if times is not None else np.arange(trajectory.numsteps), float))
+    node.set_array('intact_ps4', np.asarray(intact, float))
+    node.set_array('sei_lower', np.asarray(lower, float))
+    node.set_array('sei_upper', np.asarray(upper, float))
+    return node

@@ -61,3 +61,30 @@ def classify_structure(clustering: ClusteringData, structure: orm.StructureData)
 def reference_inputs(references: dict[str, list]) -> dict:
     """``{label: [structures]}`` as keyword inputs of :func:`label_clustering`."""
     return {f'{label}__{n}': node for label, nodes in references.items() for n, node in enumerate(nodes)}
+
+
+@calcfunction
+def classify_trajectory(clustering: ClusteringData, trajectory: orm.TrajectoryData) -> orm.ArrayData:
+    """Composition of every frame of ``trajectory`` (the paper's Fig. 4c) as one node: arrays
+    ``time`` (the trajectory's times, or step indices) and ``<label>__core`` /
+    ``<label>__non_core`` fractions per frame."""
+    fitted = clustering.get_clustering()
+    names = sorted(set(clustering.labels))
+    series = {f'{name}__{part}': [] for name in names for part in ('core', 'non_core')}
+    for step in range(trajectory.numsteps):
+        labels, core = classify(fitted, _descriptors([trajectory.get_step_structure(step)], clustering.settings))
+        for name, parts in label_fractions(labels, core, names=names).items():
+            for part, value in parts.items():
+                series[f'{name}__{part}'].append(value)
+    node = orm.ArrayData()
+    times = trajectory.get_times() if 'times' in trajectory.get_arraynames() else None
+    node.set_array('time', np.asarray(times if times is not None else np.arange(trajectory.numsteps), float))
+    for name, values in series.items():
+        node.set_array(name, np.asarray(values, float))
+    node.base.attributes.set('labels', names)
+    return node
+
+
+def composition_from_series(node: orm.ArrayData) -> dict[str, dict[str, np.ndarray]]:
+    """``{label: {core, non_core}}`` arrays of a :func:`classify_trajectory` output."""
+    return {name: {part: node.get_array(f'{name}__{part}') for part in ('core', 'non_core')} for name in node.base.attributes.get('labels')}

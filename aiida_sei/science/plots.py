@@ -1,0 +1,51 @@
+"""Figures of the paper's analyses from arrays (matplotlib, Agg backend): PNG files."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def composition_series(times, fractions: dict[str, dict[str, np.ndarray]], path, time_unit='ps') -> None:
+    """Stacked fractions of each label over time, core (solid) and non-core (hatched): Fig. 4c."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4))
+    bottom = np.zeros(len(times))
+    for label, parts in sorted(fractions.items()):
+        for part, hatch in (('core', None), ('non_core', '//')):
+            values = np.asarray(parts[part])
+            axis.fill_between(times, bottom, bottom + values, step='mid', hatch=hatch, alpha=0.8 if hatch is None else 0.4,
+                              label=f'{label}$_{{{"C" if part == "core" else "N"}}}$')
+            bottom = bottom + values
+    axis.set_xlabel(f'time ({time_unit})')
+    axis.set_ylabel('fraction of Li environments')
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=7, ncol=2, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def sei_evolution(times, intact_ps4, thickness_lower, thickness_upper, path, time_unit='ps') -> None:
+    """Intact PS4 count and SEI thickness per side over time: Fig. 2d."""
+    plt = _pyplot()
+    figure, left = plt.subplots(figsize=(6, 4))
+    left.plot(times, intact_ps4, color='tab:blue')
+    left.set_xlabel(f'time ({time_unit})')
+    left.set_ylabel('intact PS$_4$', color='tab:blue')
+    right = left.twinx()
+    right.plot(times, thickness_lower, color='tab:orange', ls='--', label='lower side')
+    right.plot(times, thickness_upper, color='tab:orange', label='upper side')
+    right.set_ylabel('SEI thickness (Å)', color='tab:orange')
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
