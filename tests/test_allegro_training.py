@@ -195,8 +195,8 @@ def test_training_resumes_from_the_last_checkpoint_of_an_earlier_job(codes, trai
     assert list(results['learning_curve'].get_array('epoch')) == [3.0, 4.0]  # epochs 0-2 were done
 
 
-def test_walltime_handler_points_the_restart_at_the_failed_jobs_folder(codes, trained):
-    from aiida.common.links import LinkType
+def work_chain_and_failed_job(trained, exit_code):
+    """A set-up training work chain and a finished training job that failed with ``exit_code``."""
     from aiida.engine.utils import instantiate_process
     from aiida.manage import get_manager
 
@@ -207,7 +207,15 @@ def test_walltime_handler_points_the_restart_at_the_failed_jobs_folder(codes, tr
     process.setup()
     failed = orm.CalcJobNode(computer=first.computer, process_type='aiida.calculations:sei.nequip_train')
     failed.set_process_state('finished')
-    failed.set_exit_status(NequipTrainCalculation.exit_codes.ERROR_OUT_OF_WALLTIME.status)
+    failed.set_exit_status(getattr(NequipTrainCalculation.exit_codes, exit_code).status)
+    return process, failed
+
+
+def test_walltime_handler_points_the_restart_at_the_failed_jobs_folder(codes, trained):
+    from aiida.common.links import LinkType
+
+    process, failed = work_chain_and_failed_job(trained, 'ERROR_OUT_OF_WALLTIME')
+    first = trained[0]['model'].creator
     failed.store()
     remote = orm.RemoteData(computer=first.computer, remote_path='/scratch/somewhere')
     remote.base.links.add_incoming(failed, LinkType.CREATE, 'remote_folder')
@@ -226,17 +234,7 @@ def test_query_from_a_model_back_to_the_processes_that_labelled_its_frames(train
 
 
 def test_out_of_memory_handler_halves_the_batch_size(codes, trained):
-    from aiida.engine.utils import instantiate_process
-    from aiida.manage import get_manager
-
-    first = trained[0]['model'].creator
-    builder = AllegroTrainingWorkChain.get_builder()
-    builder.train = {k: first.inputs[k] for k in ('code', 'package_code', 'dataset', 'validation', 'config')}
-    process = instantiate_process(get_manager().get_runner(), builder)
-    process.setup()
-    failed = orm.CalcJobNode(computer=first.computer, process_type='aiida.calculations:sei.nequip_train')
-    failed.set_process_state('finished')
-    failed.set_exit_status(NequipTrainCalculation.exit_codes.ERROR_OUT_OF_MEMORY.status)
+    process, failed = work_chain_and_failed_job(trained, 'ERROR_OUT_OF_MEMORY')
     assert process.handle_out_of_memory(failed).do_break
     config = process.ctx.inputs.config.get_dict()
     assert config['data']['train_dataloader']['batch_size'] == 2 and config['data']['val_dataloader']['batch_size'] == 2

@@ -157,10 +157,15 @@ def test_classify_command_writes_the_composition_of_each_frame(run, tmp_path):
         return atoms
 
     li, licl = crystals.bcc_li(supercell=(4, 4, 4)), crystals.licl(supercell=(4, 4, 4))
-    write('traj.extxyz', [rattled(li, 1), rattled(licl, 2), rattled(li, 3), rattled(licl, 4)])
+    write('traj.extxyz', [rattled(li, 1), rattled(licl, 2), rattled(li, 3)])
+    dump = rattled(licl, 4)  # the last frame comes as a LAMMPS dump, as production MD writes it
+    lines = ['ITEM: TIMESTEP', '1000', 'ITEM: NUMBER OF ATOMS', str(len(dump)), 'ITEM: BOX BOUNDS pp pp pp']
+    lines += [f'0.0 {length}' for length in dump.cell.lengths()] + ['ITEM: ATOMS id element x y z']
+    lines += [f'{i + 1} {s} {x} {y} {z}' for i, (s, (x, y, z)) in enumerate(zip(dump.get_chemical_symbols(), dump.positions))]
+    (tmp_path / 'md.lammpstrj').write_text('\n'.join(lines) + '\n')
     write('li.extxyz', [rattled(li, 5)])
     write('licl.extxyz', [rattled(licl, 6)])
-    result = run('aiida-sei', 'classify', '--frames', 'traj.extxyz', '--reference', 'Li=li.extxyz', '--reference', 'LiCl=licl.extxyz', '--n-components', '10', '--json', 'out.json')
+    result = run('aiida-sei', 'classify', '--frames', 'traj.extxyz', '--frames', 'md.lammpstrj', '--reference', 'Li=li.extxyz', '--reference', 'LiCl=licl.extxyz', '--n-components', '10', '--json', 'out.json')
     assert 'clustering<' in result.stdout
     report = json.loads((tmp_path / 'out.json').read_text())
     totals = [{k: v['core'] + v['non_core'] for k, v in frame['fractions'].items()} for frame in report['frames']]

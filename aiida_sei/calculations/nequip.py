@@ -11,9 +11,9 @@ from __future__ import annotations
 import yaml
 from aiida import orm
 from aiida.common import datastructures
-
 from aiida.engine import CalcJob
 
+from aiida_sei.calculations import set_serial_defaults
 from aiida_sei.data import DatasetData, ModelData
 from aiida_sei.science.allegro import RUN_DIRECTORY, TRAIN_FILE, VALIDATION_FILE
 from aiida_sei.science.frames import write_extxyz
@@ -54,11 +54,7 @@ class NequipTrainCalculation(CalcJob):
         spec.input('package_code', valid_type=orm.AbstractCode, help='`nequip-package` on the same computer.')
         spec.input('restart_folder', valid_type=orm.RemoteData, required=False, help='Remote folder of an earlier training of the same config: resume from its last checkpoint.')
         spec.inputs.validator = validate_inputs
-        options = spec.inputs['metadata']['options']
-        options['parser_name'].default = 'sei.nequip_train'
-        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-        options['withmpi'].default = False
-        options['output_filename'].default = 'aiida.out'
+        set_serial_defaults(spec, 'sei.nequip_train')
         spec.output('model', valid_type=ModelData, help='The packaged model (.nequip.zip).')
         spec.output('metrics', valid_type=orm.Dict, help='Train and validation MAE/RMSE (energy per atom eV, forces eV/Å, stress eV/Å^3) of the packaged (best) epoch.')
         spec.output('learning_curve', valid_type=orm.ArrayData, help='Per-epoch training loss and validation metrics.')

@@ -11,6 +11,7 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
+from aiida_sei.calculations import set_serial_defaults
 from aiida_sei.data import CompiledModelData, ModelData
 
 PACKAGE_FILE = 'model.nequip.zip'
@@ -40,11 +41,7 @@ class NequipCompileCalculation(CalcJob):
         spec.input('model', valid_type=ModelData, help='The packaged model.')
         spec.input('target', valid_type=orm.Str, default=lambda: orm.Str('ase'), validator=validate_target, help='ase or pair_allegro (LAMMPS).')
         spec.input('device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), validator=validate_device, help='cpu or cuda: where the compiled model will run.')
-        options = spec.inputs['metadata']['options']
-        options['parser_name'].default = 'sei.nequip_compile'
-        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-        options['withmpi'].default = False
-        options['output_filename'].default = 'aiida.out'
+        set_serial_defaults(spec, 'sei.nequip_compile')
         spec.output('compiled', valid_type=CompiledModelData, help='The compiled model (.nequip.pt2).')
         spec.exit_code(300, 'ERROR_COMPILED_MISSING', message='nequip-compile wrote no compiled model (see aiida.out and the scheduler stderr).')
         spec.exit_code(400, 'ERROR_OUT_OF_WALLTIME', message='The job hit its walltime before the compilation finished.')

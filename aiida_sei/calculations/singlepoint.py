@@ -13,6 +13,7 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
+from aiida_sei.calculations import set_serial_defaults
 from aiida_sei.data import FrameData
 from aiida_sei.runners import RUNNER_DIRECTORY
 from aiida_sei.science import catalogue
@@ -43,10 +44,7 @@ class SinglePointCalculation(CalcJob):
         super().define(spec)
         spec.input('structure', valid_type=orm.StructureData, validator=validate_structure, help='Structure to label.')
         spec.input('frame_metadata', valid_type=orm.Dict, required=False, help='system, condition, origin for the frame.')
-        options = spec.inputs['metadata']['options']
-        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-        options['withmpi'].default = False
-        options['output_filename'].default = 'aiida.out'
+        set_serial_defaults(spec)
         spec.output('frame', valid_type=FrameData, help='The labelled frame.')
         spec.output('misc', valid_type=orm.Dict, help='Engine version, timing and engine-specific results.')
         spec.exit_code(301, 'ERROR_OUTPUT_MISSING', message='The runner wrote no results file: the code crashed or was killed (see the retrieved logs).')

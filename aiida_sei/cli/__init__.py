@@ -187,6 +187,8 @@ def _frames_of(source: str, fmt: str | None) -> list:
     path = pathlib.Path(source)
     if not path.exists():
         raise click.ClickException(f'{source}: no such file or node PK')
+    if fmt is None and path.suffix in ('.lammpstrj', '.dump'):
+        fmt = 'lammps-dump-text'  # LAMMPS dumps with an `element` column
     try:
         images = ase.io.read(path, index=':', format=fmt)
     except Exception as exception:  # ASE raises many types for unreadable files
@@ -204,7 +206,7 @@ def _frames_of(source: str, fmt: str | None) -> list:
 @cli.command()
 @click.option('--frames', 'frames', multiple=True, required=True, help='Frames to classify: a file (extxyz, LAMMPS dump, ...) or a node PK; repeatable.')
 @click.option('--reference', 'references', multiple=True, required=True, help='LABEL=FILE: reference frames of a phase; repeatable.')
-@click.option('--format', 'fmt', help='ASE format of the files (default: from the name; lammps-dump-text for dumps).')
+@click.option('--format', 'fmt', help='ASE format of the files (default: from the name; *.lammpstrj and *.dump are LAMMPS dumps with an element column).')
 @click.option('--n-components', default=20, show_default=True, help='Principal components kept.')
 @click.option('--z', 'z', default=3.0, show_default=True, help='DPA merging parameter Z.')
 @click.option('--json', 'json_path', type=click.Path(dir_okay=False, path_type=pathlib.Path), required=True, help='Where to write the composition.')

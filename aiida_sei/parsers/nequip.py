@@ -11,6 +11,7 @@ from aiida.parsers import Parser
 
 from aiida_sei.calculations.nequip import PACKAGE_FILE, RETRIEVED_LOG, RETRIEVED_METRICS
 from aiida_sei.data import ModelData
+from aiida_sei.parsers import missing_output
 from aiida_sei.science.training_metrics import best_epoch_metrics, first_nan_epoch, learning_curve, package_metadata
 
 OUT_OF_MEMORY = ('out of memory', 'OutOfMemoryError', 'MemoryError')
@@ -31,9 +32,7 @@ class NequipTrainParser(Parser):
             return self.exit_codes.ERROR_OUT_OF_MEMORY
         csv_text = self._text(RETRIEVED_METRICS)
         if not csv_text:
-            if self.node.exit_status == self.node.process_class.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status:
-                return self.exit_codes.ERROR_OUT_OF_WALLTIME
-            return self.exit_codes.ERROR_METRICS_MISSING
+            return missing_output(self, self.exit_codes.ERROR_METRICS_MISSING)
         curve = learning_curve(csv_text)
         self.out('learning_curve', self._curve_node(curve))
         nan_epoch = first_nan_epoch(curve)
@@ -43,9 +42,7 @@ class NequipTrainParser(Parser):
         try:
             package = self.retrieved.base.repository.get_object_content(PACKAGE_FILE, mode='rb')
         except FileNotFoundError:
-            if self.node.exit_status == self.node.process_class.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status:
-                return self.exit_codes.ERROR_OUT_OF_WALLTIME
-            return self.exit_codes.ERROR_MODEL_MISSING
+            return missing_output(self, self.exit_codes.ERROR_MODEL_MISSING)
         self.out('model', self._model_node(package))
         return None
 

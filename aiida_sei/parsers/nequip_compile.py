@@ -9,6 +9,7 @@ from aiida.parsers import Parser
 
 from aiida_sei.calculations.nequip_compile import COMPILED_FILE
 from aiida_sei.data import CompiledModelData
+from aiida_sei.parsers import missing_output
 
 
 class NequipCompileParser(Parser):
@@ -16,9 +17,7 @@ class NequipCompileParser(Parser):
         try:
             content = self.retrieved.base.repository.get_object_content(COMPILED_FILE, mode='rb')
         except FileNotFoundError:
-            if self.node.exit_status == self.node.process_class.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status:
-                return self.exit_codes.ERROR_OUT_OF_WALLTIME
-            return self.exit_codes.ERROR_COMPILED_MISSING
+            return missing_output(self, self.exit_codes.ERROR_COMPILED_MISSING)
         model = self.node.inputs.model
         compiled = CompiledModelData(io.BytesIO(content), filename=COMPILED_FILE)
         compiled.base.attributes.set_many(

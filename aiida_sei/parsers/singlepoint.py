@@ -11,6 +11,7 @@ from aiida.parsers import Parser
 
 from aiida_sei.calculations.singlepoint import RESULTS_FILE
 from aiida_sei.data import FrameData
+from aiida_sei.parsers import missing_output
 from aiida_sei.science.frames import Frame, FrameError, settings_hash
 
 
@@ -37,9 +38,7 @@ class SinglePointParser(Parser):
         try:
             results = json.loads(self.retrieved.base.repository.get_object_content(RESULTS_FILE))
         except FileNotFoundError:
-            if self.node.exit_status == self.node.process_class.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status:
-                return self.exit_codes.ERROR_OUT_OF_WALLTIME
-            return self.exit_codes.ERROR_OUTPUT_MISSING
+            return missing_output(self, self.exit_codes.ERROR_OUTPUT_MISSING)
         except json.JSONDecodeError as exception:
             return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=str(exception))
 
