@@ -64,3 +64,20 @@ def test_trajectory_composition_and_sei_series_are_nodes_with_plots(aiida_profil
     assert list(evolution.get_array('intact_ps4')) == [8, 8, 8]
     plots.sei_evolution(evolution.get_array('time'), evolution.get_array('intact_ps4'), evolution.get_array('sei_lower'), evolution.get_array('sei_upper'), tmp_path / 'fig2d.png')
     assert (tmp_path / 'fig2d.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_composition_of_the_sei_region_of_a_frame(aiida_profile_clean):
+    from aiida_sei.science import interfaces
+
+    li, licl = crystals.bcc_li(supercell=(4, 4, 4)), crystals.licl(supercell=(4, 4, 4))
+    clustering = cluster_environments(orm.Dict({'n_components': 10}), a=node(li, 1), b=node(licl, 2))
+    labelled = label_clustering(clustering, **reference_inputs({'Li': [node(li, 5)], 'LiCl': [node(licl, 6)]}))
+    cell = interfaces.li_argyrodite_interface(argyrodite_repeats=(1, 1, 2), li_layers=24)
+    phosphorus = np.flatnonzero(cell.numbers == 15)
+    chlorine = [i for i in np.flatnonzero(cell.numbers == 17) if cell.get_distances(i, phosphorus, mic=True).min() > 3.0][0]
+    cell.positions[chlorine, 2] = cell.positions[phosphorus][:, 2].max() + 6.0  # a Cl- in the Li side
+    result = classify_structure(labelled, orm.StructureData(ase=cell))
+    assert result['sei_composition']['Cl'] > 0
+    assert result['sei_fractions'] is not None
+    pristine = classify_structure(labelled, node(licl, 9))
+    assert pristine['sei_composition'] is None and pristine['sei_fractions'] is None

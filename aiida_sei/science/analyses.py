@@ -45,6 +45,17 @@ def count_intact_ps4(atoms: Atoms, cutoff: float = PS4_CUTOFF) -> int:
     return int(intact_ps4_mask(atoms, cutoff).sum())
 
 
+def _unwrapped_about_electrolyte(atoms: Atoms, intact: np.ndarray, axis: int) -> np.ndarray:
+    """Positions along ``axis`` unwrapped about the centre of the intact P atoms (taken on the
+    circle, so an electrolyte slab across the periodic boundary works): the electrolyte sits
+    around 0 and each side's SEI on its own side."""
+    length = atoms.cell.lengths()[axis]
+    z = atoms.positions[:, axis]
+    angles = 2 * np.pi * z[intact] / length
+    centre = (np.arctan2(np.sin(angles).mean(), np.cos(angles).mean()) / (2 * np.pi)) * length
+    return (z - centre + length / 2) % length - length / 2
+
+
 def sei_thickness(atoms: Atoms, axis: int = 2, cutoff: float = PS4_CUTOFF) -> dict | None:
     """SEI thickness on each side of the electrolyte along ``axis`` (Å).
 
@@ -57,12 +68,7 @@ def sei_thickness(atoms: Atoms, axis: int = 2, cutoff: float = PS4_CUTOFF) -> di
     intact = intact_ps4_mask(atoms, cutoff)
     if not intact.any():
         return None
-    length = atoms.cell.lengths()[axis]
-    z = atoms.positions[:, axis]
-    # centre of the intact P atoms on the circle, so an electrolyte slab across the boundary works
-    angles = 2 * np.pi * z[intact] / length
-    centre = (np.arctan2(np.sin(angles).mean(), np.cos(angles).mean()) / (2 * np.pi)) * length
-    unwrapped = (z - centre + length / 2) % length - length / 2
+    unwrapped = _unwrapped_about_electrolyte(atoms, intact, axis)
     low, high = unwrapped[intact].min(), unwrapped[intact].max()
     symbols = np.array(atoms.get_chemical_symbols())
     anions = np.isin(symbols, ANIONS)
@@ -73,6 +79,21 @@ def sei_thickness(atoms: Atoms, axis: int = 2, cutoff: float = PS4_CUTOFF) -> di
         'electrolyte_width': float(high - low),
         'intact_ps4': int(intact.sum()),
     }
+
+
+def sei_region_mask(atoms: Atoms, axis: int = 2, cutoff: float = PS4_CUTOFF) -> np.ndarray:
+    """Boolean per atom: inside the SEI on either side, i.e. between the boundary of the intact
+    PS4 and the furthest S, P or Cl in the Li side (the slabs :func:`sei_thickness` measures).
+    All False when no PS4 is left. O(N log N)."""
+    thickness = sei_thickness(atoms, axis, cutoff)
+    if thickness is None:
+        return np.zeros(len(atoms), bool)
+    intact = intact_ps4_mask(atoms, cutoff)
+    unwrapped = _unwrapped_about_electrolyte(atoms, intact, axis)
+    low, high = unwrapped[intact].min(), unwrapped[intact].max()
+    lower = (unwrapped < low) & (unwrapped >= low - thickness['lower'])
+    upper = (unwrapped > high) & (unwrapped <= high + thickness['upper'])
+    return lower | upper
 
 
 def li_structure_types(atoms: Atoms) -> np.ndarray:

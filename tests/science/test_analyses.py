@@ -99,3 +99,20 @@ def test_xrd_of_li2s_has_its_111_reflection_where_bragg_puts_it():
     expected = 2 * np.degrees(np.arcsin(1.54184 / (2 * a / np.sqrt(3))))
     assert two_theta[np.argmin(np.abs(two_theta - expected))] == pytest.approx(expected, abs=0.05)
     assert intensity.max() == pytest.approx(100)
+
+
+def test_sei_region_holds_the_atoms_between_electrolyte_and_furthest_anion(interface):
+    atoms = interface.copy()
+    phosphorus = np.flatnonzero(atoms.numbers == 15)
+    free = [i for i in np.flatnonzero(atoms.numbers == 16) if atoms.get_distances(i, phosphorus, mic=True).min() > 3.0]
+    top = atoms.positions[phosphorus][:, 2].max()
+    atoms.positions[free[0], 2] = top + 7.0
+    mask = analyses.sei_region_mask(atoms)
+    z = atoms.positions[:, 2]
+    assert mask[free[0]]
+    li = atoms.numbers == 3
+    # every Li between the outermost P and the moved S is in the region, none beyond it
+    between = li & (z > top + 0.01) & (z <= top + 7.0)
+    beyond = li & (z > top + 7.01) & (z < top + 15.0)
+    assert mask[between].all() and between.any() and not mask[beyond].any()
+    assert not analyses.sei_region_mask(crystals.li2s()).any()

@@ -47,11 +47,22 @@ def label_clustering(clustering: ClusteringData, **references) -> ClusteringData
 
 @calcfunction
 def classify_structure(clustering: ClusteringData, structure: orm.StructureData) -> orm.Dict:
-    """Label of every Li of ``structure`` and the fractions per label, core (C) and non-core (N)."""
+    """Label of every Li of ``structure``, the fractions per label (core C and non-core N) over
+    all Li and over the Li of the SEI region, and the SEI's composition per anion (None when
+    the frame has no SEI region: no intact PS4, or nothing diffused)."""
+    from aiida_sei.science.analyses import composition_per_anion, sei_region_mask
+
+    atoms = structure.get_ase()
     labels, core = classify(clustering.get_clustering(), _descriptors([structure], clustering.settings))
+    sei = sei_region_mask(atoms)
+    sei_li = sei[np.array(atoms.get_chemical_symbols()) == 'Li']
+    sei_symbols = [s for s, inside in zip(atoms.get_chemical_symbols(), sei) if inside]
+    has_anions = any(s in ('S', 'P', 'Cl') for s in sei_symbols)
     return orm.Dict(
         {
             'fractions': label_fractions(labels, core, names=clustering.labels),
+            'sei_fractions': label_fractions(labels[sei_li], core[sei_li], names=clustering.labels) if sei_li.any() else None,
+            'sei_composition': composition_per_anion(sei_symbols) if has_anions else None,
             'li_labels': [str(label) for label in labels],
             'li_core': [bool(c) for c in core],
         }
