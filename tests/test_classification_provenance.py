@@ -81,3 +81,23 @@ def test_composition_of_the_sei_region_of_a_frame(aiida_profile_clean):
     assert result['sei_fractions'] is not None
     pristine = classify_structure(labelled, node(licl, 9))
     assert pristine['sei_composition'] is None and pristine['sei_fractions'] is None
+
+
+def test_xrd_and_rdf_of_a_classified_phase(aiida_profile_clean, tmp_path):
+    """The doped phase, classified as one phase, diffracts like Li2S (the paper's Fig. S12)."""
+    from aiida_sei.calculations.functions.analyses import characterise_phase
+    from aiida_sei.science import plots
+
+    doped = crystals.doped_li2s(x=0.14, supercell=(3, 3, 3), seed=1)
+    n_li = int(np.sum(doped.numbers == 3))
+    composition = orm.Dict({'li_labels': ['new'] * n_li})
+    result = characterise_phase(orm.StructureData(ase=doped), composition, orm.Str('new'))
+    assert result.base.attributes.get('n_atoms') == len(doped)
+    two_theta, intensity = result.get_array('xrd_two_theta'), result.get_array('xrd_intensity')
+    reference = result.get_array('xrd_li2s_two_theta')[np.argmax(result.get_array('xrd_li2s_intensity'))]
+    assert two_theta[np.argmax(intensity)] == pytest.approx(reference, abs=0.1)
+    r, g = result.get_array('rdf_Li_S')
+    assert r[np.argmax(g)] == pytest.approx(5.71 * np.sqrt(3) / 4, abs=0.06)  # Li-S bond of antifluorite
+    plots.phase_characterisation(two_theta, intensity, result.get_array('xrd_li2s_two_theta'), result.get_array('xrd_li2s_intensity'),
+                                 {f'Li-{x}': tuple(result.get_array(f'rdf_Li_{x}')) for x in ('S', 'P', 'Cl')}, tmp_path / 's12.png')
+    assert (tmp_path / 's12.png').read_bytes()[:4] == b'\x89PNG'

@@ -165,6 +165,20 @@ def window_msd(positions: np.ndarray, starts, length: int, atoms_mask, axis: int
     return {'in_plane': in_plane / len(starts), 'out_of_plane': out_of_plane / len(starts)}
 
 
+def phase_atoms(atoms: Atoms, li_labels, label: str, shell: float = 3.0) -> Atoms:
+    """The atoms of a classified phase: the Li labelled ``label`` and every anion within
+    ``shell`` Å of one of them, in the original cell. O(N log N)."""
+    symbols = np.array(atoms.get_chemical_symbols())
+    is_li = symbols == 'Li'
+    chosen = np.zeros(len(atoms), bool)
+    chosen[np.flatnonzero(is_li)[np.asarray(li_labels) == label]] = True
+    first, second, _ = close_pairs(atoms, shell)
+    anion = np.isin(symbols, ANIONS)
+    chosen[second[chosen[first] & anion[second]]] = True
+    chosen[first[chosen[second] & anion[first]]] = True
+    return atoms[chosen]
+
+
 def xrd_pattern(atoms: Atoms, wavelength: str = 'CuKa', two_theta_range=(10, 80)):
     """Simulated powder XRD (pymatgen) of a structure: (2θ in degrees, intensities scaled to 100)."""
     from pymatgen.analysis.diffraction.xrd import XRDCalculator

@@ -49,3 +49,23 @@ def sei_evolution(times, intact_ps4, thickness_lower, thickness_upper, path, tim
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def phase_characterisation(two_theta, intensity, reference_two_theta, reference_intensity, rdfs: dict, path, label='phase') -> None:
+    """Simulated XRD of a classified phase against ideal Li2S (Fig. S12) and its partial RDFs
+    (Fig. 5d)."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.vlines(reference_two_theta, 0, reference_intensity, color='grey', label='ideal Li$_2$S')
+    left.vlines(two_theta, 0, intensity, color='tab:red', alpha=0.7, label=label)
+    left.set_xlabel('2θ (degrees, Cu Kα)')
+    left.set_ylabel('intensity')
+    left.legend(fontsize=8)
+    for pair, (r, g) in rdfs.items():
+        right.plot(r, g, label=pair)
+    right.set_xlabel('r (Å)')
+    right.set_ylabel('g(r)')
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -116,3 +116,12 @@ def test_sei_region_holds_the_atoms_between_electrolyte_and_furthest_anion(inter
     beyond = li & (z > top + 7.01) & (z < top + 15.0)
     assert mask[between].all() and between.any() and not mask[beyond].any()
     assert not analyses.sei_region_mask(crystals.li2s()).any()
+
+
+def test_phase_atoms_are_the_labelled_li_and_their_anions():
+    atoms = crystals.li2s(supercell=(2, 2, 2))
+    li = np.flatnonzero(atoms.numbers == 3)
+    labels = np.where(atoms.positions[li, 0] < atoms.cell[0, 0] / 2, 'A', 'B')
+    region = analyses.phase_atoms(atoms, labels, 'A')
+    assert np.sum(region.numbers == 3) == np.sum(labels == 'A')
+    assert 0 < np.sum(region.numbers == 16) < np.sum(atoms.numbers == 16)  # only S bonded to A-Li

@@ -46,3 +46,25 @@ def analyse_trajectory(trajectory: orm.TrajectoryData) -> orm.ArrayData:
     node.set_array('sei_lower', np.asarray(lower, float))
     node.set_array('sei_upper', np.asarray(upper, float))
     return node
+
+
+@calcfunction
+def characterise_phase(structure: orm.StructureData, composition: orm.Dict, label: orm.Str) -> orm.ArrayData:
+    """XRD (Cu Kα) of the atoms classified as ``label`` in ``structure`` (Li with that label from
+    a ``classify_structure`` output, and their anions) next to ideal Li2S, and the partial RDFs
+    Li-S, Li-P, Li-Cl of that region (paper Figs. S12 and 5d)."""
+    import numpy as np
+
+    from aiida_sei.science import crystals
+
+    atoms = structure.get_ase()
+    region = analyses.phase_atoms(atoms, composition['li_labels'], label.value)
+    node = orm.ArrayData()
+    for name, pattern in (('xrd', analyses.xrd_pattern(region)), ('xrd_li2s', analyses.xrd_pattern(crystals.li2s()))):
+        node.set_array(f'{name}_two_theta', pattern[0])
+        node.set_array(f'{name}_intensity', pattern[1])
+    for other in ('S', 'P', 'Cl'):
+        r, g = analyses.partial_rdf(region, 'Li', other)
+        node.set_array(f'rdf_Li_{other}', np.vstack([r, g]))
+    node.base.attributes.set_many({'label': label.value, 'n_atoms': len(region), 'formula': region.get_chemical_formula()})
+    return node
