@@ -101,3 +101,26 @@ def test_xrd_and_rdf_of_a_classified_phase(aiida_profile_clean, tmp_path):
     plots.phase_characterisation(two_theta, intensity, result.get_array('xrd_li2s_two_theta'), result.get_array('xrd_li2s_intensity'),
                                  {f'Li-{x}': tuple(result.get_array(f'rdf_Li_{x}')) for x in ('S', 'P', 'Cl')}, tmp_path / 's12.png')
     assert (tmp_path / 's12.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_classify_command_takes_a_trajectory_node(aiida_profile_clean, tmp_path):
+    import json
+
+    import ase.io
+    from aiida.manage import get_manager
+    from click.testing import CliRunner
+
+    from aiida_sei.cli import cli
+
+    li, licl = crystals.bcc_li(supercell=(4, 4, 4)), crystals.licl(supercell=(4, 4, 4))
+    trajectory = orm.TrajectoryData([node(licl, seed) for seed in (1, 2)]).store()
+    ase.io.write(tmp_path / 'li.extxyz', [node(li, 3).get_ase(), node(li, 4).get_ase()], format='extxyz')
+    ase.io.write(tmp_path / 'licl.extxyz', [node(licl, 5).get_ase()], format='extxyz')
+    arguments = ['--profile', get_manager().get_profile().name, 'classify', '--frames', str(trajectory.pk), '--frames', str(tmp_path / 'li.extxyz'),
+                 '--reference', f'Li={tmp_path / "li.extxyz"}', '--reference', f'LiCl={tmp_path / "licl.extxyz"}', '--n-components', '10',
+                 '--json', str(tmp_path / 'out.json')]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    frames = json.loads((tmp_path / 'out.json').read_text())['frames']
+    totals = [{k: v['core'] + v['non_core'] for k, v in f['fractions'].items()} for f in frames]
+    assert [max(t, key=t.get) for t in totals] == ['LiCl', 'LiCl', 'Li', 'Li']
