@@ -265,3 +265,19 @@ def test_parser_turns_failed_trainings_into_exit_codes(trained, log, exit_code):
     retrieved.store()
     _, calcfunction = NequipTrainParser.parse_from_node(node, store_provenance=False)
     assert calcfunction.exit_status == getattr(NequipTrainCalculation.exit_codes, exit_code).status
+
+
+def test_compiling_a_truncated_model_file_fails_with_a_clear_exit_code(codes, trained, compiled):
+    """A damaged package (half the file) makes nequip-compile fail: exit 300, no node."""
+    import io
+
+    from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
+    from aiida_sei.data import ModelData
+
+    content = trained[0]['model'].get_content(mode='rb')
+    damaged = ModelData(io.BytesIO(content[: len(content) // 2]), filename='model.nequip.zip')
+    damaged.set_model_metadata(species=['Li', 'S'], r_max=4.0, versions={})
+    compile_code = compiled[1].inputs.code
+    results, node = run_get_node(NequipCompileCalculation, code=compile_code, model=damaged)
+    assert node.exit_status == NequipCompileCalculation.exit_codes.ERROR_COMPILED_MISSING.status
+    assert 'compiled' not in results
