@@ -17,8 +17,10 @@ test: install
 demo: install
 	$(VENV)/bin/aiida-sei demo
 
+# On demand, never in CI: each writes benchmarks/results/<name>.json (datasets takes ~20 min).
 benchmarks: install
-	$(VENV)/bin/python benchmarks/structures.py
+	for name in structures analyses training classification datasets; do \
+		$(VENV)/bin/python benchmarks/$$name.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) demo-output
