@@ -1,0 +1,104 @@
+"""FLARE sparse Gaussian process with the B2 descriptor: the active-learning surrogate.
+
+Pure functions around FLARE (no AiiDA): build an SGP, add a labelled frame's environments,
+train hyperparameters, predict per-atom uncertainties, and save/load it as FLARE's JSON. Energies
+eV, forces eV/Å, stress eV/Å^3 (ASE convention; converted to FLARE's order and sign here).
+The paper's settings: B2, 6 Å cutoff, n_max 9, l_max 3.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers
+
+PAPER_DESCRIPTOR = {'cutoff': 6.0, 'n_max': 9, 'l_max': 3}
+
+
+@dataclass
+class SparseGP:
+    """A FLARE SGP calculator and the kernel objects it needs kept alive (FLARE's C++ holds
+    references to them)."""
+
+    calculator: object
+    kernels: list
+
+    @property
+    def model(self):
+        return self.calculator.gp_model
+
+    @property
+    def n_training_structures(self) -> int:
+        return len(self.model.training_data)
+
+
+def make_sgp(species, cutoff: float = 6.0, n_max: int = 9, l_max: int = 3, sigma: float = 2.0, power: int = 2,
+             sigma_e: float = 0.01, sigma_f: float = 0.05, sigma_s: float = 0.005, variance_type: str = 'local',
+             max_iterations: int = 20) -> SparseGP:
+    """An empty SGP for ``species``: B2 descriptor (Chebyshev radial basis, quadratic cutoff),
+    normalised dot-product kernel; ``variance_type='local'`` gives per-atom uncertainties at a
+    cost that scales to hundreds of atoms."""
+    from flare.bffs.sgp import SGP_Wrapper
+    from flare.bffs.sgp._C_flare import B2, NormalizedDotProduct
+    from flare.bffs.sgp.calculator import SGP_Calculator
+
+    ordered = sorted(species, key=atomic_numbers.__getitem__)
+    species_map = {atomic_numbers[s]: i for i, s in enumerate(ordered)}
+    descriptor = B2('chebyshev', 'quadratic', [0, cutoff], [], [len(ordered), n_max, l_max])
+    kernel = NormalizedDotProduct(sigma, power)
+    model = SGP_Wrapper([kernel], [descriptor], cutoff, sigma_e, sigma_f, sigma_s, species_map,
+                        variance_type=variance_type, max_iterations=max_iterations)
+    return SparseGP(SGP_Calculator(model), [kernel])
+
+
+def flare_stress(stress_3x3) -> np.ndarray:
+    """ASE stress (3x3, eV/Å^3) -> FLARE's label: -(xx, xy, xz, yy, yz, zz)."""
+    s = np.asarray(stress_3x3, float)
+    return -np.array([s[0, 0], s[0, 1], s[0, 2], s[1, 1], s[1, 2], s[2, 2]])
+
+
+def add_frame(sgp: SparseGP, atoms: Atoms, energy: float, forces, stress_3x3, atom_indices) -> None:
+    """Add a labelled frame to the training set, with the environments of ``atom_indices`` as
+    sparse points (the atoms whose uncertainty passed the threshold)."""
+    sgp.model.update_db(atoms, np.asarray(forces, float), custom_range=[int(i) for i in atom_indices],
+                        energy=float(energy), stress=flare_stress(stress_3x3), mode='specific')
+
+
+def train(sgp: SparseGP) -> None:
+    """Optimise the hyperparameters on the training set (the paper: from the second frame on)."""
+    sgp.model.train()
+
+
+def uncertainties(sgp: SparseGP, atoms: Atoms) -> np.ndarray:
+    """Per-atom uncertainty (the normalised standard deviation FLARE compares to thresholds)."""
+    atoms = atoms.copy()
+    sgp.calculator.reset()  # the model may have changed since the last call on these positions
+    atoms.calc = sgp.calculator
+    return np.asarray(atoms.calc.get_uncertainties(atoms))[:, 0]
+
+
+def predict(sgp: SparseGP, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
+    """SGP energy (eV), forces (eV/Å) and stress (3x3, eV/Å^3, ASE convention)."""
+    atoms = atoms.copy()
+    sgp.calculator.reset()
+    atoms.calc = sgp.calculator
+    return atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False)
+
+
+def to_json(sgp: SparseGP) -> str:
+    """FLARE's own JSON of the model (what `SGP_Calculator.write_model` writes)."""
+    from flare.utils import NumpyEncoder
+
+    return json.dumps(sgp.calculator.as_dict(), cls=NumpyEncoder)
+
+
+def from_json(text: str) -> SparseGP:
+    from flare.bffs.sgp import SGP_Wrapper
+    from flare.bffs.sgp.calculator import SGP_Calculator
+
+    data = json.loads(text)
+    model, kernels = SGP_Wrapper.from_dict(data['gp_model'])
+    return SparseGP(SGP_Calculator(model, use_mapping=data['use_mapping']), kernels)
