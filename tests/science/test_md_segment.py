@@ -1,0 +1,42 @@
+"""Active-learning MD segments with a real FLARE SGP: they stop when the uncertainty calls for DFT."""
+
+import numpy as np
+import pytest
+from ase.calculators.lj import LennardJones
+
+from aiida_sei.science import crystals, sgp
+from aiida_sei.science.md_segment import run_segment
+
+
+@pytest.fixture(scope='module')
+def model():
+    model = sgp.make_sgp(['Li'], cutoff=4.0, n_max=4, l_max=2)
+    atoms = crystals.bcc_li(supercell=(2, 2, 2))
+    atoms.rattle(0.01, seed=1)
+    atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+    sgp.add_frame(model, atoms, atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False), range(len(atoms)))
+    return model
+
+
+def test_a_hot_segment_stops_once_the_uncertainty_passes_the_threshold(model):
+    start = crystals.bcc_li(supercell=(2, 2, 2))
+    threshold = 2 * sgp.uncertainties(model, start).max() + 1e-6
+    segment = run_segment(model, start, max_steps=400, threshold=threshold, temperature_K=1500, seed=3)
+    assert segment.triggered and segment.steps < 400
+    assert segment.max_uncertainty > threshold
+    assert sgp.uncertainties(model, segment.atoms).max() == pytest.approx(segment.max_uncertainty)
+    assert np.abs(segment.atoms.get_momenta()).sum() > 0  # the state to continue from
+
+
+def test_a_segment_below_threshold_runs_to_the_end_and_is_reproducible(model):
+    start = crystals.bcc_li(supercell=(2, 2, 2))
+    one = run_segment(model, start, max_steps=30, threshold=1e6, temperature_K=300, seed=5, thin=10)
+    two = run_segment(model, start, max_steps=30, threshold=1e6, temperature_K=300, seed=5, thin=10)
+    assert not one.triggered and one.steps == 30 and len(one.frames) == 3
+    assert np.allclose(one.atoms.positions, two.atoms.positions)
+
+
+def test_npt_segment_changes_the_cell(model):
+    start = crystals.bcc_li(supercell=(2, 2, 2))
+    segment = run_segment(model, start, max_steps=40, threshold=1e6, temperature_K=300, pressure_GPa=5.0, seed=2)
+    assert not np.allclose(segment.atoms.cell.array, start.cell.array)
