@@ -7,6 +7,8 @@ on a 100,000-atom frame in seconds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from ase import Atoms
 
@@ -45,39 +47,52 @@ def count_intact_ps4(atoms: Atoms, cutoff: float = PS4_CUTOFF) -> int:
     return int(intact_ps4_mask(atoms, cutoff).sum())
 
 
-def _unwrapped_about_electrolyte(atoms: Atoms, intact: np.ndarray, axis: int) -> np.ndarray:
-    """Positions along ``axis`` unwrapped about the centre of the intact P atoms (taken on the
-    circle, so an electrolyte slab across the periodic boundary works): the electrolyte sits
-    around 0 and each side's SEI on its own side."""
+@dataclass(frozen=True)
+class _SeiLayout:
+    """Positions along the stacking axis unwrapped about the electrolyte's centre, the
+    electrolyte's extent [low, high] and the SEI's outer limits [sei_low, sei_high]."""
+
+    intact: np.ndarray
+    unwrapped: np.ndarray
+    low: float
+    high: float
+    sei_low: float
+    sei_high: float
+
+
+def _sei_layout(atoms: Atoms, axis: int, cutoff: float) -> _SeiLayout | None:
+    """The electrolyte spans the intact PS4 phosphorus atoms; the SEI on each side reaches the
+    furthest S, P or Cl beyond it. Positions are unwrapped about the centre of the intact P
+    (taken on the circle, so a slab across the periodic boundary works), so each anion outside
+    the electrolyte belongs to the nearer side. None when no PS4 is left."""
+    intact = intact_ps4_mask(atoms, cutoff)
+    if not intact.any():
+        return None
     length = atoms.cell.lengths()[axis]
     z = atoms.positions[:, axis]
     angles = 2 * np.pi * z[intact] / length
     centre = (np.arctan2(np.sin(angles).mean(), np.cos(angles).mean()) / (2 * np.pi)) * length
-    return (z - centre + length / 2) % length - length / 2
+    unwrapped = (z - centre + length / 2) % length - length / 2
+    low, high = unwrapped[intact].min(), unwrapped[intact].max()
+    anions = np.isin(np.array(atoms.get_chemical_symbols()), ANIONS)
+    below, above = unwrapped[anions & (unwrapped < low)], unwrapped[anions & (unwrapped > high)]
+    return _SeiLayout(intact, unwrapped, low, high, below.min() if below.size else low, above.max() if above.size else high)
 
 
 def sei_thickness(atoms: Atoms, axis: int = 2, cutoff: float = PS4_CUTOFF) -> dict | None:
-    """SEI thickness on each side of the electrolyte along ``axis`` (Å).
-
-    The electrolyte spans the z-range of the intact PS4 phosphorus atoms; on each side the SEI
-    reaches the furthest S, P or Cl atom that diffused into the Li side. The cell is periodic
-    along ``axis`` with one electrolyte slab: positions are unwrapped about its centre, so each
-    anion outside the electrolyte belongs to the nearer side. Returns None when no PS4 is left
-    (the electrolyte is consumed). O(N log N).
+    """SEI thickness on each side of the electrolyte along ``axis`` (Å): from the boundary of
+    the intact PS4 to the furthest S, P or Cl that diffused into the Li side. The cell is
+    periodic along ``axis`` with one electrolyte slab. Returns None when no PS4 is left (the
+    electrolyte is consumed). O(N log N).
     """
-    intact = intact_ps4_mask(atoms, cutoff)
-    if not intact.any():
+    layout = _sei_layout(atoms, axis, cutoff)
+    if layout is None:
         return None
-    unwrapped = _unwrapped_about_electrolyte(atoms, intact, axis)
-    low, high = unwrapped[intact].min(), unwrapped[intact].max()
-    symbols = np.array(atoms.get_chemical_symbols())
-    anions = np.isin(symbols, ANIONS)
-    below, above = unwrapped[anions & (unwrapped < low)], unwrapped[anions & (unwrapped > high)]
     return {
-        'lower': float(low - below.min()) if below.size else 0.0,
-        'upper': float(above.max() - high) if above.size else 0.0,
-        'electrolyte_width': float(high - low),
-        'intact_ps4': int(intact.sum()),
+        'lower': float(layout.low - layout.sei_low),
+        'upper': float(layout.sei_high - layout.high),
+        'electrolyte_width': float(layout.high - layout.low),
+        'intact_ps4': int(layout.intact.sum()),
     }
 
 
@@ -85,15 +100,11 @@ def sei_region_mask(atoms: Atoms, axis: int = 2, cutoff: float = PS4_CUTOFF) -> 
     """Boolean per atom: inside the SEI on either side, i.e. between the boundary of the intact
     PS4 and the furthest S, P or Cl in the Li side (the slabs :func:`sei_thickness` measures).
     All False when no PS4 is left. O(N log N)."""
-    thickness = sei_thickness(atoms, axis, cutoff)
-    if thickness is None:
+    layout = _sei_layout(atoms, axis, cutoff)
+    if layout is None:
         return np.zeros(len(atoms), bool)
-    intact = intact_ps4_mask(atoms, cutoff)
-    unwrapped = _unwrapped_about_electrolyte(atoms, intact, axis)
-    low, high = unwrapped[intact].min(), unwrapped[intact].max()
-    lower = (unwrapped < low) & (unwrapped >= low - thickness['lower'])
-    upper = (unwrapped > high) & (unwrapped <= high + thickness['upper'])
-    return lower | upper
+    z = layout.unwrapped
+    return ((z < layout.low) & (z >= layout.sei_low)) | ((z > layout.high) & (z <= layout.sei_high))
 
 
 def li_structure_types(atoms: Atoms) -> np.ndarray:
