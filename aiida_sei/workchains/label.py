@@ -7,7 +7,6 @@ labels, never DFT). The labelled frame is the output ``frame`` whatever produced
 
 from __future__ import annotations
 
-from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
 from aiida_sei.data import FrameData
