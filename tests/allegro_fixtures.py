@@ -52,6 +52,19 @@ def argyrodite_cells(count: int, seed: int = 0):
     return cells
 
 
+def sheared_argyrodite(repeat=(1, 1, 1)):
+    """Rattled Li6PS5Cl with a triclinic cell already in LAMMPS' lower-triangular form."""
+    from aiida_sei.science import catalogue
+
+    atoms = catalogue.build('argyrodite').repeat(repeat)
+    cell = atoms.cell.array.copy()
+    cell[1, 0], cell[2, 0], cell[2, 1] = 0.6, -0.4, 0.3
+    atoms.set_cell(cell, scale_atoms=True)
+    atoms.positions += np.random.default_rng(3).normal(0, 0.05, atoms.positions.shape)
+    atoms.wrap()
+    return atoms
+
+
 def tiny_config() -> dict:
     from aiida_sei.science.allegro import training_config
     from aiida_sei.workchains.allegro import AllegroTrainingWorkChain

