@@ -102,9 +102,12 @@ def test_misc_records_the_lammps_version_and_the_run(npt_run):
 
 
 def test_two_mpi_ranks_start_from_the_same_energy(lmp_code, structure, tiny_model, npt_run):
-    results, node = run_md(lmp_code, structure, tiny_model, parameters={**NPT, 'steps': 10}, ranks=2)
+    """Also passes extra command-line arguments: -screen none leaves the stdout without thermo."""
+    results, node = run_md(lmp_code, structure, tiny_model, parameters={**NPT, 'steps': 10}, ranks=2,
+                           cmdline=orm.List(['-screen', 'none']))
     assert node.is_finished_ok, node.exit_message
     assert results['misc']['ranks'] == 2
+    assert 'Loop time' not in node.outputs.retrieved.base.repository.get_object_content('aiida.out')
     one_rank = npt_run[0]['thermo'].get_array('potential_energy')
     assert results['thermo'].get_array('potential_energy')[:3] == pytest.approx(one_rank[:3], abs=1e-5)
 

@@ -26,6 +26,12 @@ def validate_parameters(value, _):
     return None
 
 
+def validate_cmdline(value, _):
+    if not all(isinstance(word, str) for word in value.get_list()):
+        return 'cmdline must be a list of strings'
+    return None
+
+
 def validate_inputs(inputs, _):
     """A model compiled for LAMMPS whose species cover the structure's, a 3D-periodic cell."""
     model, structure = inputs['model'], inputs['structure']
@@ -52,6 +58,8 @@ class LammpsMdCalculation(CalcJob):
                    help='MD settings (K, GPa, fs, ps), see aiida_sei.science.lammps_md.DEFAULTS.')
         spec.input('load_plugin', valid_type=orm.Bool, default=lambda: orm.Bool(True),
                    help='Load the project plugin from $SEI_PAIR_ALLEGRO; False for a LAMMPS with pair_style allegro built in.')
+        spec.input('cmdline', valid_type=orm.List, required=False, validator=validate_cmdline,
+                   help='Extra LAMMPS command-line arguments, e.g. Kokkos on GPUs: -k on g 1 -sf kk -pk kokkos newton on neigh half.')
         spec.inputs.validator = validate_inputs
         set_serial_defaults(spec, 'sei.lammps')
         spec.output('trajectory', valid_type=orm.TrajectoryData, help='Every dump_interval-th frame: positions, cells (Å), steps, times (ps).')
@@ -79,7 +87,8 @@ class LammpsMdCalculation(CalcJob):
 
         codeinfo = datastructures.CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['-in', lammps_md.INPUT_FILE, '-log', lammps_md.LOG_FILE]
+        extra = self.inputs.cmdline.get_list() if 'cmdline' in self.inputs else []
+        codeinfo.cmdline_params = [*extra, '-in', lammps_md.INPUT_FILE, '-log', lammps_md.LOG_FILE]
         codeinfo.stdout_name = self.metadata.options.output_filename
         calcinfo = datastructures.CalcInfo()
         calcinfo.codes_info = [codeinfo]
