@@ -3,6 +3,8 @@
 from .clustering import ClusteringData
 from .dataset import DatasetData
 from .frame import FrameData
+from .md_state import MdStateData
 from .model import CompiledModelData, ModelData
+from .sgp import SgpModelData
 
-__all__ = ('ClusteringData', 'CompiledModelData', 'DatasetData', 'FrameData', 'ModelData')
+__all__ = ('ClusteringData', 'CompiledModelData', 'DatasetData', 'FrameData', 'MdStateData', 'ModelData', 'SgpModelData')

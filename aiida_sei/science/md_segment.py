@@ -3,12 +3,15 @@ for DFT (pure ASE + FLARE; the active-learning work chain runs this in a CalcJob
 
 Times in fs, temperatures in K, pressures in GPa. NVT uses a Langevin thermostat; NPT uses ASE's
 Nosé-Hoover / Parrinello-Rahman integrator (Melchionna) with the paper's time constants (0.1 ps
-thermostat, 1 ps barostat). The segment returns positions, cell and momenta; the thermostat and
-barostat variables restart from zero in the next segment.
+thermostat, 1 ps barostat). A segment returns the full MD state - positions, cell, momenta and
+the integrator's own variables (thermostat/barostat, or the Langevin random stream) - so the
+next segment continues exactly where this one stopped: segments of 10 + 20 steps give the same
+trajectory as one of 30.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,26 +21,71 @@ from .sgp import SparseGP, uncertainties
 
 #: An approximate bulk modulus (GPa) of the cells, for the barostat's mass.
 BULK_MODULUS_GPA = 30.0
+#: Melchionna variables that carry the thermostat/barostat between segments.
+NPT_ARRAYS = ('eta', 'eta_past', 'h', 'h_past', 'q_past', 'q_future')
+NPT_SCALARS = ('zeta', 'zeta_past', 'zeta_integrated', 'pfact', 'tfact', 'timeelapsed')
+
+
+class UnstableMDError(RuntimeError):
+    """The MD blew up (non-finite positions or uncertainties): the SGP is far outside its data."""
+
+
+@dataclass
+class MdState:
+    """Where an MD run is: atoms with momenta, the step reached, and the integrator variables
+    (JSON-serialisable: arrays as nested lists, the random stream's state as a dict)."""
+
+    atoms: Atoms
+    step: int = 0
+    dynamics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        atoms = self.atoms
+        return {
+            'numbers': atoms.numbers.tolist(),
+            'positions': atoms.positions.tolist(),
+            'cell': atoms.cell.array.tolist(),
+            'pbc': atoms.pbc.tolist(),
+            'momenta': atoms.get_momenta().tolist(),
+            'step': self.step,
+            'dynamics': self.dynamics,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MdState:
+        atoms = Atoms(numbers=data['numbers'], positions=data['positions'], cell=data['cell'], pbc=data['pbc'])
+        atoms.set_momenta(np.array(data['momenta'], float))
+        return cls(atoms, int(data['step']), data.get('dynamics', {}))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> MdState:
+        return cls.from_dict(json.loads(text))
 
 
 @dataclass
 class Segment:
     """What a segment returns: where it stopped and why, and the frames to keep."""
 
-    steps: int  #: MD steps done
+    steps: int  #: MD steps done in this segment
     triggered: bool  #: the uncertainty passed the threshold (a DFT call is due)
     max_uncertainty: float  #: largest per-atom uncertainty of the last frame
     uncertainties: np.ndarray  #: per-atom uncertainties of the last frame
-    atoms: Atoms  #: the last frame, with momenta (where the next segment continues)
-    frames: list = field(default_factory=list)  #: every ``thin``-th frame
+    state: MdState  #: the full state to continue from (its atoms are the last frame)
+    frames: list = field(default_factory=list)  #: every ``thin``-th frame: (step, atoms, max uncertainty)
+
+    @property
+    def atoms(self) -> Atoms:
+        return self.state.atoms
 
 
-def _dynamics(atoms: Atoms, timestep_fs: float, temperature_K: float, pressure_GPa, seed: int):
+def _dynamics(atoms: Atoms, timestep_fs: float, temperature_K: float, pressure_GPa, rng):
     if pressure_GPa is None:
         from ase.md.langevin import Langevin
 
-        return Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.01 / units.fs,
-                        fixcm=False, rng=np.random.default_rng(seed))
+        return Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.01 / units.fs, fixcm=False, rng=rng)
     from ase.md.melchionna import MelchionnaNPT  # ASE's Nosé-Hoover / Parrinello-Rahman NPT
 
     return MelchionnaNPT(
@@ -46,28 +94,64 @@ def _dynamics(atoms: Atoms, timestep_fs: float, temperature_K: float, pressure_G
     )
 
 
-def run_segment(sgp: SparseGP, atoms: Atoms, max_steps: int, threshold: float, temperature_K: float = 300.0,
-                timestep_fs: float = 1.0, pressure_GPa: float | None = None, seed: int = 0, thin: int = 10) -> Segment:
-    """Run MD with ``sgp`` from ``atoms`` (positions, cell and momenta are taken as they are;
-    with no momenta they are drawn at ``temperature_K`` from ``seed``) until the largest
-    per-atom uncertainty exceeds ``threshold`` or ``max_steps`` steps are done."""
+def _save_dynamics(dynamics, rng) -> dict:
+    if not hasattr(dynamics, 'eta'):
+        return {'rng': rng.bit_generator.state}
+    if not dynamics.initialized:
+        return {}
+    saved = {name: np.asarray(getattr(dynamics, name)).tolist() for name in NPT_ARRAYS}
+    saved.update({name: float(getattr(dynamics, name)) for name in NPT_SCALARS})
+    return {'npt': saved}
+
+
+def _restore_dynamics(dynamics, saved: dict, rng) -> None:
+    if 'rng' in saved:
+        rng.bit_generator.state = saved['rng']
+    if 'npt' in saved:
+        for name in NPT_ARRAYS:
+            setattr(dynamics, name, np.array(saved['npt'][name], float))
+        for name in NPT_SCALARS:
+            setattr(dynamics, name, saved['npt'][name])
+        dynamics.inv_h = np.linalg.inv(dynamics.h)
+        dynamics.q = np.dot(dynamics.atoms.positions, dynamics.inv_h) - 0.5
+        dynamics.initialized = 1
+
+
+def initial_state(atoms: Atoms, temperature_K: float, seed: int = 0) -> MdState:
+    """Step 0 of a run: ``atoms`` with Maxwell-Boltzmann momenta at ``temperature_K`` (from
+    ``seed``) unless they carry momenta already."""
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
     atoms = atoms.copy()
     if not atoms.get_momenta().any():
         MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed))
-    if pressure_GPa is not None:
+    return MdState(atoms)
+
+
+def run_segment(sgp: SparseGP, start: MdState | Atoms, max_steps: int, threshold: float, temperature_K: float = 300.0,
+                timestep_fs: float = 1.0, pressure_GPa: float | None = None, seed: int = 0, thin: int = 10) -> Segment:
+    """Run MD with ``sgp`` from ``start`` until the largest per-atom uncertainty exceeds
+    ``threshold`` or ``max_steps`` steps are done. ``start`` is an :class:`MdState` (continued
+    exactly) or atoms (momenta drawn at ``temperature_K`` from ``seed`` unless present)."""
+    state = start if isinstance(start, MdState) else initial_state(start, temperature_K, seed)
+    atoms = state.atoms.copy()
+    if pressure_GPa is not None and not np.allclose(atoms.cell.array, np.triu(atoms.cell.array)):
         atoms.set_cell(np.triu(atoms.cell.array), scale_atoms=False)  # NPT needs an upper-triangular cell
     atoms.calc = sgp.calculator
     sgp.calculator.reset()
-    dynamics = _dynamics(atoms, timestep_fs, temperature_K, pressure_GPa, seed)
-    frames, current = [], uncertainties(sgp, atoms)
+    rng = np.random.default_rng(seed)
+    dynamics = _dynamics(atoms, timestep_fs, temperature_K, pressure_GPa, rng)
+    _restore_dynamics(dynamics, state.dynamics, rng)
+
+    frames, current, step = [], uncertainties(sgp, atoms), 0
     for step in range(1, max_steps + 1):
         dynamics.run(1)
         current = uncertainties(sgp, atoms)
+        if not (np.isfinite(current).all() and np.isfinite(atoms.positions).all()):
+            raise UnstableMDError(f'non-finite positions or uncertainties at step {state.step + step}')
         if step % thin == 0:
-            frames.append(atoms.copy())
+            frames.append((state.step + step, atoms.copy(), float(current.max())))
         if current.max() > threshold:
-            final = atoms.copy()
-            return Segment(step, True, float(current.max()), current, final, frames)
-    return Segment(max_steps, False, float(current.max()), current, atoms.copy(), frames)
+            break
+    final = MdState(atoms.copy(), state.step + step, _save_dynamics(dynamics, rng))
+    return Segment(step, bool(current.max() > threshold), float(current.max()), current, final, frames)

@@ -88,6 +88,22 @@ def predict(sgp: SparseGP, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]
     return atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False)
 
 
+def summary(sgp: SparseGP) -> dict:
+    """What a model is, for queries: species, descriptor, hyperparameters, data size."""
+    from ase.data import chemical_symbols
+
+    model = sgp.model
+    _, n_max, l_max = model.descriptor_calculators[0].descriptor_settings
+    return {
+        'species': [chemical_symbols[z] for z in sorted(model.species_map, key=model.species_map.get)],
+        'descriptor': {'name': 'B2', 'cutoff': float(model.cutoff), 'n_max': int(n_max), 'l_max': int(l_max)},
+        'hyperparameters': [float(h) for h in model.hyps],
+        'variance_type': model.variance_type,
+        'n_training_structures': len(model.training_data),
+        'n_sparse': int(sum(len(indices) for indices in model.sparse_gp.sparse_indices[0])),
+    }
+
+
 def to_json(sgp: SparseGP) -> str:
     """FLARE's own JSON of the model (what `SGP_Calculator.write_model` writes)."""
     from flare.utils import NumpyEncoder

@@ -5,7 +5,7 @@ import pytest
 from ase.calculators.lj import LennardJones
 
 from aiida_sei.science import crystals, sgp
-from aiida_sei.science.md_segment import run_segment
+from aiida_sei.science.md_segment import MdState, run_segment
 
 
 @pytest.fixture(scope='module')
@@ -40,3 +40,27 @@ def test_npt_segment_changes_the_cell(model):
     start = crystals.bcc_li(supercell=(2, 2, 2))
     segment = run_segment(model, start, max_steps=40, threshold=1e6, temperature_K=300, pressure_GPa=5.0, seed=2)
     assert not np.allclose(segment.atoms.cell.array, start.cell.array)
+
+
+@pytest.mark.parametrize('pressure', [None, 2.0], ids=['nvt-langevin', 'npt-nose-hoover'])
+def test_segments_continue_exactly_where_the_previous_one_stopped(model, pressure):
+    """10 + 20 steps from the carried state (momenta, thermostat/barostat variables or the
+    Langevin random stream) give the same trajectory as 30 steps in one go."""
+    start = crystals.bcc_li(supercell=(2, 2, 2))
+    settings = {'threshold': 1e6, 'temperature_K': 600, 'pressure_GPa': pressure, 'seed': 4}
+    whole = run_segment(model, start, max_steps=30, **settings)
+    first = run_segment(model, start, max_steps=10, **settings)
+    second = run_segment(model, MdState.from_json(first.state.to_json()), max_steps=20, **settings)
+    assert second.state.step == whole.state.step == 30
+    assert np.allclose(second.atoms.positions, whole.atoms.positions, atol=1e-8)
+    assert np.allclose(second.atoms.get_momenta(), whole.atoms.get_momenta(), atol=1e-8)
+    assert np.allclose(second.atoms.cell.array, whole.atoms.cell.array, atol=1e-10)
+    fresh = run_segment(model, first.state.atoms, max_steps=20, **settings)  # no integrator state
+    assert not np.allclose(fresh.atoms.positions, whole.atoms.positions, atol=1e-8)
+
+
+def test_frames_carry_the_global_step(model):
+    start = crystals.bcc_li(supercell=(2, 2, 2))
+    first = run_segment(model, start, max_steps=20, threshold=1e6, thin=10)
+    second = run_segment(model, first.state, max_steps=20, threshold=1e6, thin=10)
+    assert [step for step, _, _ in second.frames] == [30, 40]

@@ -1,0 +1,63 @@
+"""The steps of the active-learning loop that change its data, as calcfunctions: the jittered
+start, the first SGP and each SGP update, so every model links back to the frames behind it."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_sei.data import FrameData
+from aiida_sei.data.sgp import SgpModelData
+from aiida_sei.science import sgp as science
+
+#: SGP settings the work chain passes to `make_sgp`.
+SGP_KEYS = ('cutoff', 'n_max', 'l_max', 'sigma', 'power', 'sigma_e', 'sigma_f', 'sigma_s', 'variance_type', 'max_iterations')
+
+
+@calcfunction
+def jitter_structure(structure: orm.StructureData, settings: orm.Dict) -> orm.StructureData:
+    """``structure`` with every atom displaced by ``amplitude`` Å in a random direction (seeded),
+    the paper's start of the first SGP (0.01 Å)."""
+    atoms = structure.get_ase()
+    rng = np.random.default_rng(settings['seed'])
+    directions = rng.normal(size=atoms.positions.shape)
+    atoms.positions += settings['amplitude'] * directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    return orm.StructureData(ase=atoms)
+
+
+def _label(frame: FrameData):
+    return frame.get_atoms(), frame.energy, frame.get_array('forces'), frame.get_array('stress')
+
+
+@calcfunction
+def create_sgp(frame: FrameData, settings: orm.Dict) -> SgpModelData:
+    """The first SGP: the species of the frame, every atom's environment as a sparse point
+    (hyperparameters are trained from the second frame on, as in the paper)."""
+    options = {key: settings[key] for key in SGP_KEYS if key in settings}
+    species = settings.get('species') or frame.base.attributes.get('elements')
+    model = science.make_sgp(species, **options)
+    atoms, energy, forces, stress = _label(frame)
+    science.add_frame(model, atoms, energy, forces, stress, range(len(atoms)))
+    node = SgpModelData(model)
+    node.base.attributes.set('atoms_added', len(atoms))
+    return node
+
+
+@calcfunction
+def update_sgp(sgp: SgpModelData, frame: FrameData, uncertainties: orm.ArrayData, settings: orm.Dict) -> SgpModelData:
+    """``sgp`` with ``frame`` added: the atoms whose uncertainty (from the MD that found the
+    frame) is above ``add_threshold`` become sparse points (at least the most uncertain one);
+    the hyperparameters are retrained when ``train`` is set."""
+    values = uncertainties.get_array('uncertainties')
+    added = np.flatnonzero(values > settings['add_threshold'])
+    if added.size == 0:
+        added = np.array([int(np.argmax(values))])
+    model = sgp.load()
+    atoms, energy, forces, stress = _label(frame)
+    science.add_frame(model, atoms, energy, forces, stress, added)
+    if settings['train']:
+        science.train(model)
+    node = SgpModelData(model)
+    node.base.attributes.set('atoms_added', int(added.size))
+    return node

@@ -1,0 +1,116 @@
+"""``sei.active_learning.sweep``: the paper's active-learning conditions, in parallel, merged.
+
+Each system runs ``sei.active_learning`` at every temperature (NPT at 0 GPa), then at the
+reference temperature at every pressure (NPT) and every lattice expansion (NVT in the expanded
+cell). The runs are submitted together (the daemon, or a cluster's scheduler, runs them side by
+side) and their datasets are merged per system and overall.
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.engine import ToContext, WorkChain, calcfunction
+
+from aiida_sei.calculations.functions.dataset import merge_datasets
+from aiida_sei.data import DatasetData
+from aiida_sei.data.sgp import SgpModelData
+from aiida_sei.protocols import ProtocolMixin
+from aiida_sei.science.frames import guess_system
+
+from .active_learning import ActiveLearningWorkChain
+
+
+@calcfunction
+def expand_structure(structure: orm.StructureData, expansion: orm.Float) -> orm.StructureData:
+    """``structure`` with its lattice (and atoms) scaled by 1 + ``expansion``."""
+    atoms = structure.get_ase()
+    atoms.set_cell(atoms.cell.array * (1 + expansion.value), scale_atoms=True)
+    return orm.StructureData(ase=atoms)
+
+
+def conditions(sweep: dict) -> dict[str, dict]:
+    """Condition name -> {temperature_K, pressure_GPa (None: NVT), expansion}."""
+    reference = sweep['reference_temperature_K']
+    result = {f'T{t:g}K': {'temperature_K': t, 'pressure_GPa': 0.0, 'expansion': 0.0} for t in sweep['temperatures_K']}
+    result.update({f'P{p:g}GPa': {'temperature_K': reference, 'pressure_GPa': p, 'expansion': 0.0} for p in sweep['pressures_GPa']})
+    result.update({f'E{round(100 * e):d}pct': {'temperature_K': reference, 'pressure_GPa': None, 'expansion': e} for e in sweep['expansions']})
+    return result
+
+
+def validate_conditions(value, _):
+    for name, condition in value.get_dict().items():
+        if not name.isidentifier() or set(condition) != {'temperature_K', 'pressure_GPa', 'expansion'}:
+            return f'condition `{name}` must be an identifier with temperature_K, pressure_GPa, expansion; got {condition}'
+    return None
+
+
+class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
+    """Active learning for every system x condition; datasets merged per system and overall."""
+
+    _protocol_file = 'active_learning'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='System label -> starting structure.')
+        spec.input('conditions', valid_type=orm.Dict, validator=validate_conditions, help='Name -> temperature_K, pressure_GPa (null: NVT), expansion.')
+        spec.input('system_thresholds', valid_type=orm.Dict, required=False, help='System name (Li, Li6PS5Cl, interface, ...) -> thresholds, over `active_learning.thresholds`.')
+        spec.expose_inputs(ActiveLearningWorkChain, namespace='active_learning', exclude=('structure', 'frame_metadata', 'sgp', 'dataset', 'state'))
+        spec.outline(cls.run_conditions, cls.merge)
+        spec.output('dataset', valid_type=DatasetData, help='All frames of the sweep.')
+        spec.output_namespace('datasets', valid_type=DatasetData, dynamic=True, help='Frames per system.')
+        spec.output_namespace('sgps', valid_type=SgpModelData, dynamic=True, help='Final SGP per system and condition.')
+        spec.exit_code(400, 'ERROR_RUNS_FAILED', message='Active learning failed for {runs}.')
+
+    @classmethod
+    def get_builder_from_protocol(cls, md_code, label_code, structures: dict, protocol=None, overrides=None, options=None):
+        """Builder sweeping the protocol's conditions for ``structures`` (label -> StructureData)."""
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        first = next(iter(structures.values()))
+        single = ActiveLearningWorkChain.get_builder_from_protocol(md_code, label_code, first, protocol, overrides, options)
+        builder = cls.get_builder()
+        builder.structures = structures
+        builder.conditions = orm.Dict(conditions(inputs['sweep']))
+        builder.system_thresholds = orm.Dict(inputs['system_thresholds'])
+        shared = single._inputs(prune=True)
+        for excluded in ('structure', 'frame_metadata'):
+            shared.pop(excluded, None)
+        builder.active_learning = {**shared, 'thresholds': orm.Dict(inputs['thresholds'])}
+        return builder
+
+    def _inputs_for(self, structure, condition: dict) -> dict:
+        inputs = self.exposed_inputs(ActiveLearningWorkChain, 'active_learning')
+        system = guess_system(structure.get_ase().get_chemical_symbols())
+        if 'system_thresholds' in self.inputs and system in self.inputs.system_thresholds.get_dict():
+            inputs['thresholds'] = orm.Dict(self.inputs.system_thresholds[system])
+        inputs['md'] = orm.Dict({**inputs['md'].get_dict(), 'temperature_K': condition['temperature_K'], 'pressure_GPa': condition['pressure_GPa']})
+        if condition['expansion']:
+            structure = expand_structure(structure, orm.Float(condition['expansion']))
+        inputs['structure'] = structure
+        inputs['frame_metadata'] = orm.Dict({'system': system, 'condition': condition})
+        return inputs
+
+    def run_conditions(self):
+        running = {}
+        for label, structure in self.inputs.structures.items():
+            for name, condition in self.inputs.conditions.get_dict().items():
+                node = self.submit(ActiveLearningWorkChain, **self._inputs_for(structure, condition))
+                running[f'{label}__{name}'] = node
+                self.report(f'{label} at {name}: {node.process_label}<{node.pk}>')
+        return ToContext(**running)
+
+    def merge(self):
+        runs = {key: self.ctx[key] for key in sorted(self.ctx) if '__' in key}
+        failed = [f'{key} (exit {node.exit_status})' for key, node in runs.items() if not node.is_finished_ok]
+        if failed:
+            return self.exit_codes.ERROR_RUNS_FAILED.format(runs=', '.join(failed))
+        per_system = {}
+        for key, node in runs.items():
+            per_system.setdefault(key.split('__')[0], {})[key] = node.outputs.dataset
+            self.out(f'sgps.{key}', node.outputs.sgp)
+        for system, datasets in per_system.items():
+            self.out(f'datasets.{system}', merge_datasets(**datasets))
+        merged = merge_datasets(**{key: node.outputs.dataset for key, node in runs.items()})
+        self.out('dataset', merged)
+        self.report(f'{len(runs)} runs, {len(merged)} frames in all')
+        return None

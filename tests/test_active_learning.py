@@ -1,0 +1,154 @@
+"""The active-learning loop for real: FLARE SGP MD jobs, labels through sei.label (Lennard-Jones
+stand-in labels for speed, GPAW for the DFT path), dataset and SGP nodes linked step by step."""
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_sei.calculations.flare_md import FlareMdCalculation
+from aiida_sei.calculations.functions.structures import build_structure_node
+from aiida_sei.data import DatasetData
+from aiida_sei.data.sgp import SgpModelData
+from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
+from aiida_sei.workchains.label import LabelWorkChain
+
+#: A small SGP and hot MD on a 16-atom BCC Li cell: several DFT calls in ~100 steps.
+FAST = {
+    'sgp': {'cutoff': 4.0, 'n_max': 4, 'l_max': 2},
+    'system_thresholds': {'Li': {'dft': 0.02, 'add_atom': 0.005}},
+    'md': {'temperature_K': 900, 'pressure_GPa': None, 'total_steps': 120, 'segment_steps': 40, 'thin': 10, 'seed': 7},
+    'max_dft_calls': 8,
+}
+LJ_LABELS = {'labeller': {'backend': 'ase', 'protocol': 'fast'}}
+
+
+@pytest.fixture(scope='module')
+def python_code(aiida_profile, tmp_path_factory):
+    """The `python` code of `aiida-sei setup`, in a storage emptied once for this module (the
+    loop runs are shared between tests: each costs about a minute)."""
+    from aiida_sei.profile import ensure_local_codes, ensure_localhost
+
+    aiida_profile.reset_storage()
+    ensure_local_codes(ensure_localhost(tmp_path_factory.mktemp('scratch'), echo=lambda _: None), echo=lambda _: None)
+    return orm.load_code('python@localhost')
+
+
+@pytest.fixture(scope='module')
+def li_cell(python_code):
+    return build_structure_node('bcc-li', {'supercell': [2, 2, 2]})['structure']
+
+
+@pytest.fixture(scope='module')
+def lj_loop(python_code, li_cell):
+    """One finished loop with Lennard-Jones labels: (outputs, work chain node)."""
+    return run_loop(build(python_code, li_cell, LJ_LABELS))
+
+
+def build(code, structure, overrides):
+    from aiida_sei.protocols import recursive_merge
+
+    return ActiveLearningWorkChain.get_builder_from_protocol(code, code, structure, 'fast', recursive_merge(FAST, overrides))
+
+
+def children(node, process_class):
+    return sorted((c for c in node.called if c.process_class is process_class), key=lambda c: c.ctime)
+
+
+def run_loop(builder):
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    return results, node
+
+
+def test_dft_is_called_exactly_when_the_uncertainty_passed_the_threshold(lj_loop):
+    results, node = lj_loop
+    threshold = node.inputs.thresholds['dft']
+    segments, labels = children(node, FlareMdCalculation), children(node, LabelWorkChain)
+    triggered = [s for s in segments if 'trigger' in s.outputs]
+    assert len(triggered) >= 2, 'the test needs a loop that called DFT more than once'
+    for segment in segments:
+        maximum = segment.outputs.misc['max_uncertainty']
+        assert (maximum > threshold) == ('trigger' in segment.outputs)
+        if 'trigger' not in segment.outputs:  # ran to its end
+            assert segment.outputs.misc['steps'] == segment.inputs.parameters['max_steps']
+    # one label for the jittered start, then one per trigger, labelling exactly the trigger frame
+    assert len(labels) == 1 + len(triggered)
+    for segment, label in zip(triggered, labels[1:]):
+        frame = label.outputs.frame
+        assert np.allclose(frame.get_array('positions'), segment.outputs.trigger.get_ase().positions)
+    # the dataset grew by exactly the labelled frames, in order
+    dataset = results['dataset']
+    assert dataset.frame_uuids == [label.outputs.frame.uuid for label in labels]
+    assert results['state'].step == node.inputs.md['total_steps']
+
+
+def test_sgp_models_form_a_chain_and_each_drove_the_next_segment(lj_loop):
+    results, node = lj_loop
+    segments = children(node, FlareMdCalculation)
+    chain = [results['sgp']]
+    while getattr(chain[-1].creator.inputs, 'sgp', None) is not None:
+        chain.append(chain[-1].creator.inputs.sgp)
+    chain.reverse()
+    assert chain[0].creator.process_label == 'create_sgp'
+    assert [m.n_training_structures for m in chain] == list(range(1, len(chain) + 1))
+    assert chain[-1].n_training_structures == len(results['dataset'])
+    # each segment ran with the newest model at its time; the state passed from one to the next
+    for segment in segments:
+        newer = [m for m in chain if m.ctime < segment.ctime]
+        assert segment.inputs.sgp.uuid == newer[-1].uuid
+    for previous, following in zip(segments, segments[1:]):
+        assert following.inputs.state.uuid == previous.outputs.state.uuid
+    assert all(m.base.attributes.get('flare_version') for m in chain)
+
+
+def test_a_finished_run_continues_with_more_md_time(python_code, li_cell, lj_loop):
+    first, first_node = lj_loop
+    total = first_node.inputs.md['total_steps'] + 40
+    builder = build(python_code, li_cell, {**LJ_LABELS, 'md': {'total_steps': total}, 'max_dft_calls': 4})
+    builder.sgp, builder.dataset, builder.state = first['sgp'], first['dataset'], first['state']
+    second, node = run_loop(builder)
+    segments = children(node, FlareMdCalculation)
+    assert segments[0].inputs.state.uuid == first['state'].uuid
+    assert segments[0].inputs.sgp.uuid == first['sgp'].uuid
+    assert second['state'].step == total
+    assert second['dataset'].frame_uuids[: len(first['dataset'])] == first['dataset'].frame_uuids
+    assert len(second['dataset']) == len(first['dataset']) + sum('trigger' in s.outputs for s in segments)
+    assert not any(c.process_label in ('create_sgp', 'jitter_structure') for c in node.called)
+
+
+@pytest.mark.parametrize(('change', 'message'), [
+    (lambda b: setattr(b, 'thresholds', orm.Dict({'dft': 0.01, 'add_atom': 0.1})), 'add_atom <= dft'),
+    (lambda b: setattr(b, 'md', orm.Dict({**b.md.get_dict(), 'temperature': 300})), 'unknown keys'),
+    (lambda b: setattr(b.labeller, 'backend', orm.Str('quantum-espresso')), 'unknown labelling backend'),
+    (lambda b: setattr(b.labeller, 'overrides', orm.Dict({'calculator': 'mace'})), 'unknown ASE calculator'),
+], ids=['thresholds', 'md-key', 'backend', 'calculator'])
+def test_bad_inputs_are_refused_before_anything_runs(python_code, li_cell, change, message):
+    """Refused when set on the builder (port validators) or at the latest on launch."""
+    builder = build(python_code, li_cell, LJ_LABELS)
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    with pytest.raises(ValueError, match=message):
+        change(builder)
+        run_get_node(builder)
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
+
+
+def test_sgp_that_does_not_know_a_species_is_refused(python_code, lj_loop):
+    results, _ = lj_loop
+    builder = build(python_code, build_structure_node('li2s')['structure'], LJ_LABELS)
+    builder.sgp, builder.dataset = results['sgp'], results['dataset']
+    with pytest.raises(ValueError, match='the SGP knows Li, the structure has Li, S'):
+        run_get_node(builder)
+
+
+def test_gpaw_labels_drive_the_loop(python_code, li_cell):
+    """The DFT path: GPAW (fast protocol) labels; every frame is DFT and the SGP has them all."""
+    overrides = {'labeller': {'backend': 'gpaw', 'protocol': 'fast'}, 'md': {'total_steps': 40, 'segment_steps': 20}, 'max_dft_calls': 3}
+    results, node = run_loop(build(python_code, li_cell, overrides))
+    dataset = results['dataset']
+    assert isinstance(dataset, DatasetData) and dataset.base.attributes.get('all_dft') is True
+    assert 2 <= len(dataset) <= 3
+    assert isinstance(results['sgp'], SgpModelData) and results['sgp'].n_training_structures == len(dataset)
+    frames = list(dataset.iter_frames())
+    assert all(f.base.attributes.get('backend') == 'gpaw' for f in frames)
+    assert frames[0].base.attributes.get('origin') == 'active_learning'
