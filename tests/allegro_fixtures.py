@@ -92,8 +92,10 @@ def build_tiny_models(directory: pathlib.Path) -> dict[str, pathlib.Path]:
     ase.io.write(directory / VALIDATION_FILE, cells[4:], format='extxyz')
     (directory / 'config.yaml').write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
     env = single_thread_env()
-    subprocess.run([BIN / 'nequip-train', '-cp', str(directory), '-cn', 'config.yaml', f'hydra.run.dir={RUN_DIRECTORY}'],
-                   cwd=directory, env=env, check=True, capture_output=True)
+    train = subprocess.run([BIN / 'nequip-train', '-cp', str(directory), '-cn', 'config.yaml', f'hydra.run.dir={RUN_DIRECTORY}'],
+                           cwd=directory, env=env, capture_output=True, text=True)
+    if train.returncode:
+        raise RuntimeError(f'nequip-train failed: {train.stderr[-2000:]}')
     paths = {target: directory / f'{target}.nequip.pt2' for target in TARGETS}
     # the two compiles are independent single-threaded processes: run them side by side
     compiles = [subprocess.Popen([BIN / 'nequip-compile', '--mode', 'aotinductor', '--device', 'cpu', '--target', target,
@@ -106,9 +108,22 @@ def build_tiny_models(directory: pathlib.Path) -> dict[str, pathlib.Path]:
     return paths
 
 
+#: Models built in this process: each test module importing the fixture gets its own
+#: session-scoped instance, and they must not build twice.
+_BUILT: dict[str, pathlib.Path] = {}
+
+
 @pytest.fixture(scope='session')
 def tiny_allegro(request, tmp_path_factory) -> dict[str, pathlib.Path]:
     """{'pair_allegro': path, 'ase': path} of the tiny model's compiled files (see module doc)."""
+    if not _BUILT:
+        _BUILT.update(_cached_or_built(request, tmp_path_factory))
+    return dict(_BUILT)
+
+
+def _cached_or_built(request, tmp_path_factory) -> dict[str, pathlib.Path]:
+    if getattr(request.config, 'cache', None) is None:  # pytest -p no:cacheprovider
+        return build_tiny_models(tmp_path_factory.mktemp('tiny-allegro'))
     cache = pathlib.Path(request.config.cache.mkdir('sei-tiny-allegro')) / _cache_key(tiny_config())
     if not all((cache / f'{target}.nequip.pt2').exists() for target in TARGETS):
         paths = build_tiny_models(tmp_path_factory.mktemp('tiny-allegro'))
