@@ -159,6 +159,14 @@ def _with_nan_row(log: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def test_a_code_that_does_not_say_where_the_plugin_is_gives_the_missing_pair_style_exit_code(lmp_code, structure, tiny_model):
+    """A code without SEI_PAIR_ALLEGRO in its prepend text: the script's plugin load has no path."""
+    bare = orm.InstalledCode(label='lmp-bare', computer=lmp_code.computer, filepath_executable=str(lmp_code.filepath_executable),
+                             prepend_text=lmp_code.prepend_text.splitlines()[0]).store()
+    _, node = run_md(bare, structure, tiny_model)
+    assert node.exit_status == EXIT.ERROR_PAIR_STYLE_MISSING.status
+
+
 @pytest.mark.parametrize(('edit', 'exit_code'), [(_with_lost_atoms, 'ERROR_LOST_ATOMS'), (_with_nan_row, 'ERROR_NAN_THERMO')])
 def test_parser_turns_blown_up_runs_into_exit_codes(npt_run, edit, exit_code):
     """The real parser on the real run's retrieved files, with the failure written into its log."""

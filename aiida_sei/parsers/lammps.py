@@ -30,6 +30,7 @@ THERMO_COLUMNS = {
 #: error message fragment -> exit code name, first match wins
 ERROR_EXIT_CODES = (
     ("Unrecognized pair style 'allegro'", 'ERROR_PAIR_STYLE_MISSING'),
+    ('Illegal plugin load command', 'ERROR_PAIR_STYLE_MISSING'),  # $SEI_PAIR_ALLEGRO unset
     ('is not in the model', 'ERROR_SPECIES_MISMATCH'),
     ('cannot read model file', 'ERROR_MODEL_UNREADABLE'),
     ('is not a loadable AOTInductor model', 'ERROR_MODEL_UNREADABLE'),
