@@ -144,6 +144,7 @@ main() {
   step install_flare "$(hash_of "$FLARE_VERSION" "$(cat "$TOOLS"/flare/offline.cmake)")"
   step install_gpaw "$(hash_of "${GPAW_PACKAGES[@]}" "$(cat "$TOOLS/gpaw-siteconfig.py")")"
   step install_project "$(hash_of "$(cat "$ROOT/pyproject.toml")")"
+  bash "$TOOLS/build_pair_allegro.sh" "$VENV"  # LAMMPS pair_style allegro plugin; skips itself when up to date
   log "environment ready: $VENV"
 }
 
