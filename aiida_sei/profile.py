@@ -1,4 +1,5 @@
-"""The embedded default profile: SQLite storage, the built-in ZeroMQ broker, no services.
+"""Profiles: the embedded default (SQLite storage, the built-in ZeroMQ broker, no services) and,
+on request, a production one (PostgreSQL + RabbitMQ, see ``tools/services.sh``).
 
 `aiida-sei setup` (and every `aiida-sei` command that needs a profile) calls
 :func:`ensure_profile`. It creates what is missing and leaves everything else alone: an existing
@@ -7,6 +8,7 @@ profile of that name is reused, and the default profile is only set when there i
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import shutil
 import sys
@@ -40,28 +42,87 @@ def _environment(venv: pathlib.Path) -> str:
     )
 
 
-def ensure_profile(name: str = DEFAULT_PROFILE, echo=print):
-    """Load profile ``name``, creating it (SQLite + ZeroMQ) with computer and codes if absent."""
+@dataclasses.dataclass(frozen=True)
+class Backends:
+    """Storage and broker plugins of a new profile, with their configurations."""
+
+    storage: str
+    storage_config: dict
+    broker: str
+    broker_config: dict
+
+
+def embedded_backends() -> Backends:
+    """SQLite storage in the configuration directory and the built-in ZeroMQ broker."""
+    return Backends('core.sqlite_dos', {}, 'core.zeromq', BrokerFactory('core.zeromq').get_default_config())
+
+
+def postgres_backends(db_name: str, db_user: str, db_password: str, db_host: str = 'localhost', db_port: int = 5432,
+                      broker_host: str = '127.0.0.1', broker_port: int = 5672) -> Backends:
+    """PostgreSQL storage (an existing, empty database) and RabbitMQ (user guest, which RabbitMQ
+    only accepts over loopback). The file repository goes in the configuration directory."""
+    storage_config = {
+        'database_hostname': db_host, 'database_port': db_port, 'database_name': db_name,
+        'database_username': db_user, 'database_password': db_password,
+    }
+    broker_config = {
+        'broker_protocol': 'amqp', 'broker_username': 'guest', 'broker_password': 'guest',
+        'broker_host': broker_host, 'broker_port': broker_port, 'broker_virtual_host': '',
+    }
+    return Backends('core.psql_dos', storage_config, 'core.rabbitmq', broker_config)
+
+
+def profile_options(backends: Backends) -> dict:
+    """AiiDA options set on a profile created here."""
+    options = {'runner.poll.interval': 1}  # seconds; local jobs take seconds, not hours
+    if backends.broker == 'core.rabbitmq':
+        # Debian's RabbitMQ 3.10 is past AiiDA's tested range only because of the consumer
+        # timeout, which tools/services.sh switches off: the warning would be noise.
+        options['warnings.rabbitmq_version'] = False
+    return options
+
+
+class ProfileMismatch(ValueError):
+    """The profile exists with another storage backend than the one asked for."""
+
+
+def ensure_profile(name: str = DEFAULT_PROFILE, echo=print, backends: Backends | None = None):
+    """Load profile ``name``, creating it with computer and codes if absent.
+
+    ``backends``: of a profile to create (default :func:`embedded_backends`); an existing profile
+    with another storage backend raises :class:`ProfileMismatch`.
+    """
     config = get_config(create=True)
     if name not in config.profile_names:
-        profile = create_profile(
-            config,
-            name=name,
-            email='aiida-sei@localhost',
-            storage_backend='core.sqlite_dos',
-            storage_config={},
-            broker_backend='core.zeromq',
-            broker_config=BrokerFactory('core.zeromq').get_default_config(),
-        )
-        config.set_option('runner.poll.interval', 1, scope=profile.name)
-        if config.default_profile_name is None:
-            config.set_default_profile(profile.name)
-        config.store()
-        echo(f'created profile `{name}` (core.sqlite_dos, core.zeromq) in {config.dirpath}')
+        _create_profile(config, name, backends or embedded_backends(), echo)
+    elif backends is not None and config.get_profile(name).storage_backend != backends.storage:
+        raise ProfileMismatch(f'profile `{name}` exists with storage {config.get_profile(name).storage_backend}, '
+                              f'not {backends.storage}; choose another name with --profile')
     profile = load_profile(name, allow_switch=True)
     computer = ensure_localhost(pathlib.Path(config.dirpath) / 'scratch' / name, echo)
     ensure_local_codes(computer, echo)
     return profile
+
+
+def _create_profile(config, name: str, backends: Backends, echo):
+    storage_config = dict(backends.storage_config)
+    if backends.storage == 'core.psql_dos':
+        storage_config.setdefault('repository_uri', (pathlib.Path(config.dirpath) / 'repository' / name).as_uri())
+    profile = create_profile(
+        config,
+        name=name,
+        email='aiida-sei@localhost',
+        storage_backend=backends.storage,
+        storage_config=storage_config,
+        broker_backend=backends.broker,
+        broker_config=backends.broker_config,
+    )
+    for option, value in profile_options(backends).items():
+        config.set_option(option, value, scope=profile.name)
+    if config.default_profile_name is None:
+        config.set_default_profile(profile.name)
+    config.store()
+    echo(f'created profile `{name}` ({backends.storage}, {backends.broker}) in {config.dirpath}')
 
 
 def ensure_localhost(workdir: pathlib.Path, echo=print) -> orm.Computer:
