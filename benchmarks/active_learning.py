@@ -1,0 +1,152 @@
+"""Benchmark: what active learning buys, and what AiiDA costs around it.
+
+1. Runs ``sei.active_learning`` (the real work chain, embedded profile, fast SGP settings) on
+   the 52-atom Li6PS5Cl cell at 600 K, with CHGNet as the labeller: a many-body potential that
+   costs ~0.1 s a frame instead of DFT's minutes, so the count of labels is measured, not the
+   DFT time.
+2. Takes the MD that run produced (every stored frame of every segment), holds out 25 frames,
+   labels them, and measures the final SGP's force error on them.
+3. Uniform sampling of the same MD: every N-th frame labelled (all atoms as sparse points,
+   hyperparameters trained as the loop does), for growing numbers of labels, until the SGP
+   reaches the loop's held-out force error.
+4. AiiDA overhead: the loop's wall time minus the MD and labelling time measured inside the
+   jobs, as a share of the wall time.
+
+Run: `.venv/bin/python benchmarks/active_learning.py`; results in
+benchmarks/results/active_learning.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+
+import numpy as np
+
+RESULTS = pathlib.Path(__file__).parent / 'results' / 'active_learning.json'
+OVERRIDES = {
+    'sgp': {'cutoff': 5.0, 'n_max': 6, 'l_max': 2},
+    'thresholds': {'dft': 0.05, 'add_atom': 0.01},
+    'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 1500, 'segment_steps': 500, 'thin': 10, 'seed': 1},
+    'max_dft_calls': 60,
+    'train_until': 60,
+    'labeller': {'backend': 'ase', 'protocol': 'universal'},
+}
+N_TEST = 25
+
+
+def chgnet_labels(images):
+    from aiida_sei.calculators import chgnet
+
+    calculator = chgnet(model='0.3.0')
+    labelled = []
+    for atoms in images:
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        labelled.append((atoms, atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False)))
+    return labelled
+
+
+def force_rmse(model, test) -> float:
+    from aiida_sei.science import sgp
+
+    errors = [sgp.predict(model, atoms)[1] - forces for atoms, _, forces, _ in test]
+    return float(np.sqrt(np.mean(np.square(errors))))
+
+
+def run_loop():
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_sei.calculations.functions.structures import build_structure_node
+    from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
+
+    code = orm.load_code('python@localhost')
+    structure = build_structure_node('argyrodite')['structure']
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(code, code, structure, 'fast', OVERRIDES)
+    start = time.perf_counter()
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    return results, node, time.perf_counter() - start
+
+
+def md_frames(node):
+    """Every stored frame of the loop's MD, in time order."""
+    from aiida_sei.calculations.flare_md import FlareMdCalculation
+
+    frames = []
+    for segment in sorted((c for c in node.called if c.process_class is FlareMdCalculation), key=lambda c: c.ctime):
+        if 'trajectory' in segment.outputs:
+            trajectory = segment.outputs.trajectory
+            frames += [trajectory.get_step_structure(i).get_ase() for i in range(trajectory.numsteps)]
+    return frames
+
+
+def inner_seconds(node) -> dict:
+    """MD and labelling time measured inside the jobs (their runners' own clocks)."""
+    from aiida import orm
+
+    from aiida_sei.calculations.flare_md import FlareMdCalculation
+
+    md = sum(c.outputs.misc['wall_time'] for c in node.called if c.process_class is FlareMdCalculation)
+    query = orm.QueryBuilder().append(orm.WorkflowNode, filters={'id': node.pk}, tag='loop')
+    query.append(orm.CalcJobNode, with_ancestors='loop', filters={'attributes.process_label': 'AseCalculation'}, tag='job')
+    query.append(orm.Dict, with_incoming='job', edge_filters={'label': 'misc'}, project='attributes.wall_time')
+    return {'md_s': md, 'labels_s': float(sum(query.all(flat=True))), 'n_label_jobs': query.count()}
+
+
+def uniform_curve(frames, test, target: float, settings: dict) -> list[dict]:
+    from aiida_sei.science import sgp
+
+    curve = []
+    for count in (5, 10, 15, 20, 30, 40, 60, 80, 100, 150):
+        if count > len(frames):
+            break
+        chosen = [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
+        model = sgp.make_sgp(['Cl', 'Li', 'P', 'S'], **settings)
+        for number, (atoms, energy, forces, stress) in enumerate(chgnet_labels(chosen)):
+            sgp.add_frame(model, atoms, energy, forces, stress, range(len(atoms)))
+            if number >= 1 and number < OVERRIDES['train_until']:
+                sgp.train(model)
+        curve.append({'labels': count, 'force_rmse': force_rmse(model, test)})
+        print(curve[-1], flush=True)
+        if curve[-1]['force_rmse'] <= target:
+            break
+    return curve
+
+
+def main():
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    from aiida_sei.profile import ensure_profile
+
+    ensure_profile('bench-active-learning', echo=lambda _: None)
+    results, node, wall = run_loop()
+    frames = md_frames(node)
+    rng = np.random.default_rng(0)
+    held_out = sorted(rng.choice(len(frames), size=N_TEST, replace=False))
+    test = chgnet_labels([frames[i] for i in held_out])
+    pool = [f for i, f in enumerate(frames) if i not in set(held_out)]
+    loop_error = force_rmse(results['sgp'].load(), test)
+    settings = {k: v for k, v in node.inputs.sgp_settings.get_dict().items()}
+    curve = uniform_curve(pool, test, loop_error, settings)
+    reached = next((point['labels'] for point in curve if point['force_rmse'] <= loop_error), None)
+    inner = inner_seconds(node)
+    report = {
+        'machine': {'cpus': os.cpu_count(), 'threads': os.environ['OMP_NUM_THREADS']},
+        'system': 'Li6PS5Cl, 52 atoms, 600 K NVT, CHGNet labels',
+        'settings': OVERRIDES,
+        'md_frames_stored': len(frames),
+        'active_learning': {'labels': len(results['dataset']), 'force_rmse_eV_per_A': loop_error, 'md_steps': results['state'].step},
+        'uniform_sampling': curve,
+        'uniform_labels_to_match': reached,
+        'wall_time': {'loop_s': wall, **inner, 'outside_md_and_labels_share': 1 - (inner['md_s'] + inner['labels_s']) / wall},
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == '__main__':
+    main()
