@@ -34,12 +34,36 @@ def cli(profile):
 
 
 @cli.command()
+@click.option('--postgres', is_flag=True, help='Create a PostgreSQL + RabbitMQ profile (services from tools/services.sh) instead of the embedded one.')
+@click.option('--db-host', default='localhost', show_default=True, help='PostgreSQL host (with --postgres).')
+@click.option('--db-port', default=5432, show_default=True, help='PostgreSQL port (with --postgres).')
+@click.option('--db-name', default='sei', show_default=True, help='Existing, empty database (with --postgres).')
+@click.option('--db-user', default='sei', show_default=True, help='Database role (with --postgres).')
+@click.option('--db-password', envvar='SEI_DB_PASSWORD', show_envvar=True, help='Password of the role (with --postgres).')
+@click.option('--broker-host', default='127.0.0.1', show_default=True, help='RabbitMQ host, user guest (with --postgres).')
+@click.option('--broker-port', default=5672, show_default=True, help='RabbitMQ port (with --postgres).')
 @click.pass_context
-def setup(ctx):
-    """Create (if absent) the embedded profile, the localhost computer and the local codes."""
-    from aiida import orm
+def setup(ctx, postgres, db_host, db_port, db_name, db_user, db_password, broker_host, broker_port):
+    """Create (if absent) the profile, the localhost computer and the local codes.
 
-    profile = load_profile(ctx)
+    The profile is the embedded one (SQLite + ZeroMQ, no services) unless --postgres is given.
+    """
+    from aiida import orm
+    from aiida.common.exceptions import StorageMigrationError
+
+    from aiida_sei.profile import ProfileMismatch, ensure_profile, postgres_backends
+
+    backends = None
+    if postgres:
+        if db_password is None:
+            raise click.UsageError('--postgres needs --db-password (or SEI_DB_PASSWORD)')
+        backends = postgres_backends(db_name, db_user, db_password, db_host, db_port, broker_host, broker_port)
+    try:
+        profile = ensure_profile(ctx.find_root().params['profile'], echo=lambda line: click.echo(f'[setup] {line}', err=True), backends=backends)
+    except ProfileMismatch as exception:
+        raise click.ClickException(str(exception)) from None
+    except StorageMigrationError as exception:
+        raise click.ClickException(f'{exception}\n(is PostgreSQL running with that database and role? see tools/services.sh)') from None
     codes = orm.QueryBuilder().append(orm.InstalledCode, project=['label']).all(flat=True)
     click.echo(f'profile `{profile.name}` ready: storage {profile.storage_backend}, broker {profile.process_control_backend}')
     click.echo(f'codes on localhost: {", ".join(sorted(codes)) or "none"}')
