@@ -152,3 +152,43 @@ def test_gpaw_labels_drive_the_loop(python_code, li_cell):
     frames = list(dataset.iter_frames())
     assert all(f.base.attributes.get('backend') == 'gpaw' for f in frames)
     assert frames[0].base.attributes.get('origin') == 'active_learning'
+
+
+def test_paper_sweep_protocol_holds_the_papers_conditions_and_thresholds(python_code, li_cell):
+    from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
+
+    lpscl = build_structure_node('argyrodite')['structure']
+    builder = ActiveLearningSweepWorkChain.get_builder_from_protocol(python_code, python_code, {'li': li_cell, 'lpscl': lpscl}, 'paper')
+    conditions = builder.conditions.get_dict()
+    assert sorted(c['temperature_K'] for c in conditions.values() if c['pressure_GPa'] == 0.0) == [100, 200, 300, 400, 500, 600, 700, 800, 2000]
+    assert sorted(c['pressure_GPa'] for c in conditions.values() if c['pressure_GPa']) == [1, 5, 10]
+    assert sorted(c['expansion'] for c in conditions.values() if c['expansion']) == [0.01, 0.05, 0.10]
+    assert all(c['pressure_GPa'] is None for c in conditions.values() if c['expansion'])  # NVT in the expanded cell
+    assert builder.system_thresholds['Li'] == {'dft': 0.0005, 'add_atom': 0.0001}
+    assert builder.active_learning.thresholds.get_dict() == {'dft': 0.15, 'add_atom': 0.03}
+    settings = builder.active_learning.sgp_settings.get_dict()
+    assert (settings['cutoff'], settings['n_max'], settings['l_max']) == (6.0, 9, 3)
+    assert builder.active_learning.md['timestep_fs'] == 1.0 and builder.active_learning.md['total_steps'] == 1_000_000
+    assert builder.active_learning.labeller.backend.value == 'gpaw'
+
+
+def test_sweep_runs_each_condition_and_merges_the_datasets(python_code, li_cell):
+    from aiida_sei.protocols import recursive_merge
+    from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
+
+    overrides = recursive_merge(FAST, {**LJ_LABELS, 'md': {'total_steps': 40}, 'max_dft_calls': 3,
+                                       'sweep': {'temperatures_K': [600], 'pressures_GPa': [], 'expansions': [0.05]}})
+    builder = ActiveLearningSweepWorkChain.get_builder_from_protocol(python_code, python_code, {'li': li_cell}, 'fast', overrides)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    runs = {c.inputs.frame_metadata['condition']['expansion']: c for c in node.called if c.process_class is ActiveLearningWorkChain}
+    assert set(runs) == {0.0, 0.05}
+    hot, expanded = runs[0.0], runs[0.05]
+    assert hot.inputs.md['temperature_K'] == 600 and hot.inputs.md['pressure_GPa'] == 0.0
+    assert expanded.inputs.md['pressure_GPa'] is None
+    assert expanded.inputs.structure.get_cell_volume() == pytest.approx(li_cell.get_cell_volume() * 1.05**3)
+    assert hot.inputs.thresholds.get_dict() == FAST['system_thresholds']['Li']  # by system, over the default
+    union = hot.outputs.dataset.frame_uuids + expanded.outputs.dataset.frame_uuids
+    assert sorted(results['dataset'].frame_uuids) == sorted(union)
+    assert sorted(results['datasets']['li'].frame_uuids) == sorted(union)
+    assert set(results['sgps']) == {'li__T600K', 'li__E5pct'}

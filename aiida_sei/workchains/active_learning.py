@@ -50,22 +50,28 @@ def validate_thresholds(thresholds, _):
     return None
 
 
-def validate_inputs(inputs, _):
-    if ('sgp' in inputs) != ('dataset' in inputs):
-        return 'to continue a run give both `sgp` and `dataset` (and its `state` to continue the MD exactly)'
-    species = set(inputs['structure'].get_ase().get_chemical_symbols())
-    if 'sgp' in inputs and not species <= set(inputs['sgp'].species):
-        return f'the SGP knows {", ".join(inputs["sgp"].species)}, the structure has {", ".join(sorted(species))}'
-    labeller = inputs['labeller']
+def check_labeller(labeller, structure) -> str | None:
+    """Build the label builder once, so a bad backend, protocol or override fails now."""
     try:
         LabelWorkChain.get_builder_from_protocol(
-            labeller['code'], inputs['structure'], labeller['backend'].value,
+            labeller['code'], structure, labeller['backend'].value,
             labeller['protocol'].value if 'protocol' in labeller else None,
             labeller['overrides'].get_dict() if 'overrides' in labeller else None,
         )
     except (ProtocolError, ValueError, KeyError) as exception:
         return f'labeller: {exception}'
     return None
+
+
+def validate_inputs(inputs, namespace):
+    if 'structure' not in namespace:
+        return None  # exposed by the sweep, which checks each structure itself
+    if ('sgp' in inputs) != ('dataset' in inputs):
+        return 'to continue a run give both `sgp` and `dataset` (and its `state` to continue the MD exactly)'
+    species = set(inputs['structure'].get_ase().get_chemical_symbols())
+    if 'sgp' in inputs and not species <= set(inputs['sgp'].species):
+        return f'the SGP knows {", ".join(inputs["sgp"].species)}, the structure has {", ".join(sorted(species))}'
+    return check_labeller(inputs['labeller'], inputs['structure'])
 
 
 class ActiveLearningWorkChain(ProtocolMixin, WorkChain):

@@ -17,7 +17,7 @@ from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.protocols import ProtocolMixin
 from aiida_sei.science.frames import guess_system
 
-from .active_learning import ActiveLearningWorkChain
+from .active_learning import ActiveLearningWorkChain, check_labeller
 
 
 @calcfunction
@@ -44,6 +44,16 @@ def validate_conditions(value, _):
     return None
 
 
+def validate_inputs(inputs, _):
+    if not inputs.get('structures'):
+        return 'give at least one structure'
+    for label, structure in inputs['structures'].items():
+        error = check_labeller(inputs['active_learning']['labeller'], structure)
+        if error:
+            return f'{label}: {error}'
+    return None
+
+
 class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
     """Active learning for every system x condition; datasets merged per system and overall."""
 
@@ -56,6 +66,7 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         spec.input('conditions', valid_type=orm.Dict, validator=validate_conditions, help='Name -> temperature_K, pressure_GPa (null: NVT), expansion.')
         spec.input('system_thresholds', valid_type=orm.Dict, required=False, help='System name (Li, Li6PS5Cl, interface, ...) -> thresholds, over `active_learning.thresholds`.')
         spec.expose_inputs(ActiveLearningWorkChain, namespace='active_learning', exclude=('structure', 'frame_metadata', 'sgp', 'dataset', 'state'))
+        spec.inputs.validator = validate_inputs
         spec.outline(cls.run_conditions, cls.merge)
         spec.output('dataset', valid_type=DatasetData, help='All frames of the sweep.')
         spec.output_namespace('datasets', valid_type=DatasetData, dynamic=True, help='Frames per system.')
