@@ -21,6 +21,8 @@ from .sgp import SparseGP, uncertainties
 
 #: An approximate bulk modulus (GPa) of the cells, for the barostat's mass.
 BULK_MODULUS_GPA = 30.0
+#: Closest approach (Å) below which the MD has blown up (the study's shortest bond, P-S, is 2.0 Å).
+MIN_DISTANCE = 1.0
 #: Melchionna variables that carry the thermostat/barostat between segments.
 NPT_ARRAYS = ('eta', 'eta_past', 'h', 'h_past', 'q_past', 'q_future')
 NPT_SCALARS = ('zeta', 'zeta_past', 'zeta_integrated', 'pfact', 'tfact', 'timeelapsed')
@@ -117,6 +119,15 @@ def _restore_dynamics(dynamics, saved: dict, rng) -> None:
         dynamics.initialized = 1
 
 
+def _check_distances(atoms: Atoms, step: int) -> None:
+    """Refuse a frame with atoms closer than :data:`MIN_DISTANCE`: the SGP drove the MD where
+    no DFT should be asked to go."""
+    distances = atoms.get_all_distances(mic=True) + np.eye(len(atoms)) * 1e9
+    if distances.min() < MIN_DISTANCE:
+        i, j = np.unravel_index(np.argmin(distances), distances.shape)
+        raise UnstableMDError(f'atoms {i} and {j} are {distances[i, j]:.2f} Å apart at step {step}')
+
+
 def initial_state(atoms: Atoms, temperature_K: float, seed: int = 0) -> MdState:
     """Step 0 of a run: ``atoms`` with Maxwell-Boltzmann momenta at ``temperature_K`` (from
     ``seed``) unless they carry momenta already."""
@@ -153,5 +164,6 @@ def run_segment(sgp: SparseGP, start: MdState | Atoms, max_steps: int, threshold
             frames.append((state.step + step, atoms.copy(), float(current.max())))
         if current.max() > threshold:
             break
+    _check_distances(atoms, state.step + step)
     final = MdState(atoms.copy(), state.step + step, _save_dynamics(dynamics, rng))
     return Segment(step, bool(current.max() > threshold), float(current.max()), current, final, frames)

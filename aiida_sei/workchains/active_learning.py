@@ -116,7 +116,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.output('dataset', valid_type=DatasetData, help='Every labelled frame of the run (and of the run it continues).')
         spec.output('state', valid_type=MdStateData, required=False, help='Where the MD stopped: continue from here.')
         spec.exit_code(400, 'ERROR_LABEL_FAILED', message='Labelling a frame failed: {message}')
-        spec.exit_code(401, 'ERROR_MD_FAILED', message='An MD segment failed: {message}')
+        spec.exit_code(401, 'ERROR_MD_FAILED', message='An MD segment failed (the frames labelled so far are outputs): {message}')
 
     @classmethod
     def get_builder_from_protocol(cls, md_code, label_code, structure, protocol=None, overrides=None, options=None, **kwargs):
@@ -223,6 +223,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def inspect_md(self):
         node = self.ctx.md
         if not node.is_finished_ok:
+            self._output_progress()  # the frames labelled so far stay usable
             return self.exit_codes.ERROR_MD_FAILED.format(message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
         self.ctx.state = node.outputs.state
         self.ctx.step = self.ctx.state.step
@@ -255,9 +256,12 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         )
         return None
 
-    def results(self):
+    def _output_progress(self):
         self.out('sgp', self.ctx.sgp)
         self.out('dataset', self.ctx.dataset)
         if self.ctx.state is not None:
             self.out('state', self.ctx.state)
+
+    def results(self):
+        self._output_progress()
         self.report(f'done: {self.ctx.dft_calls} DFT calls, {len(self.ctx.dataset)} frames, MD step {self.ctx.step}')

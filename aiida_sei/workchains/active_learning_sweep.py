@@ -71,7 +71,7 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         spec.output('dataset', valid_type=DatasetData, help='All frames of the sweep.')
         spec.output_namespace('datasets', valid_type=DatasetData, dynamic=True, help='Frames per system.')
         spec.output_namespace('sgps', valid_type=SgpModelData, dynamic=True, help='Final SGP per system and condition.')
-        spec.exit_code(400, 'ERROR_RUNS_FAILED', message='Active learning failed for {runs}.')
+        spec.exit_code(400, 'ERROR_RUNS_FAILED', message='Active learning failed for {runs}: no frames.')
 
     @classmethod
     def get_builder_from_protocol(cls, md_code, label_code, structures: dict, protocol=None, overrides=None, options=None):
@@ -112,9 +112,12 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
 
     def merge(self):
         runs = {key: self.ctx[key] for key in sorted(self.ctx) if '__' in key}
-        failed = [f'{key} (exit {node.exit_status})' for key, node in runs.items() if not node.is_finished_ok]
-        if failed:
-            return self.exit_codes.ERROR_RUNS_FAILED.format(runs=', '.join(failed))
+        for key, node in runs.items():
+            if not node.is_finished_ok:
+                self.report(f'{key}: {node.process_label}<{node.pk}> failed (exit {node.exit_status}: {node.exit_message}); its frames so far are kept')
+        runs = {key: node for key, node in runs.items() if 'dataset' in node.outputs}
+        if not runs:
+            return self.exit_codes.ERROR_RUNS_FAILED.format(runs='every condition')
         per_system = {}
         for key, node in runs.items():
             per_system.setdefault(key.split('__')[0], {})[key] = node.outputs.dataset

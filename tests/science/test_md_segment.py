@@ -64,3 +64,13 @@ def test_frames_carry_the_global_step(model):
     first = run_segment(model, start, max_steps=20, threshold=1e6, thin=10)
     second = run_segment(model, first.state, max_steps=20, threshold=1e6, thin=10)
     assert [step for step, _, _ in second.frames] == [30, 40]
+
+
+def test_a_segment_that_drives_atoms_together_is_refused(model):
+    """Atoms closer than 1 Å mean the MD blew up: no frame of it may go to DFT."""
+    from aiida_sei.science.md_segment import UnstableMDError
+
+    start = crystals.bcc_li(supercell=(2, 2, 2))
+    start.positions[1] = start.positions[0] + [0.3, 0.0, 0.0]
+    with pytest.raises(UnstableMDError, match=r'atoms 0 and 1 are 0\.\d+ Å apart'):
+        run_segment(model, start, max_steps=2, threshold=1e6)
