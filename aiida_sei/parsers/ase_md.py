@@ -10,30 +10,13 @@ import json
 import pathlib
 
 import ase.io
-import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
 from aiida.parsers import Parser
 
 from aiida_sei.calculations.ase_md import RESULTS_FILE, TRAJECTORY_FILE, md_settings
-from aiida_sei.parsers import missing_output
+from aiida_sei.parsers import missing_output, trajectory_from_images
 
-
-def trajectory_node(images, timestep_fs: float) -> orm.TrajectoryData:
-    """Frames as one TrajectoryData: times in ps, potential energies (eV), temperatures (K)."""
-    steps = np.array([image.info['step'] for image in images])
-    trajectory = orm.TrajectoryData()
-    trajectory.set_trajectory(
-        symbols=images[0].get_chemical_symbols(),
-        positions=np.array([image.positions for image in images]),
-        cells=np.array([image.cell.array for image in images]),
-        stepids=steps,
-        pbc=[bool(p) for p in images[0].pbc],
-        times=steps * timestep_fs / 1000.0,
-    )
-    trajectory.set_array('energies', np.array([image.info['epot'] for image in images], float))
-    trajectory.set_array('temperatures', np.array([image.info['temperature'] for image in images], float))
-    return trajectory
 
 
 class AseMdParser(Parser):
@@ -48,7 +31,7 @@ class AseMdParser(Parser):
         images = self._frames(kwargs.get('retrieved_temporary_folder'))
         if images:
             timestep = md_settings(self.node.inputs.parameters.get_dict())['timestep']
-            self.out('trajectory', trajectory_node(images, timestep))
+            self.out('trajectory', trajectory_from_images(images, timestep, {'energies': 'epot', 'temperatures': 'temperature'}))
         if results['status'] == 'unstable':
             return self.exit_codes.ERROR_MD_UNSTABLE.format(message=results['message'])
         if not images:

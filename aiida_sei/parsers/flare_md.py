@@ -14,24 +14,9 @@ from aiida.parsers import Parser
 
 from aiida_sei.calculations.flare_md import RESULTS_FILE, STATE_OUT, TRAJECTORY_FILE
 from aiida_sei.data.md_state import MdStateData
-from aiida_sei.parsers import missing_output
+from aiida_sei.parsers import missing_output, trajectory_from_images
 from aiida_sei.science.md_segment import MdState
 
-
-def trajectory_node(images, timestep_fs: float) -> orm.TrajectoryData:
-    """Thinned frames as one TrajectoryData (times in ps, maximum uncertainty per frame)."""
-    steps = np.array([image.info['step'] for image in images])
-    trajectory = orm.TrajectoryData()
-    trajectory.set_trajectory(
-        symbols=images[0].get_chemical_symbols(),
-        positions=np.array([image.positions for image in images]),
-        cells=np.array([image.cell.array for image in images]),
-        stepids=steps,
-        pbc=[bool(p) for p in images[0].pbc],
-        times=steps * timestep_fs / 1000.0,
-    )
-    trajectory.set_array('max_uncertainty', np.array([image.info['max_uncertainty'] for image in images]))
-    return trajectory
 
 
 class FlareMdParser(Parser):
@@ -63,5 +48,5 @@ class FlareMdParser(Parser):
         text = retrieved.get_object_content(TRAJECTORY_FILE)
         if text.strip():  # empty when the segment was shorter than `thin` steps
             images = ase.io.read(io.StringIO(text), index=':', format='extxyz')
-            self.out('trajectory', trajectory_node(images, self.node.inputs.parameters['timestep_fs']))
+            self.out('trajectory', trajectory_from_images(images, self.node.inputs.parameters['timestep_fs'], {'max_uncertainty': 'max_uncertainty'}))
         return None

@@ -214,7 +214,10 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def label_frames(self):
-        labeller, calls = self.inputs.labeller, {}
+        from aiida_sei.science.catalogue import check_atoms
+        from aiida_sei.science.validation import StructureInputError
+
+        labeller, calls, self.ctx.unphysical = self.inputs.labeller, {}, []
         for name in self._structures():
             md_node = self.ctx[f'md_{name}']
             condition = {'temperature_K': md_node.inputs.parameters.get('temperature', 300.0),
@@ -222,6 +225,12 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
             metadata = {'origin': ORIGINS.get(name, 'product_md'), 'condition': condition}
             frames = sample_trajectory(md_node.outputs.trajectory, self.inputs.n_frames)
             for label, structure in sorted(frames.items()):
+                try:
+                    check_atoms(structure.get_ase())  # the model's MD may have blown up: no DFT for that
+                except StructureInputError as exception:
+                    self.ctx.unphysical.append(f'label_{name}_{label}')
+                    self.report(f'  skipping {name} {label}: {exception}')
+                    continue
                 builder = LabelWorkChain.get_builder_from_protocol(
                     labeller.code, structure, labeller.backend.value,
                     labeller.protocol.value if 'protocol' in labeller else None,
@@ -233,7 +242,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         return ToContext(**calls)
 
     def extend_dataset(self):
-        frames, failed = [], []
+        frames, failed = [], list(self.ctx.unphysical)
         for key in self.ctx.labels:
             node = self.ctx[key]
             if node.is_finished_ok:
@@ -241,8 +250,9 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
             else:
                 failed.append(key)
                 self.report(f'  skipping {key}: {_failure(node)}')
-        if len(failed) * 2 > len(self.ctx.labels):
-            return self.exit_codes.ERROR_LABELS_FAILED.format(failed=len(failed), total=len(self.ctx.labels), iteration=self.ctx.iteration)
+        total = len(self.ctx.labels) + len(self.ctx.unphysical)
+        if len(failed) * 2 > total:
+            return self.exit_codes.ERROR_LABELS_FAILED.format(failed=len(failed), total=total, iteration=self.ctx.iteration)
         before = len(self.ctx.dataset)
         if frames:
             self.ctx.dataset = extend_dataset(self.ctx.dataset, **frame_inputs(frames))
