@@ -264,53 +264,61 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
     click.echo(f'clustering<{labelled.pk}>: {len(labelled.labels)} clusters {sorted(set(labelled.labels))}; {len(results)} frames -> {json_path}')
 
 
-#: Small cells the demo labels with GPAW (label -> structure output of the demo protocol).
-DEMO_LABELS = ('bcc_li', 'li2s', 'licl')
+#: Codes of sei.interface -> labels of the local codes `aiida-sei setup` creates.
+DEMO_CODES = {'md': 'python', 'label': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp'}
+#: `--labels chgnet`: CHGNet (a universal potential, not DFT) instead of GPAW: seconds a label.
+STAND_IN_LABELS = {'active_learning': {'overrides': {'labeller': {'backend': 'ase', 'protocol': 'universal'}}},
+                   'refinement': {'overrides': {'labeller': {'backend': 'ase', 'protocol': 'universal'}}}}
 
 
 @cli.command()
-@click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default='demo-output', show_default=True, help='Directory for the written structures and dataset.')
-@click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.structures (demo or paper).')
+@click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default='demo-output', show_default=True, help='Directory for the figures, dataset and summary.')
+@click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.interface (demo or paper).')
+@click.option('--labels', type=click.Choice(['gpaw', 'chgnet']), default='gpaw', show_default=True, help='GPAW DFT labels, or CHGNet stand-ins (a universal potential, not DFT: the machinery in a few minutes).')
 @click.pass_context
-def demo(ctx, output, protocol):
-    """The embedded demo: the paper's structures, GPAW labels of small cells, a dataset."""
+def demo(ctx, output, protocol, labels):
+    """The whole study (sei.interface) on the embedded profile: structures, active learning with
+    GPAW labels, an Allegro model, refinement, LAMMPS production, classification; then a summary
+    read from the stored nodes."""
     from aiida import orm
     from aiida.engine import run_get_node
 
-    from aiida_sei.calculations.functions.dataset import create_dataset, export_dataset, frame_inputs
-    from aiida_sei.protocols import ProtocolError
-    from aiida_sei.workchains.label import LabelWorkChain
-    from aiida_sei.workchains.structures import StructuresWorkChain
+    from aiida_sei.workchains.interface import InterfaceWorkChain
 
     profile = load_profile(ctx)
-    try:
-        builder = StructuresWorkChain.get_builder_from_protocol(protocol)
-    except ProtocolError as exception:
-        raise click.ClickException(str(exception)) from None
+    codes = {name: orm.load_code(f'{label}@localhost') for name, label in DEMO_CODES.items()}
+    codes['label'] = codes['md'] if labels == 'chgnet' else codes['label']
+    builder = InterfaceWorkChain.get_builder_from_protocol(codes, protocol, STAND_IN_LABELS if labels == 'chgnet' else None)
+    click.echo(f'running sei.interface ({protocol} protocol, {labels} labels) in profile `{profile.name}`; progress: verdi -p {profile.name} process report <pk>')
     results, node = run_get_node(builder)
     if not node.is_finished_ok:
-        raise click.ClickException(f'sei.structures<{node.pk}> failed: see `verdi process report {node.pk}`')
-    output.mkdir(parents=True, exist_ok=True)
-    click.echo(f'1. sei.structures<{node.pk}> ({protocol} protocol) built:')
-    for label, structure_node in sorted(results['structures'].items()):
-        info = results['info'][label].get_dict()
-        catalogue.write(structure_node.get_ase(), output / f'{label}.extxyz')
-        extra = ', '.join(f'{d} {v:+.2%}' for d, v in info.get('mismatch', {}).items())
-        click.echo(f'   {label:18s} structure<{structure_node.pk}> {info["formula"]:24s} {info["n_atoms"]:6d} atoms  {extra}')
+        raise click.ClickException(f'sei.interface<{node.pk}> failed: {node.exit_message} (verdi -p {profile.name} process report {node.pk})')
+    _write_demo_outputs(results, output)
+    _echo_summary(node, results['summary'].get_dict(), output, profile.name)
 
-    code = orm.load_code('gpaw@localhost')
-    frames = []
-    click.echo('2. GPAW labels (sei.label, fast protocol):')
-    for label in DEMO_LABELS:
-        builder = LabelWorkChain.get_builder_from_protocol(code, results['structures'][label], protocol='fast', frame_metadata={'origin': 'demo'})
-        labelled, label_node = run_get_node(builder)
-        if not label_node.is_finished_ok:
-            raise click.ClickException(f'sei.label<{label_node.pk}> failed: {label_node.exit_message}')
-        frame = labelled['frame']
-        frames.append(frame)
-        click.echo(f'   {label:18s} frame<{frame.pk}> {frame.base.attributes.get("energy_per_atom"):9.4f} eV/atom  by {frame.creator.process_label}<{frame.creator.pk}>')
-    dataset = create_dataset(**frame_inputs(frames))
-    (output / 'dataset.extxyz').write_bytes(export_dataset(dataset).get_content(mode='rb'))
-    click.echo(f'3. dataset<{dataset.pk}>: {len(dataset)} frames {dataset.base.attributes.get("systems")}')
-    click.echo(f'written to {output}/; everything is in profile `{profile.name}`:')
-    click.echo(f'   verdi -p {profile.name} process list -a -p1    verdi -p {profile.name} data sei dataset show {dataset.pk}')
+
+def _write_demo_outputs(results, output: pathlib.Path) -> None:
+    from aiida_sei.calculations.functions.classification import composition_from_series
+    from aiida_sei.calculations.functions.dataset import export_dataset
+    from aiida_sei.science import plots
+
+    output.mkdir(parents=True, exist_ok=True)
+    (output / 'dataset.extxyz').write_bytes(export_dataset(results['dataset']).get_content(mode='rb'))
+    (output / 'summary.json').write_text(json.dumps(results['summary'].get_dict(), indent=2))
+    trajectory = results['trajectory']
+    trajectory.get_step_structure(trajectory.numsteps - 1).get_ase().write(output / 'last_frame.extxyz', format='extxyz')
+    series = results['composition']
+    plots.composition_series(series.get_array('time'), composition_from_series(series), output / 'composition.png')
+
+
+def _echo_summary(node, summary: dict, output: pathlib.Path, profile: str) -> None:
+    metrics = summary['model_metrics']
+    validation = {k: v for k, v in metrics.items() if k.startswith('validation')} or metrics
+    click.echo(f'sei.interface<{node.pk}> finished:')
+    click.echo(f'  frames: {summary["frames"]} ({summary["dft_frames"]} DFT) {summary["frames_per_system"]}')
+    click.echo(f'  model metrics: {json.dumps(validation)}')
+    click.echo(f'  production: {summary["atoms"]} atoms, {summary["md_steps"]} steps = {summary["md_time_ps"]:.3f} ps, {summary["md_frames"]} frames')
+    fractions = {label: round(parts['core'] + parts['non_core'], 3) for label, parts in summary['phase_fractions'].items()}
+    click.echo(f'  phase fractions of the last frame (all Li): {fractions}')
+    click.echo(f'  written to {output}/: composition.png, dataset.extxyz, last_frame.extxyz, summary.json')
+    click.echo(f'  everything is in profile `{profile}`: verdi -p {profile} process status {node.pk}')
