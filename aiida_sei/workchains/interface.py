@@ -75,6 +75,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             cls.build_structures,
             cls.active_learning,
             cls.train,
+            cls.inspect_training,
             if_(cls.should_refine)(cls.refine),
             cls.compile_model,
             cls.production,
@@ -148,12 +149,13 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         self.report(f'3. Allegro on {len(self.ctx.dataset)} frames: {node.process_label}<{node.pk}>')
         return ToContext(training=node)
 
-    def should_refine(self):
-        self.ctx.model = None
+    def inspect_training(self):
         if error := self._failed('training', self.ctx.training):
-            self.ctx.error = error
-            return False
+            return error
         self.ctx.model = self.ctx.training.outputs.model
+        return None
+
+    def should_refine(self):
         return self._step()['refinement']['enabled']
 
     def refine(self):
@@ -169,8 +171,6 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         return ToContext(refinement=node)
 
     def compile_model(self):
-        if self.ctx.model is None:
-            return self.ctx.error
         if 'refinement' in self.ctx:
             if error := self._failed('refinement', self.ctx.refinement):
                 return error
