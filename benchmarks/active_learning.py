@@ -87,15 +87,12 @@ def md_frames(node):
 
 def inner_seconds(node) -> dict:
     """MD and labelling time measured inside the jobs (their runners' own clocks)."""
-    from aiida import orm
-
     from aiida_sei.calculations.flare_md import FlareMdCalculation
 
-    md = sum(c.outputs.misc['wall_time'] for c in node.called if c.process_class is FlareMdCalculation)
-    query = orm.QueryBuilder().append(orm.WorkflowNode, filters={'id': node.pk}, tag='loop')
-    query.append(orm.CalcJobNode, with_ancestors='loop', filters={'attributes.process_label': 'AseCalculation'}, tag='job')
-    query.append(orm.Dict, with_incoming='job', edge_filters={'label': 'misc'}, project='attributes.wall_time')
-    return {'md_s': md, 'labels_s': float(sum(query.all(flat=True))), 'n_label_jobs': query.count()}
+    jobs = node.called_descendants
+    md = sum(c.outputs.misc['wall_time'] for c in jobs if c.process_class is FlareMdCalculation)
+    labels = [c.outputs.misc['wall_time'] for c in jobs if c.process_label == 'AseCalculation' and 'misc' in c.outputs]
+    return {'md_s': md, 'labels_s': float(sum(labels)), 'n_label_jobs': len(labels)}
 
 
 def uniform_curve(frames, test, target: float, settings: dict) -> list[dict]:
