@@ -192,3 +192,20 @@ def test_sweep_runs_each_condition_and_merges_the_datasets(python_code, li_cell)
     assert sorted(results['dataset'].frame_uuids) == sorted(union)
     assert sorted(results['datasets']['li'].frame_uuids) == sorted(union)
     assert set(results['sgps']) == {'li__T600K', 'li__E5pct'}
+
+
+def test_md_that_blew_up_gets_its_exit_code(python_code, lj_loop):
+    """A state whose atoms overlap (the MD blew up) ends the segment with ERROR_MD_UNSTABLE."""
+    from aiida_sei.data import MdStateData
+    from aiida_sei.science.md_segment import MdState
+
+    results, _ = lj_loop
+    state = results['state'].get_state()
+    atoms = state.atoms.copy()
+    atoms.positions[1] = atoms.positions[0] + [0.3, 0.0, 0.0]
+    parameters = {'max_steps': 2, 'threshold': 1e6, 'temperature_K': 300.0,
+                  'timestep_fs': 1.0, 'seed': 0, 'thin': 1}
+    _, job = run_get_node(FlareMdCalculation, code=python_code, sgp=results['sgp'], state=MdStateData(MdState(atoms, state.step, {})),
+                          parameters=orm.Dict(parameters))
+    assert job.exit_status == FlareMdCalculation.exit_codes.ERROR_MD_UNSTABLE.status
+    assert 'atoms 0 and 1 are' in job.exit_message
