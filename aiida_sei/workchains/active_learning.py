@@ -24,7 +24,7 @@ from aiida_sei.data.md_state import MdStateData
 from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.protocols import ProtocolError, ProtocolMixin
 from aiida_sei.science.frames import guess_system
-from aiida_sei.workchains.label import LabelWorkChain
+from aiida_sei.workchains.label import builder_from_labeller
 
 #: md input -> required or not; the segment parameters of sei.flare_md come from these.
 MD_KEYS = {'temperature_K': True, 'pressure_GPa': False, 'timestep_fs': True, 'total_steps': True, 'segment_steps': True, 'thin': True, 'seed': True}
@@ -53,11 +53,7 @@ def validate_thresholds(thresholds, _):
 def check_labeller(labeller, structure) -> str | None:
     """Build the label builder once, so a bad backend, protocol or override fails now."""
     try:
-        LabelWorkChain.get_builder_from_protocol(
-            labeller['code'], structure, labeller['backend'].value,
-            labeller['protocol'].value if 'protocol' in labeller else None,
-            labeller['overrides'].get_dict() if 'overrides' in labeller else None,
-        )
+        builder_from_labeller(labeller, structure)
     except (ProtocolError, ValueError, KeyError) as exception:
         return f'labeller: {exception}'
     return None
@@ -165,13 +161,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         labeller = self.inputs.labeller
         metadata = {**(self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}), 'origin': origin}
         metadata.setdefault('condition', {k: self.inputs.md.get(k) for k in ('temperature_K', 'pressure_GPa')})
-        builder = LabelWorkChain.get_builder_from_protocol(
-            labeller.code, structure, labeller.backend.value,
-            labeller.protocol.value if 'protocol' in labeller else None,
-            labeller.overrides.get_dict() if 'overrides' in labeller else None,
-            frame_metadata=metadata, options=labeller.options.get_dict() if 'options' in labeller else None,
-        )
-        return self.submit(builder)
+        return self.submit(builder_from_labeller(labeller, structure, metadata))
 
     def label_first_frame(self):
         jittered = jitter_structure(self.inputs.structure, orm.Dict({'amplitude': self.inputs.jitter.value, 'seed': self.inputs.md['seed']}))

@@ -82,3 +82,17 @@ class LabelWorkChain(WorkChain):
         attributes = frame.base.attributes
         self.report(f'frame<{frame.pk}> {attributes.get("formula")}: {attributes.get("energy_per_atom"):.4f} eV/atom')
         return None
+
+
+def builder_from_labeller(labeller, structure, frame_metadata=None):
+    """A sei.label builder from a ``labeller`` input namespace (code, backend, and optional
+    protocol, overrides, options), as the active-learning and refinement work chains take it."""
+
+    def value(key, convert):
+        return convert(labeller[key]) if key in labeller else None
+
+    return LabelWorkChain.get_builder_from_protocol(
+        labeller['code'], structure, labeller['backend'].value, value('protocol', lambda node: node.value),
+        value('overrides', lambda node: node.get_dict()), frame_metadata=frame_metadata,
+        options=value('options', lambda node: node.get_dict()),
+    )

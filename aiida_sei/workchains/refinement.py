@@ -22,7 +22,7 @@ from aiida_sei.data import CompiledModelData, DatasetData, ModelData
 from aiida_sei.protocols import ProtocolError, ProtocolMixin
 from aiida_sei.workchains.active_learning import check_labeller
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
-from aiida_sei.workchains.label import LabelWorkChain
+from aiida_sei.workchains.label import builder_from_labeller
 
 INTERFACE = 'interface'
 ORIGINS = {INTERFACE: 'refinement_md'}  # every product: 'product_md'
@@ -231,13 +231,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
                     self.ctx.unphysical.append(f'label_{name}_{label}')
                     self.report(f'  skipping {name} {label}: {exception}')
                     continue
-                builder = LabelWorkChain.get_builder_from_protocol(
-                    labeller.code, structure, labeller.backend.value,
-                    labeller.protocol.value if 'protocol' in labeller else None,
-                    labeller.overrides.get_dict() if 'overrides' in labeller else None,
-                    frame_metadata=metadata, options=labeller.options.get_dict() if 'options' in labeller else None,
-                )
-                calls[f'label_{name}_{label}'] = self.submit(builder)
+                calls[f'label_{name}_{label}'] = self.submit(builder_from_labeller(labeller, structure, metadata))
         self.ctx.labels = sorted(calls)
         return ToContext(**calls)
 
