@@ -1,4 +1,4 @@
-"""The `aiida-sei` command line: setup, versions, structures and the demo."""
+"""The `aiida-sei` command line: setup, versions, structures, launch/status/report, plots and the demo."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import pathlib
 
 import click
 
+from aiida_sei.cli.launch import launch_command
+from aiida_sei.cli.report import (
+    echo_interface_summary, plot_composition_command, plot_uncertainty_command, report_command, status_command, write_interface_outputs,
+)
 from aiida_sei.science import catalogue
 from aiida_sei.science.validation import StructureInputError
 
@@ -293,32 +297,12 @@ def demo(ctx, output, protocol, labels):
     results, node = run_get_node(builder)
     if not node.is_finished_ok:
         raise click.ClickException(f'sei.interface<{node.pk}> failed: {node.exit_message} (verdi -p {profile.name} process report {node.pk})')
-    _write_demo_outputs(results, output)
-    _echo_summary(node, results['summary'].get_dict(), output, profile.name)
+    write_interface_outputs(results, output)
+    echo_interface_summary(node, results['summary'].get_dict(), output, profile.name)
 
 
-def _write_demo_outputs(results, output: pathlib.Path) -> None:
-    from aiida_sei.calculations.functions.classification import composition_from_series
-    from aiida_sei.calculations.functions.dataset import export_dataset
-    from aiida_sei.science import plots
-
-    output.mkdir(parents=True, exist_ok=True)
-    (output / 'dataset.extxyz').write_bytes(export_dataset(results['dataset']).get_content(mode='rb'))
-    (output / 'summary.json').write_text(json.dumps(results['summary'].get_dict(), indent=2))
-    trajectory = results['trajectory']
-    trajectory.get_step_structure(trajectory.numsteps - 1).get_ase().write(output / 'last_frame.extxyz', format='extxyz')
-    series = results['composition']
-    plots.composition_series(series.get_array('time'), composition_from_series(series), output / 'composition.png')
-
-
-def _echo_summary(node, summary: dict, output: pathlib.Path, profile: str) -> None:
-    metrics = summary['model_metrics']
-    validation = {k: v for k, v in metrics.items() if k.startswith('validation')} or metrics
-    click.echo(f'sei.interface<{node.pk}> finished:')
-    click.echo(f'  frames: {summary["frames"]} ({summary["dft_frames"]} DFT) {summary["frames_per_system"]}')
-    click.echo(f'  model metrics: {json.dumps(validation)}')
-    click.echo(f'  production: {summary["atoms"]} atoms, {summary["md_steps"]} steps = {summary["md_time_ps"]:.3f} ps, {summary["md_frames"]} frames')
-    fractions = {label: round(parts['core'] + parts['non_core'], 3) for label, parts in summary['phase_fractions'].items()}
-    click.echo(f'  phase fractions of the last frame (all Li): {fractions}')
-    click.echo(f'  written to {output}/: composition.png, dataset.extxyz, last_frame.extxyz, summary.json')
-    click.echo(f'  everything is in profile `{profile}`: verdi -p {profile} process status {node.pk}')
+cli.add_command(launch_command(load_profile))
+cli.add_command(status_command(load_profile))
+cli.add_command(report_command(load_profile))
+plot.add_command(plot_composition_command(load_profile))
+plot.add_command(plot_uncertainty_command(load_profile))

@@ -1,0 +1,331 @@
+"""`aiida-sei status`, `aiida-sei report` and the figures of `aiida-sei plot`, read from the
+stored nodes of a profile (AiiDA's QueryBuilder and DaemonClient, never a `verdi` subprocess)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import click
+
+#: Process types of the plugin's processes (work chains, calculations, calcfunctions).
+SEI_PROCESS_TYPES = ('aiida.workflows:sei.', 'aiida.calculations:sei.')
+
+
+# -- sei.interface: the demo's outputs ------------------------------------------------------
+
+def write_interface_outputs(results, output: pathlib.Path) -> None:
+    """Dataset, summary, last production frame and composition figure of a sei.interface run
+    (``results``: its outputs, a dict or the node's ``outputs``) into ``output``."""
+    from aiida_sei.calculations.functions.dataset import export_dataset
+
+    output.mkdir(parents=True, exist_ok=True)
+    (output / 'dataset.extxyz').write_bytes(export_dataset(results['dataset']).get_content(mode='rb'))
+    (output / 'summary.json').write_text(json.dumps(results['summary'].get_dict(), indent=2))
+    trajectory = results['trajectory']
+    trajectory.get_step_structure(trajectory.numsteps - 1).get_ase().write(output / 'last_frame.extxyz', format='extxyz')
+    composition_figure(results['composition'], output / 'composition.png')
+
+
+def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: str) -> None:
+    metrics = summary['model_metrics']
+    validation = {k: v for k, v in metrics.items() if k.startswith('validation')} or metrics
+    click.echo(f'sei.interface<{node.pk}> finished:')
+    click.echo(f'  frames: {summary["frames"]} ({summary["dft_frames"]} DFT) {summary["frames_per_system"]}')
+    click.echo(f'  model metrics: {json.dumps(validation)}')
+    click.echo(f'  production: {summary["atoms"]} atoms, {summary["md_steps"]} steps = {summary["md_time_ps"]:.3f} ps, {summary["md_frames"]} frames')
+    fractions = {label: round(parts['core'] + parts['non_core'], 3) for label, parts in summary['phase_fractions'].items()}
+    click.echo(f'  phase fractions of the last frame (all Li): {fractions}')
+    click.echo(f'  written to {output}/: composition.png, dataset.extxyz, last_frame.extxyz, summary.json')
+    click.echo(f'  everything is in profile `{profile}`: verdi -p {profile} process status {node.pk}')
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+def composition_node(node):
+    """The phase-fraction series (a classify_trajectory ArrayData) of ``node``: the node itself or
+    the `composition` output of a sei.interface run."""
+    from aiida import orm
+
+    if isinstance(node, orm.WorkflowNode):
+        if 'composition' not in node.outputs:
+            raise click.ClickException(f'{node.process_label}<{node.pk}> has no `composition` output (yet)')
+        node = node.outputs.composition
+    if not isinstance(node, orm.ArrayData) or not node.base.attributes.get('labels', None):
+        raise click.ClickException(f'node {node.pk} is not a phase-fraction series (a classify_trajectory output)')
+    return node
+
+
+def composition_figure(series, path: pathlib.Path) -> dict[str, float]:
+    """Fig. 4c of ``series``; returns each label's total fraction in the last frame."""
+    from aiida_sei.calculations.functions.classification import composition_from_series
+    from aiida_sei.science import plots
+
+    fractions = composition_from_series(series)
+    plots.composition_series(series.get_array('time'), fractions, path)
+    return {label: float(parts['core'][-1] + parts['non_core'][-1]) for label, parts in fractions.items()}
+
+
+def md_segments(node) -> list:
+    """The sei.flare_md segments an active-learning run called, in order."""
+    return sorted((c for c in node.called if c.process_type == 'aiida.calculations:sei.flare_md'), key=lambda c: c.ctime)
+
+
+def active_learning_node(node):
+    if node.process_type != 'aiida.workflows:sei.active_learning':
+        runs = [c.pk for c in node.called if c.process_type == 'aiida.workflows:sei.active_learning']
+        hint = f'; its active-learning runs: {runs}' if runs else ''
+        raise click.ClickException(f'node {node.pk} is not a sei.active_learning run{hint}')
+    return node
+
+
+def uncertainty_rows(node) -> list[dict]:
+    """Per MD segment: pk, steps run, maximum uncertainty and whether it triggered a label."""
+    rows = []
+    for segment in md_segments(node):
+        misc = segment.outputs.misc.get_dict() if 'misc' in segment.outputs else {}
+        rows.append({'pk': segment.pk, 'steps': misc.get('steps'), 'max_uncertainty': misc.get('max_uncertainty'),
+                     'triggered': 'trigger' in segment.outputs, 'state': segment.process_state.value if segment.process_state else '?'})
+    return rows
+
+
+def uncertainty_figure(node, path: pathlib.Path) -> None:
+    """Maximum uncertainty of every stored MD frame, segment after segment, against the DFT and
+    add-atom thresholds: where the loop called DFT."""
+    from aiida_sei.science.plots import _pyplot
+
+    plt = _pyplot()
+    thresholds = node.inputs.thresholds.get_dict()
+    figure, axis = plt.subplots(figsize=(7, 4))
+    offset = 0
+    for number, segment in enumerate(md_segments(node), start=1):
+        if 'trajectory' in segment.outputs:
+            trajectory = segment.outputs.trajectory
+            steps = trajectory.get_stepids()
+            axis.plot(offset + steps - steps[0], trajectory.get_array('max_uncertainty'), marker='.', label=f'segment {number}' if number <= 10 else None)
+        if 'misc' in segment.outputs:
+            offset += segment.outputs.misc['steps']
+            axis.axvline(offset, color='0.85', lw=0.8)
+    for name, style in (('dft', '--'), ('add_atom', ':')):
+        if name in thresholds:
+            axis.axhline(thresholds[name], color='k', ls=style, lw=1, label=f'{name} threshold {thresholds[name]:g}')
+    axis.set_xlabel('MD step (segments back to back)')
+    axis.set_ylabel('max per-atom uncertainty')
+    axis.set_title(f'sei.active_learning<{node.pk}>')
+    axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def echo_uncertainty_table(node) -> None:
+    threshold = node.inputs.thresholds['dft']
+    click.echo(f'segment  calc       steps  max uncertainty  (DFT threshold {threshold:g})')
+    for number, row in enumerate(uncertainty_rows(node), start=1):
+        value = 'n/a' if row['max_uncertainty'] is None else f'{row["max_uncertainty"]:.4g}'
+        mark = '  -> DFT' if row['triggered'] else ''
+        click.echo(f'{number:7d}  {row["pk"]:<9d} {row["steps"] if row["steps"] is not None else "-":>6}  {value:>15s}{mark}')
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+def load_process(pk: int):
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        node = orm.load_node(pk)
+    except NotExistent:
+        raise click.ClickException(f'no node with PK {pk}') from None
+    if not isinstance(node, orm.ProcessNode):
+        raise click.ClickException(f'node {pk} is a {type(node).__name__}, not a process')
+    return node
+
+
+def state_of(node) -> str:
+    state = node.process_state.value if node.process_state else 'unknown'
+    return f'{state} [{node.exit_status}]' if node.is_finished else state
+
+
+def echo_header(node) -> None:
+    click.echo(f'{node.process_label}<{node.pk}> {state_of(node)}  {node.ctime:%Y-%m-%d %H:%M:%S}  {node.label or ""}'.rstrip())
+    if node.exit_message:
+        click.echo(f'  exit message: {node.exit_message}')
+    outputs = node.base.links.get_outgoing(link_type=_output_link_types()).all()
+    for link in sorted(outputs, key=lambda link: link.link_label):
+        click.echo(f'  output {link.link_label}: {type(link.node).__name__}<{link.node.pk}>')
+
+
+def _output_link_types():
+    from aiida.common.links import LinkType
+
+    return (LinkType.CREATE, LinkType.RETURN)
+
+
+def report_active_learning(node) -> None:
+    labels = [c for c in node.called if c.process_type == 'aiida.workflows:sei.label']
+    click.echo(f'labels: {len(labels)} ({sum(c.is_finished_ok for c in labels)} finished ok)')
+    if 'sgp' in node.outputs:
+        sgp = node.outputs.sgp
+        click.echo(f'SGP: {sgp.n_training_structures} training structures (sei.sgp<{sgp.pk}>)')
+    if 'dataset' in node.outputs:
+        click.echo(f'dataset: {len(node.outputs.dataset)} frames (sei.dataset<{node.outputs.dataset.pk}>)')
+    echo_uncertainty_table(node)
+
+
+def report_allegro(node) -> None:
+    if 'metrics' not in node.outputs:
+        click.echo('no metrics yet')
+        return
+    for name, value in sorted(node.outputs.metrics.get_dict().items()):
+        click.echo(f'  {name:32s} {value:.6g}' if isinstance(value, (int, float)) else f'  {name:32s} {value}')
+
+
+def report_tree_and_log(node) -> None:
+    from aiida.cmdline.utils.ascii_vis import format_call_graph
+    from aiida.cmdline.utils.common import get_calcjob_report, get_process_function_report, get_workchain_report
+    from aiida import orm
+
+    click.echo(format_call_graph(node))
+    if isinstance(node, orm.CalcJobNode):
+        click.echo(get_calcjob_report(node))
+    elif isinstance(node, orm.WorkChainNode):
+        click.echo(get_workchain_report(node, levelname='REPORT'))
+    else:
+        click.echo(get_process_function_report(node))
+
+
+def report_command(load_profile):
+    @click.command('report')
+    @click.argument('pk', type=int)
+    @click.option('-o', '--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default=None,
+                  help='Directory for figures and files (sei.interface: composition.png, dataset, summary; active learning: uncertainty.png).')
+    @click.pass_context
+    def report(ctx, pk, output):
+        """Summary of a run: its outputs, then by kind the interface summary and figures, the
+        active-learning labels and uncertainties, the Allegro errors; always the call tree and log."""
+        profile = load_profile(ctx)
+        node = load_process(pk)
+        echo_header(node)
+        kind = node.process_type or ''
+        if kind == 'aiida.workflows:sei.interface' and node.is_finished_ok:
+            output = output or pathlib.Path(f'sei-interface-{node.pk}')
+            write_interface_outputs(node.outputs, output)
+            echo_interface_summary(node, node.outputs.summary.get_dict(), output, profile.name)
+        elif kind == 'aiida.workflows:sei.active_learning':
+            report_active_learning(node)
+            if output is not None:
+                output.mkdir(parents=True, exist_ok=True)
+                uncertainty_figure(node, output / 'uncertainty.png')
+                click.echo(f'written: {output / "uncertainty.png"}')
+        elif kind == 'aiida.workflows:sei.allegro.train':
+            report_allegro(node)
+        report_tree_and_log(node)
+
+    return report
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+def sei_processes(everything: bool, limit: int | None) -> list:
+    """The profile's sei.* processes, newest first: the runs launched (no caller), or with
+    ``everything`` the processes they called too."""
+    from aiida import orm
+
+    filters = {'or': [{'process_type': {'like': f'{prefix}%'}} for prefix in SEI_PROCESS_TYPES]}
+    if not everything:
+        called = (orm.QueryBuilder().append(orm.ProcessNode, tag='caller')
+                  .append(orm.ProcessNode, with_incoming='caller', filters=filters, project='id').all(flat=True))
+        if called:
+            filters = {'and': [filters, {'id': {'!in': sorted(set(called))}}]}
+    builder = orm.QueryBuilder().append(orm.ProcessNode, filters=filters).order_by({orm.ProcessNode: {'ctime': 'desc'}})
+    if limit:
+        builder.limit(limit)
+    return builder.all(flat=True)
+
+
+def daemon_state(profile) -> str:
+    from aiida.engine.daemon.client import DaemonClient
+
+    client = DaemonClient(profile)
+    if not client.is_daemon_running:
+        return f'daemon of profile `{profile.name}`: not running (start: verdi -p {profile.name} daemon start)'
+    try:
+        workers = client.get_number_of_workers()
+    except Exception:  # the daemon can be starting or stopping; its state is still known
+        workers = '?'
+    return f'daemon of profile `{profile.name}`: running, {workers} worker(s)'
+
+
+def status_command(load_profile):
+    @click.command('status')
+    @click.option('-a', '--all', 'everything', is_flag=True, help='Also the processes the runs called (labels, MD segments, ...).')
+    @click.option('-l', '--limit', default=20, show_default=True, help='At most this many processes (0: no limit).')
+    @click.pass_context
+    def status(ctx, everything, limit):
+        """The sei.* runs of the profile, newest first, and whether the daemon is running."""
+        profile = load_profile(ctx)
+        click.echo(daemon_state(profile))
+        nodes = sei_processes(everything, limit)
+        if not nodes:
+            click.echo('no sei.* processes yet (start one: aiida-sei launch --help)')
+            return
+        click.echo(f'{"PK":>7}  {"process":26s} {"state":18s} {"created":19s}  label')
+        for node in nodes:
+            exit_status = '' if node.exit_status is None else f' [{node.exit_status}]'
+            state = (node.process_state.value if node.process_state else 'unknown') + exit_status
+            click.echo(f'{node.pk:>7}  {node.process_label or "?":26s} {state:18s} {node.ctime:%Y-%m-%d %H:%M:%S}  {node.label or ""}'.rstrip())
+
+    return status
+
+
+# -- plot subcommands -----------------------------------------------------------------------------
+
+def plot_composition_command(load_profile):
+    @click.command('composition')
+    @click.argument('pk', type=int)
+    @click.option('-o', '--output', type=click.Path(dir_okay=False, path_type=pathlib.Path), default='composition.png', show_default=True)
+    @click.pass_context
+    def plot_composition(ctx, pk, output):
+        """Phase fractions vs time (Fig. 4c) of a sei.interface run or a composition series node."""
+        from aiida import orm
+
+        load_profile(ctx)
+        series = composition_node(load_any(pk, orm.Node))
+        last = composition_figure(series, output)
+        click.echo(f'composition<{series.pk}>: {len(series.get_array("time"))} frames; last frame: '
+                   + ', '.join(f'{label} {value:.3f}' for label, value in sorted(last.items())))
+        click.echo(f'written: {output}')
+
+    return plot_composition
+
+
+def plot_uncertainty_command(load_profile):
+    @click.command('uncertainty')
+    @click.argument('pk', type=int)
+    @click.option('-o', '--output', type=click.Path(dir_okay=False, path_type=pathlib.Path), default='uncertainty.png', show_default=True)
+    @click.pass_context
+    def plot_uncertainty(ctx, pk, output):
+        """Maximum uncertainty per MD segment of a sei.active_learning run, against its thresholds."""
+        load_profile(ctx)
+        node = active_learning_node(load_process(pk))
+        if not md_segments(node):
+            raise click.ClickException(f'sei.active_learning<{pk}> has run no MD segment yet')
+        echo_uncertainty_table(node)
+        uncertainty_figure(node, output)
+        click.echo(f'written: {output}')
+
+    return plot_uncertainty
+
+
+def load_any(pk: int, node_type):
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        node = orm.load_node(pk)
+    except NotExistent:
+        raise click.ClickException(f'no node with PK {pk}') from None
+    if not isinstance(node, node_type):
+        raise click.ClickException(f'node {pk} is a {type(node).__name__}, not a {node_type.__name__}')
+    return node
