@@ -291,23 +291,37 @@ class EchoReports(logging.Handler):
             click.echo(f'[{pk}] {record.getMessage()}')
 
 
+def _not_a_report(record) -> bool:
+    return getattr(record, 'dbnode_id', None) is None
+
+
 def run_in_process(builder):
+    """Run ``builder`` here; its processes' report lines are echoed as ``[pk] message`` (AiiDA's
+    own console handlers skip them meanwhile, so each line shows once). Returns the node."""
     from aiida.common.log import LOG_LEVEL_REPORT
     from aiida.engine import run_get_node
 
-    handler = EchoReports(level=LOG_LEVEL_REPORT)
     logger = logging.getLogger('aiida')  # process nodes log here, with their pk as dbnode_id
+    consoles = [h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    handler = EchoReports(level=LOG_LEVEL_REPORT)
+    for console in consoles:
+        console.addFilter(_not_a_report)
     logger.addHandler(handler)
     try:
         return run_get_node(builder)[1]
     finally:
         logger.removeHandler(handler)
+        for console in consoles:
+            console.removeFilter(_not_a_report)
 
 
 def daemon_is_running(profile) -> bool:
     from aiida.engine.daemon.client import DaemonClient
 
-    return DaemonClient(profile).is_daemon_running
+    try:
+        return DaemonClient(profile).is_daemon_running
+    except Exception:  # e.g. a profile without a broker has no daemon at all
+        return False
 
 
 LAUNCH_HELP = (
@@ -354,8 +368,8 @@ def submit_to_daemon(builder, workflow: str, profile):
     from aiida.engine import submit
 
     if not daemon_is_running(profile):
-        if profile.process_control_backend == 'core.zeromq':
-            raise click.UsageError(f'the daemon of profile `{profile.name}` is not running (its ZeroMQ broker runs with it): '
+        if profile.process_control_backend != 'core.rabbitmq':  # RabbitMQ queues the task; ZeroMQ runs in the daemon
+            raise click.UsageError(f'the daemon of profile `{profile.name}` is not running (its broker, {profile.process_control_backend}, runs with it): '
                                    f'start it with `verdi -p {profile.name} daemon start`, or use --run')
         click.echo(f'warning: the daemon is not running; the process waits until `verdi -p {profile.name} daemon start`', err=True)
     node = submit(builder)

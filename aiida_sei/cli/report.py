@@ -142,18 +142,35 @@ def load_process(pk: int):
     return node
 
 
+def process_name(node) -> str:
+    """``sei.label`` for a node of the plugin's processes, else the process label."""
+    kind = node.process_type or ''
+    return kind.partition(':')[2] if kind.startswith(SEI_PROCESS_TYPES) else node.process_label or '?'
+
+
 def state_of(node) -> str:
     state = node.process_state.value if node.process_state else 'unknown'
     return f'{state} [{node.exit_status}]' if node.is_finished else state
 
 
 def echo_header(node) -> None:
-    click.echo(f'{node.process_label}<{node.pk}> {state_of(node)}  {node.ctime:%Y-%m-%d %H:%M:%S}  {node.label or ""}'.rstrip())
+    click.echo(f'{process_name(node)}<{node.pk}> {state_of(node)}  {node.ctime:%Y-%m-%d %H:%M:%S}  {node.label or ""}'.rstrip())
     if node.exit_message:
         click.echo(f'  exit message: {node.exit_message}')
     outputs = node.base.links.get_outgoing(link_type=_output_link_types()).all()
     for link in sorted(outputs, key=lambda link: link.link_label):
-        click.echo(f'  output {link.link_label}: {type(link.node).__name__}<{link.node.pk}>')
+        click.echo(f'  output {link.link_label}: {describe_output(link.node)}')
+
+
+def describe_output(node) -> str:
+    """One line for an output node: its type and PK, and for a labelled frame its energy."""
+    from aiida_sei.data import FrameData
+
+    text = f'{type(node).__name__}<{node.pk}>'
+    if isinstance(node, FrameData):
+        attributes = node.base.attributes
+        text += f' {attributes.get("formula", "")}: {attributes.get("energy_per_atom", float("nan")):.4f} eV/atom'
+    return text
 
 
 def _output_link_types():
@@ -247,8 +264,12 @@ def sei_processes(everything: bool, limit: int | None) -> list:
 def daemon_state(profile) -> str:
     from aiida.engine.daemon.client import DaemonClient
 
+    from aiida_sei.cli.launch import daemon_is_running
+
+    if profile.process_control_backend is None:
+        return f'profile `{profile.name}` has no broker: no daemon (run with `aiida-sei launch --run`)'
     client = DaemonClient(profile)
-    if not client.is_daemon_running:
+    if not daemon_is_running(profile):
         return f'daemon of profile `{profile.name}`: not running (start: verdi -p {profile.name} daemon start)'
     try:
         workers = client.get_number_of_workers()
@@ -274,7 +295,7 @@ def status_command(load_profile):
         for node in nodes:
             exit_status = '' if node.exit_status is None else f' [{node.exit_status}]'
             state = (node.process_state.value if node.process_state else 'unknown') + exit_status
-            click.echo(f'{node.pk:>7}  {node.process_label or "?":26s} {state:18s} {node.ctime:%Y-%m-%d %H:%M:%S}  {node.label or ""}'.rstrip())
+            click.echo(f'{node.pk:>7}  {process_name(node):26s} {state:18s} {node.ctime:%Y-%m-%d %H:%M:%S}  {node.label or ""}'.rstrip())
 
     return status
 

@@ -1,0 +1,198 @@
+"""`aiida-sei launch`, `status`, `report` and `plot composition/uncertainty`, invoked in-process
+on the test profile: dry runs that store nothing, refusals that name what is valid, and real
+(Lennard-Jones) runs read back through the commands."""
+
+import re
+
+import numpy as np
+import pytest
+import yaml
+from aiida import orm
+from click.testing import CliRunner
+
+from aiida_sei.cli import cli
+from aiida_sei.science import crystals
+
+#: The fast loop of tests/test_active_learning.py, shortened to two 40-step segments, as overrides.
+ACTIVE_LEARNING_OVERRIDES = [
+    'system_thresholds.Li.dft=0.02', 'system_thresholds.Li.add_atom=0.005',
+    'md.temperature_K=900', 'md.pressure_GPa=null', 'md.total_steps=80', 'md.segment_steps=40', 'md.thin=10', 'md.seed=7',
+    'max_dft_calls=8', 'labeller.backend=ase', 'labeller.protocol=fast',
+]
+
+
+@pytest.fixture(scope='module')
+def sei(aiida_profile, tmp_path_factory):
+    """Runs `aiida-sei --profile <test profile> ARGS...`; returns the click Result. The storage is
+    emptied once for this module and holds the codes of `aiida-sei setup`."""
+    from aiida_sei.profile import ensure_local_codes, ensure_localhost
+
+    aiida_profile.reset_storage()
+    ensure_local_codes(ensure_localhost(tmp_path_factory.mktemp('scratch'), echo=lambda _: None), echo=lambda _: None)
+
+    def invoke(*args, ok=True):
+        result = CliRunner().invoke(cli, ['--profile', aiida_profile.name, *map(str, args)], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
+@pytest.fixture(scope='module')
+def li_cell(sei):
+    output = sei('structure', 'bcc-li', '--supercell', 2, 2, 2).output
+    return orm.load_node(int(re.search(r'structure<(\d+)>', output).group(1)))
+
+
+def node_count() -> int:
+    return orm.QueryBuilder().append(orm.Node).count()
+
+
+def pk_of(output: str, name: str) -> int:
+    return int(re.search(rf'{re.escape(name)}<(\d+)>', output).group(1))
+
+
+def test_dry_run_prints_the_overridden_inputs_and_stores_nothing(sei, li_cell):
+    before = node_count()
+    result = sei('launch', 'sei.active_learning', '--structure', li_cell.pk, '--override', 'md.total_steps=77',
+                 '--override', 'sgp.cutoff=3.5', '--override', 'labeller.backend=ase', '--dry-run')
+    header, _, body = result.output.partition('\n')
+    assert header == '# sei.active_learning, protocol fast: resolved inputs (nothing stored)'
+    inputs = yaml.safe_load(body)
+    assert inputs['md']['total_steps'] == 77 and inputs['md']['segment_steps'] == 100  # override + protocol
+    assert inputs['sgp_settings']['cutoff'] == 3.5 and inputs['sgp_settings']['n_max'] == 4
+    assert inputs['labeller']['backend'] == 'ase'
+    assert inputs['labeller']['code'].startswith('python@localhost')  # stand-in labels: the Python code
+    assert inputs['structure'] == f'Li16 (16 atoms) structure<{li_cell.pk}>'
+    assert node_count() == before
+
+
+def test_dry_run_of_a_structure_file_leaves_it_unstored(sei, tmp_path):
+    path = tmp_path / 'li.extxyz'
+    crystals.bcc_li(supercell=(1, 1, 2)).write(path)
+    before = node_count()
+    inputs = yaml.safe_load(sei('launch', 'sei.label', '--backend', 'ase', '--structure', path, '--dry-run').output.partition('\n')[2])
+    assert inputs['ase']['ase']['structure'] == 'Li4 (4 atoms) structure (not stored yet)'
+    assert inputs['ase']['ase']['calculator'] == 'lennard-jones'
+    assert node_count() == before
+
+
+@pytest.mark.parametrize(
+    ('args', 'message'),
+    [
+        (('sei.nonsense',), 'unknown workflow `sei.nonsense`; launchable: sei.structures, sei.label,'),
+        (('sei.structures', '-p', 'huge'), 'unknown protocol `huge`; available: paper, demo'),
+        (('sei.active_learning', '--override', 'md.total_stepz=3'), 'unknown protocol key `md.total_stepz`; known here: temperature_K, pressure_GPa, timestep_fs, total_steps'),
+        (('sei.active_learning', '--override', 'md'), 'expected key.path=value'),
+        (('sei.active_learning', '--code', 'md=no-such-code'), 'code `no-such-code` for `md` not found'),
+        (('sei.active_learning', '--code', 'lammps=lmp'), 'ROLE one of md, label'),
+        (('sei.label', '--backend', 'vasp', '-p', 'fast'), 'no default code for `label` (labelling backend vasp)'),
+        (('sei.allegro.train',), 'missing --input dataset=PK, validation=PK'),
+        (('sei.structures',), 'is not running'),  # --daemon without a daemon: nothing submitted
+    ],
+)
+def test_bad_launches_say_what_is_valid_and_store_nothing(sei, li_cell, args, message):
+    structure = ('--structure', li_cell.pk) if args[0] in ('sei.active_learning', 'sei.label') else ()
+    before = node_count()
+    result = sei('launch', *args, *structure, ok=False)
+    assert result.exit_code == 2
+    assert message in ' '.join(result.output.split()), result.output
+    assert node_count() == before
+
+
+@pytest.fixture(scope='module')
+def label_run(sei, li_cell):
+    """`launch --run` of a Lennard-Jones label: (output, work chain node)."""
+    output = sei('launch', 'sei.label', '--backend', 'ase', '--structure', li_cell.pk, '--run').output
+    return output, orm.load_node(pk_of(output, 'sei.label'))
+
+
+def test_run_shows_report_lines_and_report_shows_the_frame(sei, label_run):
+    output, node = label_run
+    assert node.is_finished_ok
+    frame = node.outputs.frame
+    assert f'[{node.pk}] [{node.pk}|LabelWorkChain|results]: frame<{frame.pk}> Li16' in output  # echoed as it ran
+    last = output.rstrip().splitlines()[-1]
+    assert last.startswith(f'sei.label<{node.pk}> finished ok; summary: aiida-sei --profile ') and last.endswith(f' report {node.pk}')
+    report = sei('report', node.pk).output
+    assert report.startswith(f'sei.label<{node.pk}> finished [0]')
+    energy = frame.base.attributes.get('energy_per_atom')
+    assert f'output frame: FrameData<{frame.pk}> Li16: {energy:.4f} eV/atom' in report
+    called = node.called[0]
+    assert f'AseBaseWorkChain<{called.pk}> Finished [0]' in report  # the call tree
+    assert f'labelling with ase: AseBaseWorkChain<{called.pk}>' in report  # the report log
+
+
+def test_status_lists_runs_newest_first_and_the_daemon(sei, label_run, li_cell):
+    _, node = label_run
+    lines = sei('status').output.splitlines()
+    assert 'no daemon' in lines[0] or 'not running' in lines[0]
+    rows = [line.split() for line in lines[2:]]
+    assert rows[0][:4] == [str(node.pk), 'sei.label', 'finished', '[0]']
+    assert [int(row[0]) for row in rows] == sorted((int(row[0]) for row in rows), reverse=True)
+    assert str(node.called[0].pk) not in [row[0] for row in rows]  # called processes only with --all
+    everything = [line.split()[0] for line in sei('status', '--all', '--limit', 3).output.splitlines()[2:]]
+    assert everything == [str(pk) for pk in sorted((node.pk, *(d.pk for d in node.called_descendants)), reverse=True)[:3]]
+
+
+@pytest.fixture(scope='module')
+def active_learning_run(sei, li_cell):
+    """A two-segment Lennard-Jones active-learning run launched with `launch --run`."""
+    overrides = [item for override in ACTIVE_LEARNING_OVERRIDES for item in ('--override', override)]
+    output = sei('launch', 'sei.active_learning', '--structure', li_cell.pk, *overrides, '--run').output
+    node = orm.load_node(pk_of(output, 'sei.active_learning'))
+    assert node.is_finished_ok, output
+    return node
+
+
+def flare_segments(node):
+    return sorted((c for c in node.called if c.process_type == 'aiida.calculations:sei.flare_md'), key=lambda c: c.ctime)
+
+
+def test_plot_uncertainty_tables_each_segment_against_the_threshold(sei, active_learning_run, tmp_path):
+    node = active_learning_run
+    output = sei('plot', 'uncertainty', node.pk, '-o', tmp_path / 'u.png').output
+    assert f'(DFT threshold {node.inputs.thresholds["dft"]:g})' in output
+    rows = [line.split() for line in output.splitlines()[1:-1]]
+    segments = flare_segments(node)
+    assert [int(row[1]) for row in rows] == [s.pk for s in segments]
+    for row, segment in zip(rows, segments):
+        assert float(row[3]) == pytest.approx(segment.outputs.misc['max_uncertainty'], rel=1e-3)
+        assert ('DFT' in row) == ('trigger' in segment.outputs)
+    assert (tmp_path / 'u.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_report_of_active_learning_counts_labels_and_the_sgp(sei, active_learning_run, tmp_path):
+    node = active_learning_run
+    labels = [c for c in node.called if c.process_type == 'aiida.workflows:sei.label']
+    report = sei('report', node.pk, '-o', tmp_path).output
+    assert f'labels: {len(labels)} ({len(labels)} finished ok)' in report
+    assert f'SGP: {node.outputs.sgp.n_training_structures} training structures' in report
+    assert f'dataset: {len(node.outputs.dataset)} frames' in report
+    assert (tmp_path / 'uncertainty.png').exists()
+
+
+def test_plot_uncertainty_refuses_other_processes(sei, label_run):
+    result = sei('plot', 'uncertainty', label_run[1].pk, ok=False)
+    assert result.exit_code == 1 and 'is not a sei.active_learning run' in result.output
+
+
+def test_plot_composition_of_a_classified_trajectory(sei, tmp_path):
+    from aiida_sei.calculations.functions.classification import classify_trajectory, cluster_environments, label_clustering, reference_inputs
+
+    def jittered(atoms, seed):
+        atoms = atoms.copy()
+        atoms.positions += np.random.default_rng(seed).normal(0, 0.08, atoms.positions.shape)
+        return orm.StructureData(ase=atoms)
+
+    li, licl = crystals.bcc_li(supercell=(4, 4, 4)), crystals.licl(supercell=(4, 4, 4))
+    clustering = cluster_environments(orm.Dict({'n_components': 10}), a=jittered(li, 1), b=jittered(licl, 2))
+    labelled = label_clustering(clustering, **reference_inputs({'Li': [jittered(li, 5)], 'LiCl': [jittered(licl, 6)]}))
+    series = classify_trajectory(labelled, orm.TrajectoryData([jittered(licl, seed) for seed in (10, 11)]))
+    output = sei('plot', 'composition', series.pk, '-o', tmp_path / 'c.png').output
+    assert f'composition<{series.pk}>: 2 frames; last frame: ' in output
+    assert 'LiCl 1.000' in output  # every Li of a LiCl frame is LiCl
+    assert (tmp_path / 'c.png').read_bytes()[:4] == b'\x89PNG'
+    refused = sei('plot', 'composition', labelled.pk, ok=False)
+    assert 'not a phase-fraction series' in refused.output
