@@ -156,7 +156,13 @@ def test_vasp_labels_run_vasp_std_on_512_ranks(cluster):
     assert run_line(script, 'vasp_std') == 'mpirun -np 512 /path/to/vasp/bin/vasp_std'
 
 
-def tiny_dataset(count):
+@pytest.fixture(scope='module')
+def datasets(aiida_profile):
+    """Training (2 frames) and validation (1 frame) sets of rattled BCC Li with Lennard-Jones labels."""
+    return tiny_dataset(2, seed=0), tiny_dataset(1, seed=2)
+
+
+def tiny_dataset(count, seed):
     from aiida_sei.calculations.functions.dataset import create_dataset
 
     from ase.calculators.lj import LennardJones
@@ -164,17 +170,16 @@ def tiny_dataset(count):
     frames = {}
     for index in range(count):
         atoms = small_structure().get_ase()
-        atoms.rattle(0.02, seed=index)
+        atoms.rattle(0.02, seed=seed + index)
         atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
         atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
         frames[f'frame_{index:05d}'] = FrameData(frame_from_atoms(atoms)).store()
     return create_dataset(**frames)
 
 
-def test_training_asks_for_one_gpu_and_runs_nequip_without_mpi(cluster):
+def test_training_asks_for_one_gpu_and_runs_nequip_without_mpi(cluster, datasets):
     _, codes = cluster
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(
-        codes['nequip-train'], codes['nequip-package'], tiny_dataset(2), tiny_dataset(1), protocol='fast')
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(codes['nequip-train'], codes['nequip-package'], *datasets, protocol='fast')
     apply_resources(builder, 'cluster')
     script = dry_run(NequipTrainCalculation, builder.train._inputs(prune=True))
     options = sbatch(script)
@@ -246,6 +251,30 @@ def test_active_learning_gets_flare_cores_and_labeller_options(cluster):
     apply_resources(builder, 'cluster')
     assert builder.md_job.metadata.options['resources']['num_cores_per_mpiproc'] == 8
     assert builder.labeller.options['resources'] == {'num_machines': 4, 'num_mpiprocs_per_machine': 128}
+
+
+def test_refinement_gets_cpu_model_md_gpu_training_and_dft_label_options(cluster, datasets):
+    from aiida_sei.workchains.refinement import RefinementWorkChain
+
+    _, codes = cluster
+    roles = {'md': 'python', 'label': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile'}
+    model = ModelData(io.BytesIO(b'stand-in'), filename='model.nequip.zip').store()
+    builder = RefinementWorkChain.get_builder_from_protocol(
+        {role: codes[stem] for role, stem in roles.items()}, datasets[0], model, small_structure(), {'li': small_structure()}, protocol='fast')
+    apply_resources(builder, 'cluster')
+    assert builder.options['resources']['num_cores_per_mpiproc'] == 16 and 'custom_scheduler_commands' not in builder.options
+    assert builder.training['options']['custom_scheduler_commands'] == '#SBATCH --gres=gpu:1'
+    assert builder.training['protocol'] == 'fast'  # the rest of the Dict is kept
+    assert builder.labeller.options['withmpi'] is True
+
+
+def test_the_interface_chain_and_unknown_processes_are_refused(cluster):
+    from aiida_sei.workchains.interface import InterfaceWorkChain
+
+    with pytest.raises(ValueError, match='InterfaceWorkChain takes no scheduler options per step'):
+        apply_resources(InterfaceWorkChain.get_builder(), 'cluster')
+    with pytest.raises(ValueError, match='no resource plan for ArithmeticAddCalculation; known: .*LammpsMdCalculation'):
+        apply_resources(CalculationFactory('core.arithmetic.add').get_builder(), 'cluster')
 
 
 @pytest.mark.parametrize(('profile', 'overrides', 'message'), [
