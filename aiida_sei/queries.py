@@ -8,6 +8,27 @@ from aiida.common.links import LinkType
 STRUCTURE_FUNCTIONS = ('build_structure', 'import_structure')
 
 
+def _node(value) -> orm.Node:
+    """A node given as itself, its pk or its uuid."""
+    return value if isinstance(value, orm.Node) else orm.load_node(value)
+
+
+def _chunks(values, size=None):
+    from aiida_sei.data.dataset import CHUNK
+
+    values = list(values)
+    for start in range(0, len(values), size or CHUNK):
+        yield values[start : start + (size or CHUNK)]
+
+
+def _load_sorted(node_class, pks) -> list:
+    """Nodes of ``pks``, loaded in chunks with one query each, in pk order."""
+    found = {}
+    for chunk in _chunks(pks):
+        found.update(orm.QueryBuilder().append(node_class, filters={'id': {'in': chunk}}, project=['id', '*']).all())
+    return [found[pk] for pk in sorted(found)]
+
+
 def structure_info(structure: orm.StructureData) -> dict:
     """The ``info`` the building calcfunction stored with ``structure`` ({} if none)."""
     creator = structure.creator
@@ -37,31 +58,32 @@ def built_structures() -> list[dict]:
     return [dict(zip(keys, row)) for row in qb.all()]
 
 
-def _labelling_process(creator: orm.ProcessNode) -> orm.ProcessNode:
-    """The calculation behind a frame's creator: a calcfunction that converted a CalcJob's
-    outputs (VASP) is replaced by that CalcJob; an import calcfunction stays itself."""
-    if isinstance(creator, orm.CalcFunctionNode):
-        for node in creator.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all_nodes():
-            if isinstance(node.creator, orm.CalcJobNode):
-                return node.creator
-    return creator
+def _converted_calcjobs(creator_pks) -> dict[int, int]:
+    """{calcfunction pk: CalcJob pk} for creators that converted a CalcJob's outputs (VASP)."""
+    converted = {}
+    for chunk in _chunks(sorted(creator_pks)):
+        qb = orm.QueryBuilder().append(orm.CalcFunctionNode, filters={'id': {'in': chunk}}, project='id', tag='convert')
+        qb.append(orm.Data, with_outgoing='convert', edge_filters={'type': LinkType.INPUT_CALC.value}, tag='input')
+        qb.append(orm.CalcJobNode, with_outgoing='input', edge_filters={'type': LinkType.CREATE.value}, project='id')
+        qb.order_by({orm.CalcJobNode: {'id': 'asc'}})
+        for convert, job in qb.iterall():
+            converted.setdefault(convert, job)
+    return converted
 
 
 def labelling_processes(dataset) -> list[orm.ProcessNode]:
     """The processes that labelled the frames of ``dataset``: the DFT CalcJobs (GPAW, VASP, ...)
-    and, for imported frames, the import calcfunction. Answers "which DFT runs made this data"."""
+    and, for imported frames, the import calcfunction. Answers "which DFT runs made this data".
+    A calcfunction that converted a CalcJob's outputs (VASP) is replaced by that CalcJob."""
     from aiida_sei.data import FrameData
-    from aiida_sei.data.dataset import CHUNK
 
-    uuids, found = dataset.frame_uuids, {}
-    for start in range(0, len(uuids), CHUNK):
-        qb = orm.QueryBuilder()
-        qb.append(FrameData, filters={'uuid': {'in': uuids[start : start + CHUNK]}}, tag='frame')
-        qb.append(orm.ProcessNode, with_outgoing='frame', edge_filters={'type': 'create'}, project='*')
-        for (creator,) in qb.iterall():
-            process = _labelling_process(creator)
-            found.setdefault(process.pk, process)
-    return [found[pk] for pk in sorted(found)]
+    creators = set()
+    for chunk in _chunks(_node(dataset).frame_uuids):
+        qb = orm.QueryBuilder().append(FrameData, filters={'uuid': {'in': chunk}}, tag='frame')
+        qb.append(orm.ProcessNode, with_outgoing='frame', edge_filters={'type': LinkType.CREATE.value}, project='id')
+        creators.update(qb.all(flat=True))
+    converted = _converted_calcjobs(creators)
+    return _load_sorted(orm.ProcessNode, {converted.get(pk, pk) for pk in creators})
 
 
 def model_validations(node) -> list[orm.CalcFunctionNode]:
@@ -94,3 +116,146 @@ def training_frames_processes(model) -> list[orm.ProcessNode]:
     if isinstance(model, CompiledModelData):
         model = model.creator.inputs.model
     return labelling_processes(model.creator.inputs.dataset)
+
+
+# --- models, frames, compositions and ancestry (docs/queries.md) -----------------------------
+
+#: Links followed up from a node to everything it depends on: data to its creator, a process to
+#: its inputs, and (what ``with_ancestors`` leaves out) a process to the work chain that called it.
+ANCESTRY_LINKS = (LinkType.CREATE, LinkType.RETURN, LinkType.INPUT_CALC, LinkType.INPUT_WORK, LinkType.CALL_CALC, LinkType.CALL_WORK)
+
+
+def packaged_model(model):
+    """The `sei.model` behind ``model``: itself, or the package a `sei.compiled_model` was compiled from."""
+    from aiida_sei.data import CompiledModelData, ModelData
+
+    model = _node(model)
+    if isinstance(model, CompiledModelData):
+        model = model.creator.inputs.model
+    if not isinstance(model, ModelData):
+        raise TypeError(f'expected a sei.model or sei.compiled_model, got {type(model).__name__}')
+    return model
+
+
+def model_datasets(model) -> dict:
+    """``{'dataset': training set, 'validation': validation set}`` a model was trained with."""
+    inputs = packaged_model(model).creator.inputs
+    return {label: inputs[label] for label in ('dataset', 'validation') if label in inputs}
+
+
+def model_frames(model, validation: bool = False) -> list:
+    """The frames (`sei.frame`) ``model`` was trained on, in dataset order; with ``validation``
+    the validation frames follow."""
+    datasets = model_datasets(model)
+    frames = list(datasets['dataset'].iter_frames())
+    if validation and 'validation' in datasets:
+        frames.extend(datasets['validation'].iter_frames())
+    return frames
+
+
+def model_labelling_processes(model, validation: bool = False) -> list[orm.ProcessNode]:
+    """The calculations (DFT CalcJobs, import calcfunctions) that labelled a model's frames."""
+    datasets = model_datasets(model)
+    labels = ('dataset', 'validation') if validation else ('dataset',)
+    found = {p.pk: p for label in labels if label in datasets for p in labelling_processes(datasets[label])}
+    return [found[pk] for pk in sorted(found)]
+
+
+def datasets_with_frame(frame) -> list:
+    """Every `sei.dataset` that holds ``frame`` (one query on the stored frame UUIDs)."""
+    from aiida_sei.data import DatasetData
+
+    uuid = _node(frame).uuid
+    qb = orm.QueryBuilder().append(DatasetData, filters={'attributes.frame_uuids': {'contains': [uuid]}}, project='*')
+    return sorted(qb.all(flat=True), key=lambda node: node.pk)
+
+
+def models_trained_on(frame, validation: bool = False, compiled: bool = True) -> list:
+    """The models whose training set held ``frame`` (with ``validation``, also those that only
+    validated on it): packaged `sei.model` nodes first, then (``compiled``) the models compiled from them."""
+    from aiida_sei.data import CompiledModelData, DatasetData, ModelData
+
+    uuid = _node(frame).uuid
+    labels = ['dataset', 'validation'] if validation else ['dataset']
+    qb = orm.QueryBuilder().append(DatasetData, filters={'attributes.frame_uuids': {'contains': [uuid]}}, tag='dataset')
+    qb.append(orm.ProcessNode, with_incoming='dataset', edge_filters={'label': {'in': labels}}, tag='train')
+    qb.append(ModelData, with_incoming='train', edge_filters={'type': LinkType.CREATE.value}, project='*', tag='model')
+    models = {node.pk: node for node in qb.all(flat=True)}
+    found = [models[pk] for pk in sorted(models)]
+    if compiled and models:
+        qb = orm.QueryBuilder().append(ModelData, filters={'id': {'in': list(models)}}, tag='model')
+        qb.append(orm.CalcJobNode, with_incoming='model', tag='compile')
+        qb.append(CompiledModelData, with_incoming='compile', project='*')
+        found.extend(sorted(qb.all(flat=True), key=lambda node: node.pk))
+    return found
+
+
+def _classification_of(trajectory: orm.TrajectoryData):
+    """The newest `classify_trajectory` output of ``trajectory`` (None if never classified)."""
+    qb = orm.QueryBuilder().append(orm.TrajectoryData, filters={'id': trajectory.pk}, tag='trajectory')
+    qb.append(orm.CalcFunctionNode, with_incoming='trajectory', filters={'attributes.process_label': 'classify_trajectory'}, tag='classify')
+    qb.append(orm.ArrayData, with_incoming='classify', project='*')
+    qb.order_by({orm.ArrayData: {'id': 'desc'}})
+    return qb.first(flat=True)
+
+
+def _trajectory_and_series(node):
+    """(trajectory, composition series) of a `sei.interface` work chain, a trajectory, or a series."""
+    node = _node(node)
+    if isinstance(node, orm.WorkflowNode):
+        if 'composition' in node.outputs:
+            series = node.outputs.composition
+            return series.creator.inputs.trajectory, series
+        calls = [c for c in node.called_descendants if getattr(c, 'process_label', None) == 'classify_trajectory' and c.is_finished_ok]
+        if not calls:
+            raise ValueError(f'{node.process_label}<{node.pk}> has not classified a trajectory yet')
+        node = max(calls, key=lambda c: c.pk).inputs.trajectory
+    if isinstance(node, orm.TrajectoryData):
+        series = _classification_of(node)
+        if series is None:
+            raise ValueError(f'trajectory<{node.pk}> was never classified (classify_trajectory)')
+        return node, series
+    if isinstance(node, orm.ArrayData) and node.creator is not None and node.creator.process_label == 'classify_trajectory':
+        return node.creator.inputs.trajectory, node
+    raise TypeError(f'expected a sei.interface work chain, a trajectory or its composition, got {type(node).__name__}')
+
+
+def composition_over_time(node) -> list[dict]:
+    """Phase fractions of every frame of a run, in time order: ``[{'step', 'time', 'fractions':
+    {label: {'core', 'non_core'}}}]``. ``node``: a `sei.interface` work chain, its production
+    trajectory, or the trajectory's composition; times come from the trajectory (step numbers
+    when it has none)."""
+    from aiida_sei.calculations.functions.classification import composition_from_series
+
+    trajectory, series = _trajectory_and_series(node)
+    times = trajectory.get_times() if 'times' in trajectory.get_arraynames() else None
+    times = series.get_array('time') if times is None else times
+    fractions = composition_from_series(series)
+    return [
+        {
+            'step': step,
+            'time': float(times[step]),
+            'fractions': {label: {part: float(values[step]) for part, values in parts.items()} for label, parts in fractions.items()},
+        }
+        for step in range(len(times))
+    ]
+
+
+def ancestor_process_pks(node) -> set[int]:
+    """Pks of every process ``node`` depends on (see :func:`ancestor_processes`)."""
+    from aiida.tools.graph.graph_traversers import traverse_graph
+
+    node = _node(node)
+    reached = traverse_graph([node.pk], links_backward=ANCESTRY_LINKS)['nodes']
+    reached.discard(node.pk)
+    processes = set()
+    for chunk in _chunks(sorted(reached), 5000):
+        processes.update(orm.QueryBuilder().append(orm.ProcessNode, filters={'id': {'in': chunk}}, project='id').all(flat=True))
+    return processes
+
+
+def ancestor_processes(node) -> list[orm.ProcessNode]:
+    """Every process a node (a figure, a model, a composition) depends on, in pk order: the
+    calculations that created it and its inputs, all the way up, and the work chains that called
+    any of them (``with_ancestors`` does not follow CALL links, this does)."""
+    return _load_sorted(orm.ProcessNode, ancestor_process_pks(node))

@@ -14,7 +14,7 @@ STRUCTURE = types.DataParamType(sub_classes=('aiida.data:core.structure',))
 
 @click.group('sei')
 def data_sei():
-    """aiida-sei nodes: structures of the paper (datasets, models and trajectories follow)."""
+    """aiida-sei nodes: structures, datasets, models, trajectories and SEI compositions."""
 
 
 @data_sei.group('structure')
@@ -126,3 +126,214 @@ def dataset_export(node, output):
 
     write_extxyz([frame.get_frame() for frame in node.iter_frames()], output)
     click.echo(f'written: {output} ({len(node)} frames)')
+
+
+@dataset.command('list')
+@decorators.with_dbenv()
+def dataset_list():
+    """List the datasets: frames, atoms, systems and what made each."""
+    from aiida import orm
+
+    from aiida_sei.data import DatasetData
+
+    qb = orm.QueryBuilder().append(DatasetData, project=['id', 'attributes.n_frames', 'attributes.n_atoms_total', 'attributes.systems', 'ctime'], tag='dataset')
+    qb.append(orm.ProcessNode, with_outgoing='dataset', project='attributes.process_label', join_type='left_outer')
+    qb.order_by({DatasetData: {'id': 'asc'}})
+    click.echo(f'{"PK":>6} {"frames":>7} {"atoms":>8}  {"created":16s}  {"created by":20s} systems')
+    for pk, frames, atoms, systems, ctime, creator in qb.all():
+        click.echo(f'{pk:>6} {frames:>7} {atoms:>8}  {ctime:%Y-%m-%d %H:%M}  {creator or "-":20s} {json.dumps(systems)}')
+
+
+MODEL = types.DataParamType(sub_classes=('aiida.data:sei.model', 'aiida.data:sei.compiled_model'))
+
+
+@data_sei.group('model')
+def model():
+    """Packaged (sei.model) and compiled (sei.compiled_model) potentials."""
+
+
+@model.command('list')
+@decorators.with_dbenv()
+def model_list():
+    """List packaged and compiled models with their species and training set size."""
+    from aiida import orm
+
+    from aiida_sei.data import CompiledModelData, ModelData
+
+    qb = orm.QueryBuilder().append((ModelData, CompiledModelData), project=['*'])
+    click.echo(f'{"PK":>6}  {"type":9s} {"target":13s} {"species":18s} created')
+    for node in sorted(qb.all(flat=True), key=lambda n: n.pk):
+        kind = 'compiled' if isinstance(node, CompiledModelData) else 'package'
+        target = node.base.attributes.get('target', '-') or '-'
+        species = ','.join(node.base.attributes.get('species', []) or [])
+        click.echo(f'{node.pk:>6}  {kind:9s} {target:13s} {species:18s} {node.ctime:%Y-%m-%d %H:%M}')
+
+
+@model.command('show')
+@click.argument('node', type=MODEL)
+@decorators.with_dbenv()
+def model_show(node):
+    """A model's metadata, its package and training data, and the calculations that labelled them."""
+    from aiida_sei import queries
+
+    package = queries.packaged_model(node)
+    datasets = queries.model_datasets(package) if package.creator is not None else {}
+    report = {
+        'pk': node.pk,
+        'type': node.__class__.__name__,
+        'file': node.filename,
+        'attributes': {k: v for k, v in node.base.attributes.all.items() if k not in ('filename',)},
+        'package': package.pk,
+        'trained_by': None if package.creator is None else f'{package.creator.process_label}<{package.creator.pk}>',
+        'training_set': datasets['dataset'].pk if 'dataset' in datasets else None,
+        'training_frames': len(datasets['dataset']) if 'dataset' in datasets else None,
+        'validation_frames': len(datasets['validation']) if 'validation' in datasets else None,
+        'labelled_by': [f'{p.process_label}<{p.pk}>' for p in queries.model_labelling_processes(package)] if datasets else [],
+    }
+    click.echo(json.dumps(report, indent=2, default=str))
+
+
+@model.command('export')
+@click.argument('node', type=MODEL)
+@click.option('-o', '--output', required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path), help='File to write (.nequip.zip, .nequip.pt2).')
+@decorators.with_dbenv()
+def model_export(node, output):
+    """Write the model file (the package, or the compiled model) byte for byte."""
+    output.write_bytes(node.get_content(mode='rb'))
+    click.echo(f'written: {output} ({output.stat().st_size} bytes)')
+
+
+TRAJECTORY = types.DataParamType(sub_classes=('aiida.data:core.array.trajectory',))
+
+
+@data_sei.group('trajectory')
+def trajectory():
+    """MD trajectories (production LAMMPS runs, refinement MD)."""
+
+
+@trajectory.command('list')
+@decorators.with_dbenv()
+def trajectory_list():
+    """List trajectories: frames, atoms and the process that made each."""
+    from aiida import orm
+
+    qb = orm.QueryBuilder().append(orm.TrajectoryData, project=['id', 'attributes.array|steps', 'attributes.symbols', 'ctime'], tag='trajectory')
+    qb.append(orm.ProcessNode, with_outgoing='trajectory', project='attributes.process_label', join_type='left_outer')
+    qb.order_by({orm.TrajectoryData: {'id': 'asc'}})
+    click.echo(f'{"PK":>6} {"frames":>7} {"atoms":>7}  {"created":16s}  created by')
+    for pk, shape, symbols, ctime, creator in qb.all():
+        click.echo(f'{pk:>6} {(shape or [0])[0]:>7} {len(symbols or []):>7}  {ctime:%Y-%m-%d %H:%M}  {creator or "-"}')
+
+
+def _compositions_of(node) -> list[int]:
+    from aiida import orm
+
+    qb = orm.QueryBuilder().append(orm.TrajectoryData, filters={'id': node.pk}, tag='trajectory')
+    qb.append(orm.CalcFunctionNode, with_incoming='trajectory', filters={'attributes.process_label': 'classify_trajectory'}, tag='classify')
+    qb.append(orm.ArrayData, with_incoming='classify', project='id')
+    return sorted(qb.all(flat=True))
+
+
+@trajectory.command('show')
+@click.argument('node', type=TRAJECTORY)
+@decorators.with_dbenv()
+def trajectory_show(node):
+    """Frames, atoms, time span, creator and the compositions classified from a trajectory."""
+    times = node.get_times() if 'times' in node.get_arraynames() else None
+    report = {
+        'pk': node.pk,
+        'frames': node.numsteps,
+        'atoms': len(node.symbols),
+        'formula': node.get_step_structure(0).get_formula(mode='hill') if node.numsteps else None,
+        'time': None if times is None else [float(times[0]), float(times[-1])],
+        'created_by': None if node.creator is None else f'{node.creator.process_label}<{node.creator.pk}>',
+        'compositions': _compositions_of(node),
+    }
+    click.echo(json.dumps(report, indent=2))
+
+
+@trajectory.command('export')
+@click.argument('node', type=TRAJECTORY)
+@click.option('-o', '--output', required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path), help='extxyz file to write.')
+@decorators.with_dbenv()
+def trajectory_export(node, output):
+    """Write every frame of a trajectory as extxyz (with its time when known)."""
+    import ase.io
+
+    times = node.get_times() if 'times' in node.get_arraynames() else None
+    frames = []
+    for step in range(node.numsteps):
+        atoms = node.get_step_structure(step).get_ase()
+        if times is not None:
+            atoms.info['time'] = float(times[step])
+        frames.append(atoms)
+    ase.io.write(output, frames, format='extxyz')
+    click.echo(f'written: {output} ({len(frames)} frames)')
+
+
+COMPOSITION = types.DataParamType(sub_classes=('aiida.data:core.array',))
+
+
+def _composition(node):
+    if node.creator is None or node.creator.process_label != 'classify_trajectory':
+        raise click.BadParameter(f'{node.__class__.__name__}<{node.pk}> is not a composition (an output of classify_trajectory)')
+    return node
+
+
+@data_sei.group('composition')
+def composition():
+    """Phase fractions of every frame of a trajectory (classify_trajectory outputs, Fig. 4c)."""
+
+
+@composition.command('list')
+@decorators.with_dbenv()
+def composition_list():
+    """List the composition series and their trajectories."""
+    from aiida import orm
+
+    qb = orm.QueryBuilder().append(orm.TrajectoryData, project='id', tag='trajectory')
+    qb.append(orm.CalcFunctionNode, with_incoming='trajectory', filters={'attributes.process_label': 'classify_trajectory'}, tag='classify')
+    qb.append(orm.ArrayData, with_incoming='classify', project=['id', 'attributes.labels', 'ctime'])
+    qb.order_by({orm.ArrayData: {'id': 'asc'}})
+    click.echo(f'{"PK":>6} {"trajectory":>10}  {"created":16s}  labels')
+    for trajectory_pk, pk, labels, ctime in qb.all():
+        click.echo(f'{pk:>6} {trajectory_pk:>10}  {ctime:%Y-%m-%d %H:%M}  {",".join(labels or [])}')
+
+
+@composition.command('show')
+@click.argument('node', type=COMPOSITION)
+@decorators.with_dbenv()
+def composition_show(node):
+    """The trajectory, labels and the first and last frames' phase fractions."""
+    from aiida_sei.queries import composition_over_time
+
+    rows = composition_over_time(_composition(node))
+    report = {
+        'pk': node.pk,
+        'trajectory': node.creator.inputs.trajectory.pk,
+        'frames': len(rows),
+        'labels': node.base.attributes.get('labels'),
+        'first': rows[0] if rows else None,
+        'last': rows[-1] if rows else None,
+    }
+    click.echo(json.dumps(report, indent=2))
+
+
+@composition.command('export')
+@click.argument('node', type=COMPOSITION)
+@click.option('-o', '--output', required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path), help='JSON file: one row per frame.')
+@click.option('--plot', type=click.Path(dir_okay=False, path_type=pathlib.Path), help='Also plot the series (PNG).')
+@decorators.with_dbenv()
+def composition_export(node, output, plot):
+    """Write the phase fractions per frame as JSON (step, time, fractions), and optionally a plot."""
+    from aiida_sei.calculations.functions.classification import composition_from_series
+    from aiida_sei.queries import composition_over_time
+
+    rows = composition_over_time(_composition(node))
+    output.write_text(json.dumps(rows, indent=1))
+    click.echo(f'written: {output} ({len(rows)} frames)')
+    if plot:
+        from aiida_sei.science.plots import composition_series
+
+        composition_series([row['time'] for row in rows], composition_from_series(node), plot)
+        click.echo(f'written: {plot}')

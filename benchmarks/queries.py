@@ -1,0 +1,179 @@
+"""Benchmark: the provenance queries of aiida_sei.queries on a profile holding 10^3 and 10^4 frames.
+
+Builds, in a throwaway profile (temporary AIIDA_PATH, SQLite storage), the graph a run leaves:
+Lennard-Jones-labelled 16-atom Li cells imported with the project's ``import_frames``
+calcfunction (500 frames a call, the cheapest real way to store a frame with its provenance),
+``merge_datasets``, ``split_dataset``, a stand-in training and compile (calcfunctions with the
+real CalcJobs' link labels, called by a work chain), and a classified 100-step trajectory.
+Then times each query of docs/queries.md (best of 3, warm). Results in benchmarks/results/queries.json.
+
+Run: `.venv/bin/python benchmarks/queries.py [N ...]` (default: 1000 10000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+RESULTS = pathlib.Path(__file__).parent / 'results' / 'queries.json'
+CHUNK = 500
+TRAJECTORY_STEPS = 100
+
+
+def lj_cells(count: int, seed: int):
+    """Rattled 16-atom BCC Li cells with Lennard-Jones energy, forces and stress."""
+    from ase.calculators.lj import LennardJones
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from aiida_sei.science import crystals
+
+    rng, base, cells = np.random.default_rng(seed), crystals.bcc_li(supercell=(2, 2, 2)), []
+    for _ in range(count):
+        atoms = base.copy()
+        atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
+        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+        results = {k: atoms.calc.get_property(k, atoms) for k in ('energy', 'forces', 'stress')}
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        cells.append(atoms)
+    return cells
+
+
+def stand_ins():
+    """Training and compile stand-ins with the real CalcJobs' link labels, under a work chain."""
+    import io
+
+    from aiida.engine import WorkChain, calcfunction
+
+    from aiida_sei.data import CompiledModelData, DatasetData, ModelData
+
+    @calcfunction
+    def train_model(dataset: DatasetData, validation: DatasetData) -> ModelData:
+        model = ModelData(io.BytesIO(b'packaged model'), filename='model.nequip.zip')
+        model.set_model_metadata(dataset.elements, 5.0, {}, dataset_uuid=dataset.uuid)
+        return model
+
+    @calcfunction
+    def compile_model(model: ModelData) -> CompiledModelData:
+        return CompiledModelData(io.BytesIO(b'compiled model'), filename='model.nequip.pt2')
+
+    class TrainAndCompile(WorkChain):
+        @classmethod
+        def define(cls, spec):
+            super().define(spec)
+            spec.input('dataset', valid_type=DatasetData)
+            spec.input('validation', valid_type=DatasetData)
+            spec.output('compiled', valid_type=CompiledModelData)
+            spec.outline(cls.run_steps)
+
+        def run_steps(self):
+            model = train_model(self.inputs.dataset, self.inputs.validation)
+            self.out('compiled', compile_model(model))
+
+    return TrainAndCompile
+
+
+def build_graph(frames: int, directory: pathlib.Path) -> dict:
+    """Store the benchmark graph; returns its nodes and the build time of each part."""
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_sei.calculations.functions.classification import classify_trajectory, cluster_environments, label_clustering, reference_inputs
+    from aiida_sei.calculations.functions.dataset import import_frames_file, merge_datasets, split
+    from aiida_sei.science import crystals
+    from aiida_sei.science.frames import write_extxyz  # noqa: F401  (extxyz via ASE below)
+
+    import ase.io
+
+    start, seconds = time.perf_counter(), {}
+    parts = []
+    for number, first in enumerate(range(0, frames, CHUNK)):
+        path = directory / f'frames_{number}.extxyz'
+        ase.io.write(path, lj_cells(min(CHUNK, frames - first), seed=number), format='extxyz')
+        parts.append(import_frames_file(path, origin='benchmark', backend='lennard-jones', is_dft=False)['dataset'])
+    seconds['frames_s'] = time.perf_counter() - start
+    start = time.perf_counter()
+    dataset = merge_datasets(**{f'part_{n:03d}': part for n, part in enumerate(parts)})
+    halves = split(dataset, {'train': 0.9, 'validation': 0.1})
+    _, workflow = run_get_node(stand_ins(), dataset=halves['train'], validation=halves['validation'])
+    seconds['datasets_and_model_s'] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    li, licl = crystals.bcc_li(supercell=(2, 2, 2)), crystals.licl(supercell=(2, 2, 2))
+    clustering = cluster_environments(orm.Dict({'n_components': 5}), a=orm.StructureData(ase=li), b=orm.StructureData(ase=licl))
+    labelled = label_clustering(clustering, **reference_inputs({'Li': [orm.StructureData(ase=li)], 'LiCl': [orm.StructureData(ase=licl)]}))
+    cells = lj_cells(TRAJECTORY_STEPS, seed=99)
+    trajectory = orm.TrajectoryData([orm.StructureData(ase=atoms) for atoms in cells])
+    trajectory.set_array('times', np.arange(TRAJECTORY_STEPS) * 0.5)
+    series = classify_trajectory(labelled, trajectory)
+    seconds['trajectory_s'] = time.perf_counter() - start
+    compiled = workflow.outputs.compiled
+    return {'compiled': compiled, 'frame': next(halves['train'].iter_frames()), 'trajectory': trajectory, 'series': series, 'build': seconds}
+
+
+def timed(function, *args, repeat=3) -> tuple[float, object]:
+    best = float('inf')
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function(*args)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def measure(graph: dict) -> dict:
+    from aiida_sei import queries
+
+    compiled, frame = graph['compiled'], graph['frame']
+    cases = {
+        'model_frames': (queries.model_frames, compiled),
+        'model_labelling_processes': (queries.model_labelling_processes, compiled),
+        'models_trained_on': (queries.models_trained_on, frame),
+        'composition_over_time': (queries.composition_over_time, graph['trajectory']),
+        'ancestor_process_pks': (queries.ancestor_process_pks, compiled),
+        'ancestor_processes': (queries.ancestor_processes, compiled),
+    }
+    report = {}
+    for name, (function, node) in cases.items():
+        seconds, result = timed(function, node)
+        report[name] = {'seconds': round(seconds, 4), 'results': len(result)}
+    return report
+
+
+def run(frames: int) -> dict:
+    os.environ['AIIDA_PATH'] = tempfile.mkdtemp(prefix='sei-bench-queries-')
+    from aiida_sei.profile import ensure_profile
+
+    ensure_profile(f'bench-queries-{frames}', echo=lambda _: None)
+    with tempfile.TemporaryDirectory() as directory:
+        graph = build_graph(frames, pathlib.Path(directory))
+    from aiida import orm
+
+    return {'frames': frames, 'nodes': orm.QueryBuilder().append(orm.Node).count(), 'build': graph['build'], 'queries_s': measure(graph)}
+
+
+def main():
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    sizes = [int(n) for n in sys.argv[1:]] or [1000, 10000]
+    # one profile per size; a fresh process each keeps AiiDA's loaded profile simple
+    if len(sizes) > 1:
+        import subprocess
+
+        reports = []
+        for size in sizes:
+            output = subprocess.run([sys.executable, __file__, str(size)], check=True, capture_output=True, text=True).stdout
+            reports.append(json.loads(output.strip().splitlines()[-1]))
+        report = {'machine': {'cpus': os.cpu_count(), 'storage': 'core.sqlite_dos'}, 'runs': reports}
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=2) + '\n')
+        print(json.dumps(report, indent=2))
+    else:
+        print(json.dumps(run(sizes[0])))
+
+
+if __name__ == '__main__':
+    main()
