@@ -243,14 +243,26 @@ def test_overrides_change_one_role_and_leave_the_others(cluster):
     assert profile['production']['options']['queue_name'] == 'gpu'
 
 
-def test_active_learning_gets_flare_cores_and_labeller_options(cluster):
+def test_active_learning_runs_flare_threaded_on_8_cores_and_labels_on_512_ranks(cluster, datasets):
+    from aiida_sei.calculations.flare_md import FlareMdCalculation
+    from aiida_sei.calculations.functions.active_learning import create_sgp
     from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
 
     _, codes = cluster
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(codes['python'], codes['gpaw'], small_structure(), protocol='fast')
+    structure = small_structure()
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(codes['python'], codes['gpaw'], structure, protocol='fast')
     apply_resources(builder, 'cluster')
-    assert builder.md_job.metadata.options['resources']['num_cores_per_mpiproc'] == 8
     assert builder.labeller.options['resources'] == {'num_machines': 4, 'num_mpiprocs_per_machine': 128}
+    frame = next(datasets[1].iter_frames())
+    sgp = create_sgp(frame, orm.Dict({'cutoff': 4.0, 'n_max': 2, 'l_max': 1}))
+    parameters = {'max_steps': 10, 'threshold': 0.1, 'temperature_K': 300.0, 'timestep_fs': 1.0, 'seed': 0, 'thin': 5}
+    script = dry_run(FlareMdCalculation, {
+        'code': builder.md_job.code, 'sgp': sgp, 'structure': structure, 'parameters': orm.Dict(parameters),
+        'metadata': {'options': dict(builder.md_job.metadata.options)}})
+    options = sbatch(script)
+    assert options['ntasks-per-node'] == '1' and options['cpus-per-task'] == '8' and options['partition'] == 'cpu'
+    assert "export OMP_NUM_THREADS='8'" in script
+    assert run_line(script, 'flare_md.py') == '/path/to/sei-env/bin/python flare_md.py'
 
 
 def test_refinement_gets_cpu_model_md_gpu_training_and_dft_label_options(cluster, datasets):
