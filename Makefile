@@ -6,7 +6,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: install test demo benchmarks clean
+.PHONY: install test demo docs benchmarks clean
 
 install:
 	@bash tools/install.sh
@@ -16,6 +16,10 @@ test: install
 
 demo: install
 	$(VENV)/bin/aiida-sei demo
+
+# The documentation site into site/ (strict: a broken link or an unlisted page fails).
+docs: install
+	$(VENV)/bin/mkdocs build --strict -d site
 
 # On demand, never in CI: each writes benchmarks/results/<name>.json (datasets takes ~20 min).
 benchmarks: install

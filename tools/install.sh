@@ -34,6 +34,8 @@ MAIN_PACKAGES=(
   # FLARE's runtime imports (FLARE itself is installed --no-deps below)
   numba wandb pyyaml pybind11==2.13.6
 )
+# documentation site (`make docs`, tests/test_docs.py)
+DOCS_PACKAGES=(mkdocs==1.6.1)
 PYACE_VERSION=0.4.0rc1
 FLARE_VERSION=1.4.0
 GPAW_PACKAGES=(gpaw==26.7.0 gpaw-data==1.2.1)
@@ -120,6 +122,8 @@ install_gpaw() {
     --build-constraint "$CONSTRAINTS" "${GPAW_PACKAGES[@]}"
 }
 
+install_docs() { PIP install -q -c "$CONSTRAINTS" "${DOCS_PACKAGES[@]}"; }
+
 install_project() { PIP install -q --no-deps --no-build-isolation -e "$ROOT"; }
 
 main() {
@@ -143,6 +147,7 @@ main() {
   step install_pyace "$PYACE_VERSION"
   step install_flare "$(hash_of "$FLARE_VERSION" "$(cat "$TOOLS"/flare/offline.cmake)")"
   step install_gpaw "$(hash_of "${GPAW_PACKAGES[@]}" "$(cat "$TOOLS/gpaw-siteconfig.py")")"
+  step install_docs "$(hash_of "${DOCS_PACKAGES[@]}")"
   step install_project "$(hash_of "$(cat "$ROOT/pyproject.toml")")"
   bash "$TOOLS/build_pair_allegro.sh" "$VENV"  # LAMMPS pair_style allegro plugin; skips itself when up to date
   log "environment ready: $VENV"
