@@ -12,6 +12,7 @@ import re
 import shlex
 
 import pytest
+import yaml
 from aiida import orm
 from aiida.cmdline.commands.cmd_code import code_create
 from aiida.cmdline.commands.cmd_computer import computer_configure, computer_setup
@@ -55,9 +56,8 @@ def cluster(aiida_profile):
     codes = {}
     for stem, path in CODES.items():
         verdi(code_create, 'core.code.installed', '--config', str(path))
-        label = path.read_text().split('label: ', 1)[1].split()[0]
-        codes[stem] = orm.load_code(f'{label}@{COMPUTER_LABEL}')
-    yield orm.load_computer(COMPUTER_LABEL), codes
+        codes[stem] = orm.load_code(f"{yaml.safe_load(path.read_text())['label']}@{COMPUTER_LABEL}")
+    return orm.load_computer(COMPUTER_LABEL), codes
 
 
 @pytest.fixture(autouse=True)
