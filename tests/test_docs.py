@@ -5,7 +5,7 @@ Conventions the pages follow:
   the test profile; a block right after ``<!-- docs-test: skip ... -->`` is not run (the test
   does the equivalent itself, e.g. the profile setup). The blocks' ``assert`` lines are the checks.
 - every other ```python block must at least compile.
-- in ```bash blocks, `aiida-sei ...`, `verdi ...` and `make ...` must name existing commands.
+- in ```bash blocks (docs pages and README.md), `aiida-sei ...`, `verdi ...` and `make ...` must name existing commands.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def fenced_blocks(page: pathlib.Path) -> list[dict]:
 
 
 def doc_pages() -> list[pathlib.Path]:
-    return sorted(DOCS.glob('*.md'))
+    """The docs pages and the README, whose code blocks are checked too."""
+    return [*sorted(DOCS.glob('*.md')), ROOT / 'README.md']
 
 
 # --- the site --------------------------------------------------------------------------------
@@ -90,11 +91,11 @@ def test_strict_build_has_every_nav_page(site):
     for page in pages:
         html = page_html(site, page)
         assert html.is_file(), f'{page} is in the nav but {html.relative_to(site)} was not built'
-        title = fenced_free_title(DOCS / page)
+        title = page_title(DOCS / page)
         assert title in html.read_text(), f'{page}: its title `{title}` is not in the built page'
 
 
-def fenced_free_title(page: pathlib.Path) -> str:
+def page_title(page: pathlib.Path) -> str:
     """The first `# ` heading of a page (what the built page must show)."""
     heading = next(line for line in page.read_text().splitlines() if line.startswith('# '))
     return heading[2:].strip().split('`')[0].split(':')[0].strip()
