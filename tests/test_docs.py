@@ -10,10 +10,8 @@ Conventions the pages follow:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import os
 import pathlib
 import re
 import shlex
@@ -125,13 +123,13 @@ def test_benchmarks_page_quotes_every_result(site):
 
 # --- code blocks -----------------------------------------------------------------------------
 def test_every_python_block_compiles():
-    compiled = 0
+    count = 0
     for page in doc_pages():
         for block in fenced_blocks(page):
             if block['language'] == 'python':
-                compile(block['code'], f'{page.name}:{block["line"]}', 'exec')
-                compiled += 1
-    assert compiled > 0
+                compiled(page, block)
+                count += 1
+    assert count > 0
 
 
 @pytest.fixture(scope='module')
@@ -146,25 +144,20 @@ def local_setup(aiida_profile, tmp_path_factory):
     ensure_local_codes(ensure_localhost(tmp_path_factory.mktemp('scratch'), quiet), quiet)
 
 
-@contextlib.contextmanager
-def working_directory(path: pathlib.Path):
-    previous = pathlib.Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
+def compiled(page: pathlib.Path, block: dict):
+    """The block compiled so that tracebacks point at its lines in the page."""
+    return compile('\n' * (block['line'] - 1) + block['code'], str(page), 'exec')
 
 
 @pytest.mark.parametrize('page', EXECUTED)
-def test_executed_page_runs_and_its_assertions_hold(page, local_setup, tmp_path, capsys):
+def test_executed_page_runs_and_its_assertions_hold(page, local_setup, tmp_path, monkeypatch, capsys):
     blocks = [block for block in fenced_blocks(DOCS / page) if block['language'] == 'python']
     runnable = [block for block in blocks if not block['skip']]
     assert runnable, f'{page} is executed but has no runnable python block'
+    monkeypatch.chdir(tmp_path)  # files the page writes (archives) land here
     namespace = {'__name__': f'docs_{page[:-3]}'}
-    with working_directory(tmp_path):
-        for block in runnable:
-            exec(compile(block['code'], f'{DOCS / page}:{block["line"]}', 'exec'), namespace)
+    for block in runnable:
+        exec(compiled(DOCS / page, block), namespace)
     assert capsys.readouterr().out.strip(), f'{page} printed nothing for the reader to compare'
 
 
