@@ -13,11 +13,12 @@ from click.testing import CliRunner
 from aiida_sei.cli import cli
 from aiida_sei.science import crystals
 
-#: The fast loop of tests/test_active_learning.py, shortened to two 40-step segments, as overrides.
+#: The fast loop of tests/test_active_learning.py, shortened to two 20-step segments and at most
+#: two labels after the first, as overrides.
 ACTIVE_LEARNING_OVERRIDES = [
     'system_thresholds.Li.dft=0.02', 'system_thresholds.Li.add_atom=0.005',
-    'md.temperature_K=900', 'md.pressure_GPa=null', 'md.total_steps=80', 'md.segment_steps=40', 'md.thin=10', 'md.seed=7',
-    'max_dft_calls=8', 'labeller.backend=ase', 'labeller.protocol=fast',
+    'md.temperature_K=900', 'md.pressure_GPa=null', 'md.total_steps=40', 'md.segment_steps=20', 'md.thin=10', 'md.seed=7',
+    'max_dft_calls=3', 'labeller.backend=ase', 'labeller.protocol=fast',
 ]
 
 
@@ -84,6 +85,7 @@ def test_dry_run_of_a_structure_file_leaves_it_unstored(sei, tmp_path):
         (('sei.nonsense',), 'unknown workflow `sei.nonsense`; launchable: sei.structures, sei.label,'),
         (('sei.structures', '-p', 'huge'), 'unknown protocol `huge`; available: paper, demo'),
         (('sei.active_learning', '--override', 'md.total_stepz=3'), 'unknown protocol key `md.total_stepz`; known here: temperature_K, pressure_GPa, timestep_fs, total_steps'),
+        (('sei.interface', '--override', 'allegro.overrides.training.max_epoch=3'), 'allegro step (sei.allegro.train): unknown protocol key `training.max_epoch`'),
         (('sei.active_learning', '--override', 'md'), 'expected key.path=value'),
         (('sei.active_learning', '--code', 'md=no-such-code'), 'code `no-such-code` for `md` not found'),
         (('sei.active_learning', '--code', 'lammps=lmp'), 'ROLE one of md, label'),

@@ -130,9 +130,27 @@ def resolve_protocol(name: str, protocol: str | None, overrides: dict, backend: 
     source = protocol_class(name, backend)
     protocol = protocol or source.get_default_protocol()
     try:
-        return protocol, source.get_protocol_inputs(protocol, overrides)
+        resolved = source.get_protocol_inputs(protocol, overrides)
+        if name == 'sei.interface':
+            check_interface_steps(resolved)
     except ProtocolError as exception:
         raise click.UsageError(f'{name}: {exception}') from None
+    return protocol, resolved
+
+
+#: Steps of sei.interface whose `overrides` their own work chain checks (only when it starts).
+INTERFACE_STEPS = {'active_learning': 'sei.active_learning.sweep', 'allegro': 'sei.allegro.train', 'refinement': 'sei.refinement'}
+
+
+def check_interface_steps(resolved: dict) -> None:
+    """Check each step's protocol and overrides now, rather than hours into the run."""
+    from aiida.plugins import WorkflowFactory
+
+    for step, entry_point in INTERFACE_STEPS.items():
+        try:
+            WorkflowFactory(entry_point).get_protocol_inputs(resolved[step]['protocol'], resolved[step].get('overrides'))
+        except ProtocolError as exception:
+            raise ProtocolError(f'{step} step ({entry_point}): {exception}') from None
 
 
 def _labeller_backend(inputs: Mapping) -> str | None:

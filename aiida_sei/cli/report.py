@@ -51,7 +51,8 @@ def composition_node(node):
         if 'composition' not in node.outputs:
             raise click.ClickException(f'{node.process_label}<{node.pk}> has no `composition` output (yet)')
         node = node.outputs.composition
-    if not isinstance(node, orm.ArrayData) or not node.base.attributes.get('labels', None):
+    labels = node.base.attributes.get('labels', None) if isinstance(node, orm.ArrayData) else None
+    if not labels or not {'time', *(f'{label}__core' for label in labels)} <= set(node.get_arraynames()):
         raise click.ClickException(f'node {node.pk} is not a phase-fraction series (a classify_trajectory output)')
     return node
 
