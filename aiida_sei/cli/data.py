@@ -137,7 +137,7 @@ def dataset_list():
     from aiida_sei.data import DatasetData
 
     qb = orm.QueryBuilder().append(DatasetData, project=['id', 'attributes.n_frames', 'attributes.n_atoms_total', 'attributes.systems', 'ctime'], tag='dataset')
-    qb.append(orm.ProcessNode, with_outgoing='dataset', project='attributes.process_label', join_type='left_outer')
+    qb.append(orm.ProcessNode, with_outgoing='dataset', project='attributes.process_label', outerjoin=True)
     qb.order_by({DatasetData: {'id': 'asc'}})
     click.echo(f'{"PK":>6} {"frames":>7} {"atoms":>8}  {"created":16s}  {"created by":20s} systems')
     for pk, frames, atoms, systems, ctime, creator in qb.all():
@@ -218,7 +218,7 @@ def trajectory_list():
     from aiida import orm
 
     qb = orm.QueryBuilder().append(orm.TrajectoryData, project=['id', 'attributes.array|steps', 'attributes.symbols', 'ctime'], tag='trajectory')
-    qb.append(orm.ProcessNode, with_outgoing='trajectory', project='attributes.process_label', join_type='left_outer')
+    qb.append(orm.ProcessNode, with_outgoing='trajectory', project='attributes.process_label', outerjoin=True)
     qb.order_by({orm.TrajectoryData: {'id': 'asc'}})
     click.echo(f'{"PK":>6} {"frames":>7} {"atoms":>7}  {"created":16s}  created by')
     for pk, shape, symbols, ctime, creator in qb.all():
