@@ -160,14 +160,18 @@ def echo_header(node) -> None:
         click.echo(f'  exit message: {node.exit_message}')
     outputs = node.base.links.get_outgoing(link_type=_output_link_types()).all()
     for link in sorted(outputs, key=lambda link: link.link_label):
-        click.echo(f'  output {link.link_label}: {describe_output(link.node)}')
+        click.echo(f'  output {link.link_label.replace("__", ".")}: {describe_output(link.node)}')
 
 
 def describe_output(node) -> str:
     """One line for an output node: its type and PK, and for a labelled frame its energy."""
+    from aiida import orm
+
     from aiida_sei.data import FrameData
 
     text = f'{type(node).__name__}<{node.pk}>'
+    if isinstance(node, orm.StructureData):
+        text += f' {node.get_formula()} ({len(node.sites)} atoms)'
     if isinstance(node, FrameData):
         attributes = node.base.attributes
         text += f' {attributes.get("formula", "")}: {attributes.get("energy_per_atom", float("nan")):.4f} eV/atom'
@@ -192,11 +196,15 @@ def report_active_learning(node) -> None:
 
 
 def report_allegro(node) -> None:
+    """Errors of the packaged (best) epoch on the training and validation sets."""
     if 'metrics' not in node.outputs:
         click.echo('no metrics yet')
         return
-    for name, value in sorted(node.outputs.metrics.get_dict().items()):
-        click.echo(f'  {name:32s} {value:.6g}' if isinstance(value, (int, float)) else f'  {name:32s} {value}')
+    metrics = node.outputs.metrics.get_dict()
+    click.echo(f'epochs: {metrics.get("epochs")}, best (packaged) epoch: {metrics.get("best_epoch")}')
+    for split, values in metrics.items():
+        if isinstance(values, dict):
+            click.echo(f'  {split:10s} ' + '  '.join(f'{name} {value:.4g}' for name, value in values.items() if isinstance(value, (int, float))))
 
 
 def report_tree_and_log(node) -> None:
