@@ -18,7 +18,7 @@ import textwrap
 
 import pytest
 from aiida import orm
-from aiida.engine import run_get_node
+from aiida.engine import run_get_node, submit
 from aiida.engine.utils import instantiate_process
 from aiida.manage import get_manager
 
@@ -32,6 +32,8 @@ from aiida_sei.data import CompiledModelData, DatasetData, FrameData
 from aiida_sei.workchains.ase import AseBaseWorkChain
 from aiida_sei.workchains.gpaw import MAX_SCF_STEPS, MIN_MIXER_BETA, GpawBaseWorkChain
 from tests.allegro_fixtures import SPECIES, argyrodite_cells, tiny_allegro  # noqa: F401
+from tests.daemon_fixtures import DAEMON_TIMEOUT, daemon_client, daemon_profile, start_daemon, stop_daemon  # noqa: F401
+from tests.test_active_learning_daemon import repair_processes, wait_until
 from tests.test_lammps_md import lmp_code, structure  # noqa: F401
 
 DOCS = pathlib.Path(__file__).parent.parent / 'docs' / 'faults.md'
@@ -42,7 +44,7 @@ FAULTS = [
     ('SCF not converged at the handler limits', 'sei.gpaw.base', 'ERROR_SCF_UNRECOVERABLE (410)', 'handle_scf_not_converged: stops'),
     ('MD blows up (absurd timestep)', 'sei.lammps', 'ERROR_NAN_THERMO (411)', 'none: the caller decides'),
     ('truncated compiled model', 'sei.ase_md', 'ERROR_OUTPUT_MISSING (301)', 'none'),
-    ('truncated compiled model', 'sei.validate_model', 'Excepted: RuntimeError', 'none'),
+    ('truncated compiled model', 'sei.validate_model', 'Excepted: BadZipFile (File is not a zip file)', 'none'),
     ('disk full while storing a dataset', 'sei.create_dataset', 'UniquenessError: ... (sqlite3.OperationalError) disk I/O error', 'none: nothing stored'),
 ]
 
@@ -129,10 +131,12 @@ def test_a_truncated_model_makes_validate_model_except_without_outputs(truncated
     path = tmp_path / 'frames.extxyz'
     ase.io.write(path, argyrodite_cells(2), format='extxyz')
     dataset = import_frames_file(path, is_dft=False, backend='lj')['dataset']
-    with pytest.raises(Exception) as raised:  # noqa: PT011 (torch's own exception type)
+    import zipfile
+
+    with pytest.raises(zipfile.BadZipFile, match='not a zip file'):  # a .nequip.pt2 is a zip: half of one has no directory
         validate_model(truncated_ase_model, dataset)
     (node,) = [n for n in truncated_ase_model.base.links.get_outgoing().all_nodes() if isinstance(n, orm.CalcFunctionNode)]
-    assert node.is_excepted and type(raised.value).__name__ in node.exception
+    assert node.is_excepted and 'BadZipFile' in node.exception
     assert not node.base.links.get_outgoing().all()
 
 
@@ -167,8 +171,7 @@ def test_a_full_disk_while_storing_a_dataset_stores_nothing_and_the_profile_work
     error = json.loads(result.stdout.splitlines()[-1])['error']
     assert error is not None and ('disk I/O error' in error or 'File too large' in error), error
     assert count(DatasetData) == datasets
-    unfinished = orm.QueryBuilder().append(orm.ProcessNode, filters={'attributes.process_state': {'!in': ['finished', 'excepted', 'killed']}})
-    assert count(orm.ProcessNode) - processes == unfinished.count() == 0
+    assert count(orm.ProcessNode) == processes  # the failed transaction took the process node with it
     dataset = create_dataset(**frame_inputs(frames))  # the profile still works
     assert len(dataset) == 2 and [f.uuid for f in dataset.iter_frames()] == [f.uuid for f in frames]
 
@@ -177,3 +180,45 @@ def test_a_full_disk_while_storing_a_dataset_stores_nothing_and_the_profile_work
 def test_the_docs_fault_table_lists_each_fault(fault):
     rows = [line for line in DOCS.read_text().splitlines() if line.startswith('|')]
     assert any(all(cell in row for cell in fault) for row in rows), f'docs/faults.md lacks {fault}'
+
+
+# -- the daemon stopped in the middle of an Allegro training ------------------------------------
+
+def training_jobs(node) -> list:
+    return [d for d in node.called_descendants if d.process_label == 'NequipTrainCalculation']
+
+
+def job_state(job) -> str | None:
+    query = orm.QueryBuilder().append(orm.CalcJobNode, filters={'id': job.pk}, project='attributes.state')
+    return query.one()[0]
+
+
+def test_a_training_survives_a_daemon_restart_with_one_training_job(request, daemon_profile, submit_and_await, started_daemon_client, tmp_path):
+    """sei.allegro.train through the daemon; the daemon stops while nequip-train runs."""
+    import ase.io
+
+    from aiida_sei.calculations.functions.dataset import split
+    from aiida_sei.data import ModelData
+    from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
+
+    if request.node.callspec.params.get('daemon_profile') == 'services':
+        pytest.skip('PostgreSQL + RabbitMQ variant: lost tasks at a daemon stop are under investigation (test_active_learning_daemon.py)')
+    path = tmp_path / 'cells.extxyz'
+    ase.io.write(path, argyrodite_cells(5, seed=2), format='extxyz')
+    parts = split(import_frames_file(path, is_dft=False, backend='lj')['dataset'], {'train': 0.6, 'validation': 0.4}, seed=0)
+    codes = orm.load_code('nequip-train@localhost'), orm.load_code('nequip-package@localhost')
+    overrides = {'training': {'max_epochs': 2, 'batch_size': 1, 'accelerator': 'cpu'}}
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, parts['train'], parts['validation'], protocol='fast', overrides=overrides)
+    node = orm.load_node(submit(builder).pk)
+
+    wait_until(lambda: node.is_terminated or any(job_state(j) == 'withscheduler' for j in training_jobs(node)), 'nequip-train to run', DAEMON_TIMEOUT)
+    stop_daemon(started_daemon_client)
+    assert not node.is_terminated, 'the training finished before the daemon was stopped: nothing was tested'
+    repair_processes(daemon_profile)
+    start_daemon(started_daemon_client)
+    node = submit_and_await(node, timeout=DAEMON_TIMEOUT)
+
+    assert node.is_finished_ok, node.exit_message
+    (job,) = training_jobs(node)
+    assert job.is_finished_ok and isinstance(node.outputs.model, ModelData)
+    assert node.outputs.model.creator.uuid == job.uuid and node.outputs.metrics['epochs'] == 2

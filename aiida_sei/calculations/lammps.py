@@ -15,7 +15,8 @@ from aiida.engine import CalcJob
 
 from aiida_sei.calculations import set_serial_defaults
 from aiida_sei.data import CompiledModelData
-from aiida_sei.science import lammps_md
+from aiida_sei.science import catalogue, lammps_md
+from aiida_sei.science.geometry import close_pairs
 
 
 def validate_parameters(value, _):
@@ -23,6 +24,15 @@ def validate_parameters(value, _):
         lammps_md.md_settings(value.get_dict())
     except lammps_md.MdSettingsError as exception:
         return str(exception)
+    return None
+
+
+def validate_structure(structure, _):
+    """No overlapping atoms: LAMMPS would start from a blown-up state (species: see validate_inputs)."""
+    first, second, distance = close_pairs(structure.get_ase(), catalogue.MIN_DISTANCE)
+    if len(distance):
+        k = int(distance.argmin())
+        return f'atoms {first[k]} and {second[k]} are {distance[k]:.3f} Å apart (< {catalogue.MIN_DISTANCE} Å): overlapping atoms'
     return None
 
 
@@ -52,7 +62,7 @@ class LammpsMdCalculation(CalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('structure', valid_type=orm.StructureData, help='Initial structure (periodic).')
+        spec.input('structure', valid_type=orm.StructureData, validator=validate_structure, help='Initial structure (periodic).')
         spec.input('model', valid_type=CompiledModelData, help='Allegro model compiled with --target pair_allegro for the machine that runs LAMMPS.')
         spec.input('parameters', valid_type=orm.Dict, default=lambda: orm.Dict({}), validator=validate_parameters,
                    help='MD settings (K, GPa, fs, ps), see aiida_sei.science.lammps_md.DEFAULTS.')

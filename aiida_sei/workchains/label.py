@@ -8,6 +8,7 @@ labels, never DFT). The labelled frame is the output ``frame`` whatever produced
 from __future__ import annotations
 
 from aiida.engine import ToContext, WorkChain
+from aiida.orm import AbstractCode
 
 from aiida_sei.data import FrameData
 from aiida_sei.protocols import ProtocolError
@@ -52,6 +53,8 @@ class LabelWorkChain(WorkChain):
         ``backend_kwargs`` go to the backend's builder (VASP: ``potential_family``). The `paper`
         protocol accepts DFT backends only.
         """
+        if not isinstance(code, AbstractCode):  # None would pass the ports and fail in the child job
+            raise ValueError(f'sei.label needs a code (an AbstractCode), got {code!r}')
         if backend not in BACKENDS:
             raise ProtocolError(f'unknown labelling backend `{backend}`; available: {", ".join(BACKENDS)}')
         workchain, namespace, is_dft = BACKENDS[backend]

@@ -141,6 +141,9 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
     def get_builder_from_protocol(cls, codes, dataset, model, interface, products, protocol=None, overrides=None, options=None):
         """Builder refining ``model`` (trained on ``dataset``) with MD of ``interface`` and of each
         of ``products``. ``codes``: md (python), label, train, package, compile."""
+        missing = [name for name in ('md', 'label', 'train', 'package', 'compile') if name not in codes]
+        if missing:
+            raise ValueError(f'codes missing: {", ".join(missing)} (needs md, label, train, package, compile)')
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.dataset, builder.model, builder.interface = dataset, model, interface

@@ -1,0 +1,155 @@
+"""Bad inputs are refused before anything is submitted, with a message that names the problem,
+and nothing is stored. :data:`CASES` is the table of docs/faults.md (checked below).
+
+Models here are nodes with the attributes the validators read (species, target) and a file that
+is never opened: the refusal happens before any job would read it.
+"""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import sys
+from types import SimpleNamespace
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from ase import Atoms
+
+from aiida_sei.calculations.ase_md import AseMdCalculation
+from aiida_sei.calculations.functions.dataset import create_dataset, import_frames_file, split
+from aiida_sei.calculations.functions.structures import build_structure_node
+from aiida_sei.calculations.lammps import LammpsMdCalculation
+from aiida_sei.data import CompiledModelData, ModelData
+from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
+from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
+from aiida_sei.workchains.interface import CODES, InterfaceWorkChain
+from aiida_sei.workchains.label import LabelWorkChain
+from aiida_sei.workchains.refinement import RefinementWorkChain
+from tests.allegro_fixtures import SPECIES, argyrodite_cells
+
+DOCS = pathlib.Path(__file__).parent.parent / 'docs' / 'faults.md'
+
+
+def cell(symbols: str, positions) -> orm.StructureData:
+    return orm.StructureData(ase=Atoms(symbols, positions=positions, cell=[6, 6, 6], pbc=True))
+
+
+def far_apart(symbols: str) -> orm.StructureData:
+    return cell(symbols, [[0, 0, 0], [2.5, 2.5, 2.5]])
+
+
+def overlapping() -> orm.StructureData:
+    return cell('Li2', [[0, 0, 0], [0.2, 0, 0]])
+
+
+def compiled(target: str, species=SPECIES) -> CompiledModelData:
+    model = CompiledModelData(io.BytesIO(b'never read: refused before submission'), filename='model.nequip.pt2')
+    model.base.attributes.set_many({'target': target, 'device': 'cpu', 'species': list(species), 'r_max': 4.0})
+    return model
+
+
+def lammps(ctx, structure, model=None):
+    return run_get_node(LammpsMdCalculation, code=ctx.code, structure=structure, model=model or compiled('pair_allegro'))
+
+
+def ase_md(ctx, structure, model=None):
+    return run_get_node(AseMdCalculation, code=ctx.code, structure=structure, model=model or compiled('ase'))
+
+
+def refinement(ctx, products=None, codes=None, protocol='fast', overrides=None):
+    codes = codes if codes is not None else {name: ctx.code for name in ('md', 'label', 'train', 'package', 'compile')}
+    builder = RefinementWorkChain.get_builder_from_protocol(codes, ctx.dataset, ctx.model, ctx.li2s, products or {}, protocol=protocol, overrides=overrides)
+    return run_get_node(builder)
+
+
+def training(ctx, dataset=None, protocol='fast', overrides=None):
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(ctx.code, ctx.code, ctx.dataset if dataset is None else dataset, ctx.dataset, protocol=protocol, overrides=overrides)
+    return run_get_node(builder)
+
+
+def active_learning(ctx, structure=None, protocol='fast', overrides=None):
+    return run_get_node(ActiveLearningWorkChain.get_builder_from_protocol(ctx.code, ctx.code, structure or ctx.li2s, protocol, overrides))
+
+
+def label(ctx, structure=None, code=True, protocol='fast', overrides=None):
+    code = ctx.code if code is True else code
+    return run_get_node(LabelWorkChain.get_builder_from_protocol(code, structure or ctx.li2s, protocol=protocol, overrides=overrides))
+
+
+#: (bad input, target, message (a regular expression), where it is checked, what triggers it)
+CASES = [
+    ('wrong species', 'sei.label', 'are not species of this study', 'sei.gpaw/sei.ase structure validator (catalogue.check_atoms)',
+     lambda ctx: label(ctx, far_apart('LiFe'))),
+    ('wrong species', 'sei.active_learning', 'are not species of this study', 'structure validator (catalogue.check_atoms)',
+     lambda ctx: active_learning(ctx, far_apart('LiNa'))),
+    ('overlapping atoms', 'sei.label', 'overlapping atoms', 'sei.gpaw/sei.ase structure validator (catalogue.check_atoms)',
+     lambda ctx: label(ctx, overlapping())),
+    ('overlapping atoms', 'sei.ase_md', 'overlapping atoms', 'structure validator (catalogue.check_atoms)',
+     lambda ctx: ase_md(ctx, overlapping())),
+    ('overlapping atoms', 'sei.lammps', 'overlapping atoms', 'structure validator (geometry.close_pairs)',
+     lambda ctx: lammps(ctx, overlapping())),
+    ('empty dataset', 'sei.allegro.train', 'dataset is empty', 'sei.nequip_train inputs validator',
+     lambda ctx: training(ctx, dataset=ctx.empty)),
+    ('model/structure species mismatch', 'sei.lammps', 'the structure holds S, which the model lacks', 'inputs validator (lammps_md.lammps_types)',
+     lambda ctx: lammps(ctx, ctx.li2s, compiled('pair_allegro', ['Li']))),
+    ('model/structure species mismatch', 'sei.ase_md', 'the structure holds S, which the model lacks', 'inputs validator',
+     lambda ctx: ase_md(ctx, ctx.li2s, compiled('ase', ['Li']))),
+    ('model/structure species mismatch', 'sei.refinement', 'holds P, which the model lacks', 'inputs validator',
+     lambda ctx: refinement(ctx, products={'li3p': far_apart('LiP')})),
+    ('model target mismatch', 'sei.lammps', 'compiled with --target pair_allegro', 'inputs validator',
+     lambda ctx: lammps(ctx, ctx.li2s, compiled('ase'))),
+    ('missing code', 'sei.label', 'sei.label needs a code', 'get_builder_from_protocol',
+     lambda ctx: label(ctx, code=None)),
+    ('missing code', 'sei.refinement', 'codes missing: label', 'get_builder_from_protocol',
+     lambda ctx: refinement(ctx, codes={name: ctx.code for name in ('md', 'train', 'package', 'compile')})),
+    ('missing code', 'sei.interface', 'codes missing: ', 'codes validator',
+     lambda ctx: run_get_node(InterfaceWorkChain.get_builder_from_protocol({'md': ctx.code}, protocol='demo'))),
+    ('unknown protocol key', 'sei.allegro.train', 'unknown protocol key `training.max_epoch`', 'protocols.recursive_merge',
+     lambda ctx: training(ctx, overrides={'training': {'max_epoch': 1}})),
+    ('unknown protocol key', 'sei.active_learning', 'unknown protocol key `max_dft_call`', 'protocols.recursive_merge',
+     lambda ctx: active_learning(ctx, overrides={'max_dft_call': 3})),
+    ('unknown protocol key', 'sei.refinement', 'unknown protocol key `iteration`', 'protocols.recursive_merge',
+     lambda ctx: refinement(ctx, overrides={'iteration': 3})),
+    ('unknown protocol name', 'sei.label', 'unknown protocol `quick`', 'ProtocolMixin.get_protocol_inputs',
+     lambda ctx: label(ctx, protocol='quick')),
+    ('unknown protocol name', 'sei.interface', 'unknown protocol `quick`', 'ProtocolMixin.get_protocol_inputs',
+     lambda ctx: InterfaceWorkChain.get_builder_from_protocol({name: ctx.code for name in CODES}, protocol='quick')),
+]
+
+
+@pytest.fixture(scope='module')
+def ctx(aiida_profile, tmp_path_factory):
+    """A code, a small dataset, an empty one, an Li/S model package and a Li2S cell, all stored."""
+    import ase.io
+
+    computer = orm.Computer(label='bad-inputs-localhost', hostname='localhost', transport_type='core.local',
+                            scheduler_type='core.direct', workdir=str(tmp_path_factory.mktemp('bad-inputs-work'))).store()
+    computer.configure()
+    code = orm.InstalledCode(label='python', computer=computer, filepath_executable=sys.executable).store()
+    path = tmp_path_factory.mktemp('frames') / 'frames.extxyz'
+    ase.io.write(path, argyrodite_cells(2), format='extxyz')
+    dataset = import_frames_file(path, is_dft=False, backend='lj')['dataset']
+    model = ModelData(io.BytesIO(b'never read: refused before submission'), filename='model.nequip.zip')
+    model.set_model_metadata(['Li', 'S'], 4.0, {})
+    li2s = build_structure_node('li2s')['structure']
+    return SimpleNamespace(code=code, dataset=dataset, empty=create_dataset(), model=model.store(), li2s=li2s)
+
+
+@pytest.mark.parametrize('case', CASES, ids=[f'{c[1]}: {c[0]}' for c in CASES])
+def test_bad_input_is_refused_with_its_message_and_nothing_is_stored(ctx, case):
+    _, _, message, _, trigger = case
+    before = orm.QueryBuilder().append(orm.Node).count()
+    with pytest.raises((ValueError, KeyError, TypeError, AttributeError), match=message):
+        trigger(ctx)
+    assert orm.QueryBuilder().append(orm.Node).count() == before
+
+
+@pytest.mark.parametrize('case', CASES, ids=[f'{c[1]}: {c[0]}' for c in CASES])
+def test_the_docs_table_lists_each_case_with_its_message(case):
+    bad_input, target, message, where, _ = case
+    rows = [line for line in DOCS.read_text().splitlines() if line.startswith('|')]
+    shown = message.replace('.*', ' … ')
+    assert any(bad_input in row and f'`{target}`' in row and shown in row and where in row for row in rows), \
+        f'docs/faults.md lacks the row for {target}: {bad_input}'
