@@ -1,6 +1,7 @@
 """Injected failures: a labeller that crashes mid-run, an SCF that cannot be rescued, an MD that
-blows up, a truncated model file, a full disk while a dataset is stored. Each ends with its exit
-code (or a clear exception) and leaves no half-made output node behind.
+blows up, a truncated model file, a full disk while a dataset is stored, the daemon stopped in the
+middle of a training. Each ends with its exit code (or a clear exception) and leaves no half-made
+output node behind; the training finishes after the restart.
 
 The cases are listed in :data:`FAULTS`; docs/faults.md holds the same table (checked below).
 GPAW crashes and SCF restarts with more steps are in test_gpaw_label.py, the MD blow-up of
@@ -46,6 +47,7 @@ FAULTS = [
     ('truncated compiled model', 'sei.ase_md', 'ERROR_OUTPUT_MISSING (301)', 'none'),
     ('truncated compiled model', 'sei.validate_model', 'Excepted: BadZipFile (File is not a zip file)', 'none'),
     ('disk full while storing a dataset', 'sei.create_dataset', 'UniquenessError: ... (sqlite3.OperationalError) disk I/O error', 'none: nothing stored'),
+    ('daemon stopped while nequip-train runs', 'sei.allegro.train', 'finishes: one NequipTrainCalculation, one model', 'AiiDA checkpoint, `verdi process repair`'),
 ]
 
 
