@@ -147,6 +147,10 @@ def test_demo_runs_the_whole_pipeline_and_prints_numbers_from_the_nodes(run, tmp
     assert '"exit_status": 0' in shown
     processes = run('verdi', '-p', 'sei', 'process', 'list', '-a', '-p1').stdout
     assert 'LammpsMdCalculation' in processes and 'RefinementWorkChain' in processes
+    report = run('aiida-sei', 'report', str(pk), '-o', 'report').stdout  # the run's summary, again from the nodes
+    assert f'frames: {summary["frames"]}' in report
+    assert json.loads((tmp_path / 'report' / 'summary.json').read_text()) == summary
+    assert (tmp_path / 'report' / 'composition.png').stat().st_size > 1000
 
 
 def test_classify_command_writes_the_composition_of_each_frame(run, tmp_path):

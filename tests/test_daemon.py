@@ -106,6 +106,26 @@ def test_process_report_shows_the_work_chain_reports(daemon_profile, submit_and_
     assert f'frame<{node.outputs.frame.pk}> Li8S4:' in report
 
 
+def test_launch_submits_to_the_daemon_and_status_shows_it(daemon_profile, submit_and_await):
+    """`aiida-sei launch` (default --daemon) hands the run to the running daemon; `status` lists
+    the daemon and the finished run, `report` its outputs."""
+    from click.testing import CliRunner
+
+    from aiida_sei.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ['--profile', daemon_profile.name, 'launch', 'sei.structures', '--protocol', 'demo'])
+    assert result.exit_code == 0, result.output
+    assert 'submitted sei.structures<' in result.output
+    pk = int(result.output.split('submitted sei.structures<')[1].split('>')[0])
+    node = submit_and_await(orm.load_node(pk), timeout=DAEMON_TIMEOUT)
+    assert node.is_finished_ok, node.exit_message
+    status = runner.invoke(cli, ['--profile', daemon_profile.name, 'status'])
+    assert status.exit_code == 0, status.output
+    assert 'running' in status.output.splitlines()[0].lower()
+    assert any(line.split()[:1] == [str(pk)] and 'finished [0]' in line for line in status.output.splitlines())
+
+
 def run_verdi(*args) -> str:
     """`verdi` as a user runs it, on this session's configuration (AIIDA_PATH)."""
     result = subprocess.run([str(BIN / 'verdi'), *args], capture_output=True, text=True, env=os.environ.copy())
