@@ -184,7 +184,7 @@ def models_trained_on(frame, validation: bool = False, compiled: bool = True) ->
     found = [models[pk] for pk in sorted(models)]
     if compiled and models:
         qb = orm.QueryBuilder().append(ModelData, filters={'id': {'in': list(models)}}, tag='model')
-        qb.append(orm.CalcJobNode, with_incoming='model', tag='compile')
+        qb.append(orm.ProcessNode, with_incoming='model', tag='compile')
         qb.append(CompiledModelData, with_incoming='compile', project='*')
         found.extend(sorted(qb.all(flat=True), key=lambda node: node.pk))
     return found

@@ -21,68 +21,10 @@ import time
 
 import numpy as np
 
-RESULTS = pathlib.Path(__file__).parent / 'results' / 'queries.json'
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = ROOT / 'benchmarks' / 'results' / 'queries.json'
 CHUNK = 500
 TRAJECTORY_STEPS = 100
-
-
-def lj_cells(count: int, seed: int):
-    """Rattled 16-atom BCC Li cells with Lennard-Jones energy, forces and stress."""
-    from ase.calculators.lj import LennardJones
-    from ase.calculators.singlepoint import SinglePointCalculator
-
-    from aiida_sei.science import crystals
-
-    rng, base, cells = np.random.default_rng(seed), crystals.bcc_li(supercell=(2, 2, 2)), []
-    for _ in range(count):
-        atoms = base.copy()
-        atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
-        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
-        results = {k: atoms.calc.get_property(k, atoms) for k in ('energy', 'forces', 'stress')}
-        atoms.calc = SinglePointCalculator(atoms, **results)
-        cells.append(atoms)
-    return cells
-
-
-def stand_ins():
-    """Training and compile stand-ins with the real CalcJobs' link labels, under a work chain."""
-    import io
-
-    from aiida.engine import WorkChain, calcfunction
-
-    from aiida_sei.data import CompiledModelData, DatasetData, ModelData
-
-    @calcfunction
-    def train_model(dataset: DatasetData, validation: DatasetData) -> ModelData:
-        model = ModelData(io.BytesIO(b'packaged model'), filename='model.nequip.zip')
-        model.set_model_metadata(dataset.elements, 5.0, {}, dataset_uuid=dataset.uuid)
-        return model
-
-    @calcfunction
-    def compile_model(model: ModelData) -> CompiledModelData:
-        return CompiledModelData(io.BytesIO(b'compiled model'), filename='model.nequip.pt2')
-
-    class TrainAndCompile(WorkChain):
-        @classmethod
-        def define(cls, spec):
-            super().define(spec)
-            spec.input('dataset', valid_type=DatasetData)
-            spec.input('validation', valid_type=DatasetData)
-            spec.output('compiled', valid_type=CompiledModelData)
-            spec.outline(cls.run_steps)
-
-        def run_steps(self):
-            model = train_model(self.inputs.dataset, self.inputs.validation)
-            self.out('compiled', compile_model(model))
-
-    return TrainAndCompile
-
-
-def rattled(atoms, seed: int):
-    """A copy with every atom moved a little (a perfect crystal has one environment only)."""
-    atoms = atoms.copy()
-    atoms.positions += np.random.default_rng(seed).normal(0, 0.08, atoms.positions.shape)
-    return atoms
 
 
 def build_graph(frames: int, directory: pathlib.Path) -> dict:
@@ -93,9 +35,10 @@ def build_graph(frames: int, directory: pathlib.Path) -> dict:
     from aiida_sei.calculations.functions.classification import classify_trajectory, cluster_environments, label_clustering, reference_inputs
     from aiida_sei.calculations.functions.dataset import import_frames_file, merge_datasets, split
     from aiida_sei.science import crystals
-    from aiida_sei.science.frames import write_extxyz  # noqa: F401  (extxyz via ASE below)
-
     import ase.io
+
+    sys.path.insert(0, str(ROOT))  # the stand-ins and cells of tests/test_queries.py
+    from tests.test_queries import TrainAndCompile, lj_cells, rattled
 
     start, seconds = time.perf_counter(), {}
     parts = []
@@ -107,7 +50,7 @@ def build_graph(frames: int, directory: pathlib.Path) -> dict:
     start = time.perf_counter()
     dataset = merge_datasets(**{f'part_{n:03d}': part for n, part in enumerate(parts)})
     halves = split(dataset, {'train': 0.9, 'validation': 0.1})
-    _, workflow = run_get_node(stand_ins(), dataset=halves['train'], validation=halves['validation'])
+    _, workflow = run_get_node(TrainAndCompile, dataset=halves['train'], validation=halves['validation'])
     seconds['datasets_and_model_s'] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -57,6 +57,7 @@ def describe(roles: dict) -> dict:
         orm.Node, with_incoming='in', project='uuid', edge_project=['type', 'label']).all()
     hashes = {uuid: orm.load_node(uuid).base.repository.hash() for uuid, _ in nodes}
     uuids = lambda found: [node.uuid for node in found]  # noqa: E731
+    sorted_uuids = lambda found: sorted(uuids(found))  # pks, hence pk order, differ between profiles  # noqa: E731
     return {
         'nodes': sorted(map(list, nodes)),
         'links': sorted(map(list, links)),
@@ -64,10 +65,10 @@ def describe(roles: dict) -> dict:
         'model_bytes': orm.load_node(roles['compiled']).get_content(mode='rb').hex(),
         'dataset_frames': [frame.get_frame().positions.tolist() for frame in orm.load_node(roles['dataset']).iter_frames()],
         'model_frames': uuids(queries.model_frames(roles['compiled'])),
-        'labelled_by': uuids(queries.model_labelling_processes(roles['compiled'], validation=True)),
-        'models_trained_on': uuids(queries.models_trained_on(roles['frame'])),
+        'labelled_by': sorted_uuids(queries.model_labelling_processes(roles['compiled'], validation=True)),
+        'models_trained_on': sorted_uuids(queries.models_trained_on(roles['frame'])),
         'composition': queries.composition_over_time(roles['trajectory']),
-        'ancestry': uuids(queries.ancestor_processes(roles['figure'])) + uuids(queries.ancestor_processes(roles['compiled'])),
+        'ancestry': [sorted_uuids(queries.ancestor_processes(roles[role])) for role in ('figure', 'compiled')],
     }
 
 

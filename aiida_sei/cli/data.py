@@ -217,12 +217,11 @@ def trajectory_list():
     """List trajectories: frames, atoms and the process that made each."""
     from aiida import orm
 
-    qb = orm.QueryBuilder().append(orm.TrajectoryData, project=['id', 'attributes.array|steps', 'attributes.symbols', 'ctime'], tag='trajectory')
-    qb.append(orm.ProcessNode, with_outgoing='trajectory', project='attributes.process_label', outerjoin=True)
-    qb.order_by({orm.TrajectoryData: {'id': 'asc'}})
+    qb = orm.QueryBuilder().append(orm.TrajectoryData, project='*').order_by({orm.TrajectoryData: {'id': 'asc'}})
     click.echo(f'{"PK":>6} {"frames":>7} {"atoms":>7}  {"created":16s}  created by')
-    for pk, shape, symbols, ctime, creator in qb.all():
-        click.echo(f'{pk:>6} {(shape or [0])[0]:>7} {len(symbols or []):>7}  {ctime:%Y-%m-%d %H:%M}  {creator or "-"}')
+    for node in qb.all(flat=True):
+        creator = '-' if node.creator is None else f'{node.creator.process_label}<{node.creator.pk}>'
+        click.echo(f'{node.pk:>6} {node.numsteps:>7} {len(node.symbols):>7}  {node.ctime:%Y-%m-%d %H:%M}  {creator}')
 
 
 def _compositions_of(node) -> list[int]:
