@@ -3,8 +3,9 @@
 Builds, in a throwaway profile (temporary AIIDA_PATH, SQLite storage), the graph a run leaves:
 Lennard-Jones-labelled 16-atom Li cells imported with the project's ``import_frames``
 calcfunction (500 frames a call, the cheapest real way to store a frame with its provenance),
-``merge_datasets``, ``split_dataset``, a stand-in training and compile (calcfunctions with the
-real CalcJobs' link labels, called by a work chain), and a classified 100-step trajectory.
+``merge_datasets``, ``split_dataset``, the stand-in training and compile of tests/test_queries.py
+(calcfunctions with the real CalcJobs' link labels, called by a work chain), and a classified
+100-step trajectory.
 Then times each query of docs/queries.md (best of 3, warm). Results in benchmarks/results/queries.json.
 
 Run: `.venv/bin/python benchmarks/queries.py [N ...]` (default: 1000 10000).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -103,7 +105,9 @@ def run(frames: int) -> dict:
         graph = build_graph(frames, pathlib.Path(directory))
     from aiida import orm
 
-    return {'frames': frames, 'nodes': orm.QueryBuilder().append(orm.Node).count(), 'build': graph['build'], 'queries_s': measure(graph)}
+    report = {'frames': frames, 'nodes': orm.QueryBuilder().append(orm.Node).count(), 'build': graph['build'], 'queries_s': measure(graph)}
+    shutil.rmtree(os.environ['AIIDA_PATH'], ignore_errors=True)  # the throwaway profile
+    return report
 
 
 def main():
