@@ -120,9 +120,8 @@ def training_frames_processes(model) -> list[orm.ProcessNode]:
 
 # --- models, frames, compositions and ancestry (docs/queries.md) -----------------------------
 
-#: Links followed up from a node to everything it depends on: data to its creator, a process to
-#: its inputs, and (what ``with_ancestors`` leaves out) a process to the work chain that called it.
-ANCESTRY_LINKS = (LinkType.CREATE, LinkType.RETURN, LinkType.INPUT_CALC, LinkType.INPUT_WORK, LinkType.CALL_CALC, LinkType.CALL_WORK)
+#: Links from a process up to the work chain that called it (``with_ancestors`` does not follow them).
+CALL_LINKS = [LinkType.CALL_CALC.value, LinkType.CALL_WORK.value]
 
 
 def packaged_model(model):
@@ -151,6 +150,15 @@ def model_frames(model, validation: bool = False) -> list:
     if validation and 'validation' in datasets:
         frames.extend(datasets['validation'].iter_frames())
     return frames
+
+
+def model_frame_uuids(model, validation: bool = False) -> list[str]:
+    """UUIDs of the frames behind ``model`` (as :func:`model_frames`, without loading 10^4 nodes)."""
+    datasets = model_datasets(model)
+    uuids = list(datasets['dataset'].frame_uuids)
+    if validation and 'validation' in datasets:
+        uuids.extend(datasets['validation'].frame_uuids)
+    return uuids
 
 
 def model_labelling_processes(model, validation: bool = False) -> list[orm.ProcessNode]:
@@ -242,16 +250,21 @@ def composition_over_time(node) -> list[dict]:
 
 
 def ancestor_process_pks(node) -> set[int]:
-    """Pks of every process ``node`` depends on (see :func:`ancestor_processes`)."""
-    from aiida.tools.graph.graph_traversers import traverse_graph
-
+    """Pks of every process ``node`` depends on (see :func:`ancestor_processes`): the processes
+    upstream along CREATE/INPUT links (one recursive SQL query, ``with_descendants``), then the work
+    chains that called any of them, caller after caller."""
     node = _node(node)
-    reached = traverse_graph([node.pk], links_backward=ANCESTRY_LINKS)['nodes']
-    reached.discard(node.pk)
-    processes = set()
-    for chunk in _chunks(sorted(reached), 5000):
-        processes.update(orm.QueryBuilder().append(orm.ProcessNode, filters={'id': {'in': chunk}}, project='id').all(flat=True))
-    return processes
+    qb = orm.QueryBuilder().append(orm.Node, filters={'id': node.pk}, tag='node')
+    qb.append(orm.ProcessNode, with_descendants='node', project='id')
+    found = set(qb.all(flat=True)) | ({node.creator.pk} if isinstance(node, orm.Data) and node.creator else set())
+    called = set(found)
+    while called:
+        qb = orm.QueryBuilder().append(orm.ProcessNode, filters={'id': {'in': sorted(called)}}, tag='called')
+        qb.append(orm.WorkflowNode, with_outgoing='called', edge_filters={'type': {'in': CALL_LINKS}}, project='id')
+        called = set(qb.all(flat=True)) - found
+        found |= called
+    found.discard(node.pk)
+    return found
 
 
 def ancestor_processes(node) -> list[orm.ProcessNode]:

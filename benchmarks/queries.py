@@ -82,6 +82,7 @@ def measure(graph: dict) -> dict:
 
     compiled, frame = graph['compiled'], graph['frame']
     cases = {
+        'model_frame_uuids': (queries.model_frame_uuids, compiled),
         'model_frames': (queries.model_frames, compiled),
         'model_labelling_processes': (queries.model_labelling_processes, compiled),
         'models_trained_on': (queries.models_trained_on, frame),

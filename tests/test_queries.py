@@ -152,6 +152,7 @@ def test_frames_behind_a_compiled_model_are_its_training_set(run):
     assert uuids(queries.model_frames(run['compiled'])) == train.frame_uuids
     assert uuids(queries.model_frames(run['model'], validation=True)) == train.frame_uuids + validation.frame_uuids
     assert queries.packaged_model(run['compiled'].pk).uuid == run['model'].uuid
+    assert queries.model_frame_uuids(run['compiled'], validation=True) == train.frame_uuids + validation.frame_uuids
 
 
 def test_labelling_calculations_of_a_model_are_the_label_jobs_and_the_import(run):
