@@ -1,9 +1,11 @@
 """Benchmark: what active learning buys, and what AiiDA costs around it.
 
-1. Runs ``sei.active_learning`` (the real work chain, embedded profile, fast SGP settings) on
-   the 52-atom Li6PS5Cl cell at 600 K, with CHGNet as the labeller: a many-body potential that
-   costs ~0.1 s a frame instead of DFT's minutes, so the count of labels is measured, not the
-   DFT time.
+1. Runs ``sei.active_learning`` (the real work chain, embedded profile, fast SGP settings) with
+   one of two labellers (``--labels``):
+   - ``gpaw`` (default): DFT labels (GPAW `fast` protocol, PBE) of the 16-atom BCC Li cell at
+     600 K; ~20 s a label on one core, so the DFT share of the wall time is real;
+   - ``chgnet``: the 52-atom Li6PS5Cl cell at 600 K with CHGNet (a many-body potential, ~0.1 s a
+     frame): the count of labels on the electrolyte, not the DFT time.
 2. Takes the MD that run produced (every stored frame of every segment), holds out 25 frames,
    labels them, and measures the final SGP's force error on them.
 3. Uniform sampling of the same MD: every N-th frame labelled (all atoms as sparse points,
@@ -12,9 +14,9 @@
 4. AiiDA overhead: the loop's wall time minus the MD and labelling time measured inside the
    jobs, as a share of the wall time.
 
-Run: `.venv/bin/python benchmarks/active_learning.py [--loop PK]` (PK: a finished loop in the
+Run: `.venv/bin/python benchmarks/active_learning.py [--labels gpaw|gpaw-tight|chgnet] [--loop PK]` (PK: a finished loop in the
 benchmark profile to analyse again instead of running one); results in
-benchmarks/results/active_learning.json.
+benchmarks/results/active_learning[_chgnet].json.
 """
 
 from __future__ import annotations
@@ -26,16 +28,55 @@ import time
 
 import numpy as np
 
-RESULTS = pathlib.Path(__file__).parent / 'results' / 'active_learning.json'
-OVERRIDES = {
-    'sgp': {'cutoff': 5.0, 'n_max': 6, 'l_max': 2},
-    'thresholds': {'dft': 0.08, 'add_atom': 0.02},
-    'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 250, 'segment_steps': 250, 'thin': 2, 'seed': 1},
-    'max_dft_calls': 30,
-    'train_until': 40,
-    'labeller': {'backend': 'ase', 'protocol': 'universal'},
+RESULTS = pathlib.Path(__file__).parent / 'results'
+SETUPS = {
+    'gpaw': {
+        'system': 'BCC Li, 16 atoms, 600 K NVT, GPAW PBE labels (fast protocol)',
+        'structure': ('bcc-li', {'supercell': [2, 2, 2]}),
+        'results': 'active_learning.json',
+        'overrides': {
+            'sgp': {'cutoff': 5.0, 'n_max': 6, 'l_max': 2},
+            'system_thresholds': {'Li': {'dft': 0.05, 'add_atom': 0.01}},
+            'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 500, 'segment_steps': 500, 'thin': 2, 'seed': 1},
+            'max_dft_calls': 40,
+            'train_until': 40,
+            'labeller': {'backend': 'gpaw', 'protocol': 'fast'},
+        },
+        'n_test': 12,
+        'uniform_counts': (3, 6, 12, 24, 48),
+    },
+    # The same with 5x tighter thresholds: more labels, lower error, the curve to compare with.
+    'gpaw-tight': {
+        'system': 'BCC Li, 16 atoms, 600 K NVT, GPAW PBE labels (fast protocol), thresholds 0.01 / 0.002',
+        'structure': ('bcc-li', {'supercell': [2, 2, 2]}),
+        'results': 'active_learning_tight.json',
+        'overrides': {
+            'sgp': {'cutoff': 5.0, 'n_max': 6, 'l_max': 2},
+            'system_thresholds': {'Li': {'dft': 0.01, 'add_atom': 0.002}},
+            'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 500, 'segment_steps': 500, 'thin': 2, 'seed': 1},
+            'max_dft_calls': 40,
+            'train_until': 40,
+            'labeller': {'backend': 'gpaw', 'protocol': 'fast'},
+        },
+        'n_test': 12,
+        'uniform_counts': (2, 4, 8, 16, 32),
+    },
+    'chgnet': {
+        'system': 'Li6PS5Cl, 52 atoms, 600 K NVT, CHGNet labels',
+        'structure': ('argyrodite', None),
+        'results': 'active_learning_chgnet.json',
+        'overrides': {
+            'sgp': {'cutoff': 5.0, 'n_max': 6, 'l_max': 2},
+            'thresholds': {'dft': 0.08, 'add_atom': 0.02},
+            'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 250, 'segment_steps': 250, 'thin': 2, 'seed': 1},
+            'max_dft_calls': 30,
+            'train_until': 40,
+            'labeller': {'backend': 'ase', 'protocol': 'universal'},
+        },
+        'n_test': 25,
+        'uniform_counts': (5, 10, 20, 40, 80),
+    },
 }
-N_TEST = 25
 
 
 def chgnet_labels(images):
@@ -50,6 +91,28 @@ def chgnet_labels(images):
     return labelled
 
 
+def gpaw_labels(images):
+    """The loop's own DFT settings (GPAW `fast` protocol, the runner's calculator), out of AiiDA."""
+    from aiida_sei.protocols import load_protocol_file, recursive_merge
+    from aiida_sei.runners.gpaw_singlepoint import make_calculator
+    from aiida_sei.science.kpoints import kpoint_mesh
+
+    protocols = load_protocol_file('gpaw')
+    inputs = recursive_merge(protocols['default_inputs'], protocols['protocols']['fast'])
+    labelled = []
+    for atoms in images:
+        atoms = atoms.copy()
+        mesh = kpoint_mesh(atoms.cell, inputs['kpoints_spacing'], len(atoms), inputs['gamma_only_above_atoms'])
+        atoms.calc = make_calculator(inputs['parameters'], mesh, txt=None)
+        energy = atoms.get_potential_energy(force_consistent=True)  # as the runner stores it
+        labelled.append((atoms, energy, atoms.get_forces(), atoms.get_stress(voigt=False)))
+        print(f'gpaw label {len(labelled)}/{len(images)}', flush=True)
+    return labelled
+
+
+LABELLERS = {'gpaw': gpaw_labels, 'chgnet': chgnet_labels}
+
+
 def force_rmse(model, test) -> float:
     from aiida_sei.science import sgp
 
@@ -57,16 +120,17 @@ def force_rmse(model, test) -> float:
     return float(np.sqrt(np.mean(np.square(errors))))
 
 
-def run_loop():
+def run_loop(setup: dict):
     from aiida import orm
     from aiida.engine import run_get_node
 
     from aiida_sei.calculations.functions.structures import build_structure_node
     from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
 
-    code = orm.load_code('python@localhost')
-    structure = build_structure_node('argyrodite')['structure']
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(code, code, structure, 'fast', OVERRIDES)
+    md_code = orm.load_code('python@localhost')
+    label_code = orm.load_code('gpaw@localhost' if setup['overrides']['labeller']['backend'] == 'gpaw' else 'python@localhost')
+    structure = build_structure_node(*setup['structure'])['structure']
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(md_code, label_code, structure, 'fast', setup['overrides'])
     start = time.perf_counter()
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
@@ -91,20 +155,23 @@ def inner_seconds(node) -> dict:
 
     jobs = node.called_descendants
     md = sum(c.outputs.misc['wall_time'] for c in jobs if c.process_class is FlareMdCalculation)
-    labels = [c.outputs.misc['wall_time'] for c in jobs if c.process_label == 'AseCalculation' and 'misc' in c.outputs]
+    labels = [c.outputs.misc['wall_time'] for c in jobs if c.process_label in ('AseCalculation', 'GpawCalculation') and 'misc' in c.outputs]
     return {'md_s': md, 'labels_s': float(sum(labels)), 'n_label_jobs': len(labels)}
 
 
-def uniform_curve(frames, test, target: float, settings: dict) -> list[dict]:
+def uniform_curve(frames, test, target: float, settings: dict, setup: dict, label) -> list[dict]:
     from aiida_sei.science import sgp
 
-    curve = []
-    for count in (5, 10, 20, 40, 80):
+    curve, cache = [], {}  # labels by frame index: the sets of growing N share frames
+    species = sorted(set(frames[0].get_chemical_symbols()))
+    for count in setup['uniform_counts']:
         if count > len(frames):
             break
-        chosen = [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
-        model = sgp.make_sgp(['Cl', 'Li', 'P', 'S'], **settings)
-        for atoms, energy, forces, stress in chgnet_labels(chosen):
+        chosen = np.linspace(0, len(frames) - 1, count).round().astype(int)
+        missing = [i for i in chosen if i not in cache]
+        cache.update(zip(missing, label([frames[i] for i in missing])))
+        model = sgp.make_sgp(species, **settings)
+        for atoms, energy, forces, stress in (cache[i] for i in chosen):
             sgp.add_frame(model, atoms, energy, forces, stress, range(len(atoms)))
         sgp.train(model)  # all frames known at once: one hyperparameter optimisation
         curve.append({'labels': count, 'force_rmse': force_rmse(model, test)})
@@ -128,30 +195,36 @@ def main():
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     from aiida_sei.profile import ensure_profile
 
+    arguments = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    setup_name = arguments.get('--labels', 'gpaw')
+    setup = SETUPS[setup_name]
+    labels = setup_name.split('-')[0]
     ensure_profile('bench-active-learning', echo=lambda _: None)
-    results, node, wall = stored_loop(int(sys.argv[2])) if sys.argv[1:2] == ['--loop'] else run_loop()
+    results, node, wall = stored_loop(int(arguments['--loop'])) if '--loop' in arguments else run_loop(setup)
+    print(f'loop {node.pk}: {len(results["dataset"])} labels, {wall:.0f} s', flush=True)
     frames = md_frames(node)
     rng = np.random.default_rng(0)
-    held_out = sorted(rng.choice(len(frames), size=N_TEST, replace=False))
-    test = chgnet_labels([frames[i] for i in held_out])
+    held_out = sorted(rng.choice(len(frames), size=setup['n_test'], replace=False))
+    test = LABELLERS[labels]([frames[i] for i in held_out])
     pool = [f for i, f in enumerate(frames) if i not in set(held_out)]
     loop_error = force_rmse(results['sgp'].load(), test)
     settings = {k: v for k, v in node.inputs.sgp_settings.get_dict().items()}
-    curve = uniform_curve(pool, test, loop_error, settings)
+    curve = uniform_curve(pool, test, loop_error, settings, setup, LABELLERS[labels])
     reached = next((point['labels'] for point in curve if point['force_rmse'] <= loop_error), None)
     inner = inner_seconds(node)
     report = {
         'machine': {'cpus': os.cpu_count(), 'threads': os.environ['OMP_NUM_THREADS']},
-        'system': 'Li6PS5Cl, 52 atoms, 600 K NVT, CHGNet labels',
-        'settings': OVERRIDES,
+        'system': setup['system'],
+        'loop_pk': node.pk,
+        'settings': setup['overrides'],
         'md_frames_stored': len(frames),
         'active_learning': {'labels': len(results['dataset']), 'force_rmse_eV_per_A': loop_error, 'md_steps': results['state'].step},
         'uniform_sampling': curve,
         'uniform_labels_to_match': reached,
         'wall_time': {'loop_s': wall, **inner, 'outside_md_and_labels_share': 1 - (inner['md_s'] + inner['labels_s']) / wall},
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / setup['results']).write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
 
