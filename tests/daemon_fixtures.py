@@ -22,7 +22,9 @@ It is parametrised, so every test using it runs twice:
 The daemon (one worker) starts on first use and stops at the end of the module. Do not combine
 with ``aiida_profile_clean``: it would empty the daemon profile under the daemon's feet.
 ``postgres_database`` gives a throwaway database (a dict of its settings) on its own.
-To stop and restart the daemon inside a test use :func:`stop_daemon` and :func:`start_daemon`.
+To stop and restart the daemon inside a test use :func:`stop_daemon` and :func:`start_daemon`;
+:func:`repair_processes` runs `verdi process repair` in between (nodes loaded before it must be
+loaded again after it).
 """
 
 from __future__ import annotations
@@ -140,3 +142,23 @@ def daemon_client(daemon_profile):
         yield client
         if client.is_daemon_running:
             stop_daemon(client)
+
+
+def repair_processes(profile) -> str:
+    """`verdi process repair`, AiiDA's own recovery after an unclean stop: it re-queues active
+    processes whose task did not survive (RabbitMQ loses some at a stop; with ZeroMQ a child
+    submitted in the instant the worker stopped).
+
+    On PostgreSQL it first terminates every other connection to the profile's database
+    (aiida-core 2.9: "may be orphaned"), this test process's included: close ours first, so the
+    next query opens a new one. Node objects loaded before are bound to the closed storage.
+    """
+    import subprocess
+
+    from aiida.manage import get_manager
+
+    get_manager().reset_profile_storage()
+    verdi = pathlib.Path(sys.executable).parent / 'verdi'
+    result = subprocess.run([str(verdi), '-p', profile.name, 'process', 'repair', '--force'], capture_output=True, text=True, env=os.environ.copy())
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
