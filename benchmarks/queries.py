@@ -8,7 +8,8 @@ calcfunction (500 frames a call, the cheapest real way to store a frame with its
 100-step trajectory.
 Then times each query of docs/queries.md (best of 3, warm). Results in benchmarks/results/queries.json.
 
-Run: `.venv/bin/python benchmarks/queries.py [N ...]` (default: 1000 10000).
+Run: `.venv/bin/python benchmarks/queries.py [N ...]` (default: 1000 10000); one size kept for
+later measurements: `--one N --keep DIR`, then `--measure DIR`.
 """
 
 from __future__ import annotations
@@ -97,8 +98,13 @@ def measure(graph: dict) -> dict:
     return report
 
 
-def run(frames: int) -> dict:
-    os.environ['AIIDA_PATH'] = tempfile.mkdtemp(prefix='sei-bench-queries-')
+GRAPH_KEYS = ('compiled', 'frame', 'trajectory', 'series')
+
+
+def run(frames: int, keep: pathlib.Path | None = None) -> dict:
+    """Build and measure in a throwaway profile; with ``keep``, the profile stays in that
+    directory (AIIDA_PATH) with graph.json, for `--measure DIR` after a change to the queries."""
+    os.environ['AIIDA_PATH'] = str(keep) if keep else tempfile.mkdtemp(prefix='sei-bench-queries-')
     from aiida_sei.profile import ensure_profile
 
     ensure_profile(f'bench-queries-{frames}', echo=lambda _: None)
@@ -107,14 +113,32 @@ def run(frames: int) -> dict:
     from aiida import orm
 
     report = {'frames': frames, 'nodes': orm.QueryBuilder().append(orm.Node).count(), 'build': graph['build'], 'queries_s': measure(graph)}
-    shutil.rmtree(os.environ['AIIDA_PATH'], ignore_errors=True)  # the throwaway profile
+    if keep:
+        (keep / 'graph.json').write_text(json.dumps({**{key: graph[key].pk for key in GRAPH_KEYS}, 'report': report}))
+    else:
+        shutil.rmtree(os.environ['AIIDA_PATH'], ignore_errors=True)  # the throwaway profile
     return report
+
+
+def measure_kept(keep: pathlib.Path) -> dict:
+    """Measure again on a profile kept by `--one N --keep DIR`."""
+    os.environ['AIIDA_PATH'] = str(keep)
+    from aiida import load_profile, orm
+
+    stored = json.loads((keep / 'graph.json').read_text())
+    load_profile(f'bench-queries-{stored["report"]["frames"]}')
+    graph = {key: orm.load_node(stored[key]) for key in GRAPH_KEYS}
+    return {**stored['report'], 'queries_s': measure(graph)}
 
 
 def main():
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     if sys.argv[1:2] == ['--one']:  # one size in this process (its own throwaway profile)
-        print(json.dumps(run(int(sys.argv[2]))))
+        keep = pathlib.Path(sys.argv[4]).resolve() if sys.argv[3:4] == ['--keep'] else None
+        print(json.dumps(run(int(sys.argv[2]), keep)))
+        return
+    if sys.argv[1:2] == ['--measure']:
+        print(json.dumps(measure_kept(pathlib.Path(sys.argv[2]).resolve())))
         return
     import subprocess
 
