@@ -33,23 +33,28 @@ def single_thread_env() -> dict:
     return env
 
 
-def argyrodite_cells(count: int, seed: int = 0):
-    """Rattled 52-atom Li6PS5Cl cells labelled with Lennard-Jones energy, forces and stress."""
+def lennard_jones_cells(build, count: int, seed: int = 0, rattle: float = 0.05):
+    """``count`` copies of ``build()`` rattled by ``rattle`` Å, labelled with Lennard-Jones
+    energy, forces and stress (as single-point results, as a file of DFT frames holds them)."""
     from ase.calculators.lj import LennardJones
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    from aiida_sei.science import catalogue
-
-    rng = np.random.default_rng(seed)
-    cells = []
+    rng, cells = np.random.default_rng(seed), []
     for _ in range(count):
-        atoms = catalogue.build('argyrodite')
-        atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
+        atoms = build()
+        atoms.positions += rng.normal(0, rattle, atoms.positions.shape)
         atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
         results = {k: atoms.calc.get_property(k, atoms) for k in ('energy', 'forces', 'stress')}
         atoms.calc = SinglePointCalculator(atoms, **results)
         cells.append(atoms)
     return cells
+
+
+def argyrodite_cells(count: int, seed: int = 0):
+    """Rattled 52-atom Li6PS5Cl cells labelled with Lennard-Jones energy, forces and stress."""
+    from aiida_sei.science import catalogue
+
+    return lennard_jones_cells(lambda: catalogue.build('argyrodite'), count, seed)
 
 
 def sheared_argyrodite(repeat=(1, 1, 1)):

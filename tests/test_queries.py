@@ -14,6 +14,7 @@ from aiida.engine import WorkChain, calcfunction, run_get_node
 
 from aiida_sei import queries
 from aiida_sei.data import CompiledModelData, DatasetData, ModelData
+from tests.allegro_fixtures import lennard_jones_cells
 
 MODEL_BYTES = b'stand-in packaged model'
 COMPILED_BYTES = b'stand-in compiled model'
@@ -68,20 +69,9 @@ class TrainAndCompile(WorkChain):
 
 def lj_cells(count: int, seed: int):
     """Rattled 16-atom BCC Li cells with Lennard-Jones labels (energy, forces, stress)."""
-    from ase.calculators.lj import LennardJones
-    from ase.calculators.singlepoint import SinglePointCalculator
-
     from aiida_sei.science import crystals
 
-    rng, cells = np.random.default_rng(seed), []
-    for _ in range(count):
-        atoms = crystals.bcc_li(supercell=(2, 2, 2))
-        atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
-        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
-        results = {k: atoms.calc.get_property(k, atoms) for k in ('energy', 'forces', 'stress')}
-        atoms.calc = SinglePointCalculator(atoms, **results)
-        cells.append(atoms)
-    return cells
+    return lennard_jones_cells(lambda: crystals.bcc_li(supercell=(2, 2, 2)), count, seed)
 
 
 def rattled(atoms, seed: int):
