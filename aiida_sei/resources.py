@@ -108,9 +108,12 @@ def _label_backends(namespace, profile):
             _apply(namespace[backend_namespace], _plan()[workchain.__name__], profile)
 
 
-def _no_options(process_class_name, why):
+def _resolved_profile(port):
+    """A work chain that builds its steps itself takes the resolved profile as an input and
+    applies it to each step's builder (:func:`apply_profile`)."""
+
     def apply(namespace, profile):
-        raise ValueError(f'{process_class_name} takes no scheduler options per step: {why}')
+        namespace[port] = orm.Dict(profile)
 
     return apply
 
@@ -127,8 +130,7 @@ def _plan() -> dict:
         'ActiveLearningSweepWorkChain': [_nested('active_learning', 'ActiveLearningWorkChain')],
         'RefinementWorkChain': [_options_dict('options', 'model_md'), _options_dict('training', 'train', key='options'),
                                 _options_dict('labeller.options', 'label')],
-        'InterfaceWorkChain': [_no_options('InterfaceWorkChain', 'its protocol names the steps\' protocols only; '
-                                           'build and submit the steps\' builders yourself to give them resources')],
+        'InterfaceWorkChain': [_resolved_profile('resources')],
         'GpawCalculation': [_calcjob('label')],
         'AseCalculation': [_calcjob('label')],
         'VaspCalculation': [_calcjob('label')],
@@ -168,7 +170,11 @@ def apply_resources(builder, profile_name: str | None = None, overrides: dict | 
     """Set the scheduler options of every job ``builder`` will launch from profile ``profile_name``
     (``laptop``, ``cluster``, ...), by role; ``overrides``: role -> {options, inputs} over the
     profile. Returns the builder. Unknown profiles, roles or processes raise a ValueError."""
-    profile = get_profile(profile_name, overrides)
+    return apply_profile(builder, get_profile(profile_name, overrides))
+
+
+def apply_profile(builder, profile: dict):
+    """As :func:`apply_resources`, with a resolved profile (role -> {options, inputs})."""
     name = builder.process_class.__name__
     plan = _plan()
     if name not in plan:

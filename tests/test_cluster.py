@@ -280,11 +280,21 @@ def test_refinement_gets_cpu_model_md_gpu_training_and_dft_label_options(cluster
     assert builder.labeller.options['withmpi'] is True
 
 
-def test_the_interface_chain_and_unknown_processes_are_refused(cluster):
+def test_the_interface_chain_gives_each_step_the_resources_of_its_role(cluster):
+    """sei.interface builds its steps itself: it takes the resolved profile as its `resources`
+    input and applies it to each step's builder before submitting it (InterfaceWorkChain._submit)."""
+    from aiida_sei.resources import apply_profile
     from aiida_sei.workchains.interface import InterfaceWorkChain
 
-    with pytest.raises(ValueError, match='InterfaceWorkChain takes no scheduler options per step'):
-        apply_resources(InterfaceWorkChain.get_builder(), 'cluster')
+    builder = apply_resources(InterfaceWorkChain.get_builder(), 'cluster', {'production': {'options': {'max_wallclock_seconds': 7200}}})
+    profile = builder.resources.get_dict()
+    assert profile == get_profile('cluster', {'production': {'options': {'max_wallclock_seconds': 7200}}})
+    production = apply_profile(LammpsMdCalculation.get_builder(), profile)  # what the chain does with its production job
+    assert production.metadata.options['max_wallclock_seconds'] == 7200
+    assert production.metadata.options['resources'] == profile['production']['options']['resources']
+    assert production.load_plugin.value is False and production.cmdline.get_list()[:4] == ['-k', 'on', 'g', '4']  # Kokkos on 4 GPUs
+    compile_job = apply_profile(NequipCompileCalculation.get_builder(), profile)
+    assert compile_job.device.value == 'cuda'
     with pytest.raises(ValueError, match='no resource plan for ArithmeticAddCalculation; known: .*LammpsMdCalculation'):
         apply_resources(CalculationFactory('core.arithmetic.add').get_builder(), 'cluster')
 

@@ -71,6 +71,9 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         super().define(spec)
         spec.input_namespace('codes', valid_type=orm.AbstractCode, dynamic=True, validator=validate_codes, help=f'Codes: {", ".join(CODES)}.')
         spec.input('protocol', valid_type=orm.Dict, help='The resolved sei.interface protocol (steps and their protocols).')
+        spec.input('resources', valid_type=orm.Dict, required=False,
+                   help='Hardware per step role (label, md, train, compile, production, ...): a resolved resource profile, '
+                        'set by `aiida_sei.resources.apply_resources(builder, "cluster")`; absent: the steps\' own defaults.')
         spec.outline(
             cls.build_structures,
             cls.active_learning,
@@ -107,6 +110,14 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             return None
         return self.exit_codes.ERROR_STEP_FAILED.format(step=step, message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
 
+    def _submit(self, builder):
+        """Submit a step, with the scheduler options of its role when ``resources`` is given."""
+        if 'resources' in self.inputs:
+            from aiida_sei.resources import apply_profile
+
+            apply_profile(builder, self.inputs.resources.get_dict())
+        return self.submit(builder)
+
     def _structure(self, label: str):
         return self.ctx.structures.outputs.structures[label]
 
@@ -127,7 +138,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         step = self._step()['active_learning']
         structures = {label: self._structure(label) for label in step['systems']}
         builder = ActiveLearningSweepWorkChain.get_builder_from_protocol(self.inputs.codes.md, self.inputs.codes.label, structures, step['protocol'], step['overrides'])
-        node = self.submit(builder)
+        node = self._submit(builder)
         self.report(f'2. active learning on {", ".join(structures)}: {node.process_label}<{node.pk}>')
         return ToContext(active_learning=node)
 
@@ -139,7 +150,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         step = self._step()['allegro']
         builder = AllegroTrainingWorkChain.get_builder_from_protocol(
             self.inputs.codes.train, self.inputs.codes.package, parts['train'], parts['validation'], step['protocol'], step['overrides'])
-        return self.submit(builder)
+        return self._submit(builder)
 
     def train(self):
         if error := self._failed('active-learning', self.ctx.active_learning):
@@ -166,7 +177,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         products = {label: self._structure(label) for label in step['products']}
         builder = RefinementWorkChain.get_builder_from_protocol(
             codes, self.ctx.dataset, self.ctx.model, self._structure(step['interface']), products, step['protocol'], step['overrides'])
-        node = self.submit(builder)
+        node = self._submit(builder)
         self.report(f'4. refinement: {node.process_label}<{node.pk}>')
         return ToContext(refinement=node)
 
@@ -179,7 +190,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         builder.code = self.inputs.codes.compile
         builder.model = self.ctx.model
         builder.target = orm.Str('pair_allegro')
-        node = self.submit(builder)
+        node = self._submit(builder)
         self.report(f'5. compiling the model for LAMMPS: {node.process_label}<{node.pk}>')
         return ToContext(compiled=node)
 
@@ -192,7 +203,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         builder.structure = self._structure(step['structure'])
         builder.model = self.ctx.compiled.outputs.compiled
         builder.parameters = orm.Dict(step['parameters'])
-        node = self.submit(builder)
+        node = self._submit(builder)
         self.report(f'6. production MD of {step["structure"]} ({len(builder.structure.sites)} atoms, {step["parameters"]["steps"]} steps): {node.process_label}<{node.pk}>')
         return ToContext(production=node)
 
