@@ -69,6 +69,14 @@ def test_dry_run_prints_the_overridden_inputs_and_stores_nothing(sei, li_cell):
     assert node_count() == before
 
 
+def test_dry_run_with_cluster_resources_gives_each_job_its_hardware(sei, li_cell):
+    result = sei('launch', 'sei.active_learning', '--structure', li_cell.pk, '--resources', 'cluster', '--dry-run')
+    inputs = yaml.safe_load(result.output.partition('\n')[2])
+    assert inputs['md_job']['metadata']['options']['resources']['num_cores_per_mpiproc'] == 8  # FLARE MD: a few cores
+    assert inputs['labeller']['options']['resources']['num_machines'] == 4  # DFT: many nodes
+    assert 'unknown resource profile `moon`' in sei('launch', 'sei.active_learning', '--structure', li_cell.pk, '--resources', 'moon', '--dry-run', ok=False).output
+
+
 def test_dry_run_of_a_structure_file_leaves_it_unstored(sei, tmp_path):
     path = tmp_path / 'li.extxyz'
     crystals.bcc_li(supercell=(1, 1, 2)).write(path)

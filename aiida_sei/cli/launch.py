@@ -360,12 +360,20 @@ def launch_command(load_profile):
     @click.option('--input', 'inputs', multiple=True, metavar='NAME=PK', help='Other node inputs (dataset, validation, model, interface, products.LABEL). Repeatable.')
     @click.option('--code', 'codes', multiple=True, metavar='ROLE=LABEL', help='Code for a role instead of the `aiida-sei setup` one (LABEL or LABEL@COMPUTER). Repeatable.')
     @click.option('--backend', default='gpaw', show_default=True, help='sei.label only: gpaw, vasp or ase (stand-in labels).')
+    @click.option('--resources', 'resources', metavar='PROFILE', help='Hardware per step from a resource profile (laptop, cluster: aiida_sei/workchains/protocols/resources.yaml).')
     @click.option('--daemon/--run', 'use_daemon', default=True, show_default=True, help='Submit to the daemon, or run here and print report lines as they come.')
     @click.option('--dry-run', is_flag=True, help='Print the resolved inputs and exit; nothing is stored.')
     @click.pass_context
-    def launch(ctx, workflow, protocol, overrides, structures, inputs, codes, backend, use_daemon, dry_run):
+    def launch(ctx, workflow, protocol, overrides, structures, inputs, codes, backend, resources, use_daemon, dry_run):
         profile = load_profile(ctx)
         builder, protocol = build(workflow, protocol, overrides, structures, inputs, codes, backend)
+        if resources:
+            from aiida_sei.resources import apply_resources
+
+            try:
+                apply_resources(builder, resources)
+            except ValueError as exception:
+                raise click.UsageError(f'--resources: {exception}') from None
         if dry_run:
             click.echo(f'# {workflow}, protocol {protocol}: resolved inputs (nothing stored)')
             click.echo(yaml.safe_dump(describe(builder._inputs(prune=True)), sort_keys=False, default_flow_style=None).rstrip())
