@@ -13,6 +13,11 @@ def _node(value) -> orm.Node:
     return value if isinstance(value, orm.Node) else orm.load_node(value)
 
 
+#: UUIDs bound in one query: few round trips at 10^4 frames, below SQLite's (32,766) and
+#: PostgreSQL's (65,535) limits on bound parameters.
+UUID_CHUNK = 5000
+
+
 def _chunks(values, size=None):
     from aiida_sei.data.dataset import CHUNK
 
@@ -78,10 +83,10 @@ def labelling_processes(dataset) -> list[orm.ProcessNode]:
     from aiida_sei.data import FrameData
 
     creators = set()
-    for chunk in _chunks(_node(dataset).frame_uuids):
+    for chunk in _chunks(_node(dataset).frame_uuids, UUID_CHUNK):
         qb = orm.QueryBuilder().append(FrameData, filters={'uuid': {'in': chunk}}, tag='frame')
         qb.append(orm.ProcessNode, with_outgoing='frame', edge_filters={'type': LinkType.CREATE.value}, project='id')
-        creators.update(qb.all(flat=True))
+        creators.update(qb.distinct().all(flat=True))  # a few creators for thousands of frames
     converted = _converted_calcjobs(creators)
     return _load_sorted(orm.ProcessNode, {converted.get(pk, pk) for pk in creators})
 
@@ -159,6 +164,23 @@ def model_frame_uuids(model, validation: bool = False) -> list[str]:
     if validation and 'validation' in datasets:
         uuids.extend(datasets['validation'].frame_uuids)
     return uuids
+
+
+def model_frame_table(model, validation: bool = False) -> list[dict]:
+    """The frames behind ``model`` and what labelled them, in dataset order: ``[{'uuid', 'pk',
+    'labelled_by'}]``, ``labelled_by`` being the pk of the process that created the frame (the
+    DFT CalcJob, or the calcfunction that imported or converted it). Three numbers a frame in
+    one query per 5000 frames: at 10^4 frames a fraction of the time loading the frame nodes
+    (:func:`model_frames`) takes; load the few you need with ``orm.load_node(pk)``."""
+    from aiida_sei.data import FrameData
+
+    uuids = model_frame_uuids(model, validation)
+    rows = {}
+    for chunk in _chunks(uuids, UUID_CHUNK):
+        qb = orm.QueryBuilder().append(FrameData, filters={'uuid': {'in': chunk}}, project=['uuid', 'id'], tag='frame')
+        qb.append(orm.ProcessNode, with_outgoing='frame', edge_filters={'type': LinkType.CREATE.value}, project='id')
+        rows.update((uuid, {'uuid': uuid, 'pk': pk, 'labelled_by': creator}) for uuid, pk, creator in qb.iterall())
+    return [rows[uuid] for uuid in uuids]
 
 
 def model_labelling_processes(model, validation: bool = False) -> list[orm.ProcessNode]:

@@ -145,6 +145,14 @@ def test_frames_behind_a_compiled_model_are_its_training_set(run):
     assert queries.model_frame_uuids(run['compiled'], validation=True) == train.frame_uuids + validation.frame_uuids
 
 
+def test_frame_table_of_a_model_names_each_frame_and_its_creator(run):
+    frames = {frame.uuid: frame for frame in run['frames']}
+    table = queries.model_frame_table(run['compiled'], validation=True)
+    expected = run['halves']['train'].frame_uuids + run['halves']['validation'].frame_uuids
+    assert [row['uuid'] for row in table] == expected
+    assert [(row['pk'], row['labelled_by']) for row in table] == [(frames[u].pk, frames[u].creator.pk) for u in expected]
+
+
 def test_labelling_calculations_of_a_model_are_the_label_jobs_and_the_import(run):
     frames = {frame.uuid: frame for frame in run['frames']}
     expected = {frames[uuid].creator.pk for uuid in run['halves']['train'].frame_uuids}
