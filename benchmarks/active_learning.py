@@ -29,36 +29,29 @@ import time
 import numpy as np
 
 RESULTS = pathlib.Path(__file__).parent / 'results'
-SETUPS = {
-    'gpaw': {
-        'system': 'BCC Li, 16 atoms, 600 K NVT, GPAW PBE labels (fast protocol)',
-        'structure': ('bcc-li', {'supercell': [2, 2, 2]}),
-        'results': 'active_learning.json',
-        'overrides': {
-            'sgp': {'cutoff': 5.0, 'n_max': 6, 'l_max': 2},
-            'system_thresholds': {'Li': {'dft': 0.05, 'add_atom': 0.01}},
-            'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 500, 'segment_steps': 500, 'thin': 2, 'seed': 1},
-            'max_dft_calls': 40,
-            'train_until': 40,
-            'labeller': {'backend': 'gpaw', 'protocol': 'fast'},
-        },
-        'n_test': 12,
-        'uniform_counts': (3, 6, 12, 24, 48),
+GPAW_LI = {
+    'system': 'BCC Li, 16 atoms, 600 K NVT, GPAW PBE labels (fast protocol)',
+    'structure': ('bcc-li', {'supercell': [2, 2, 2]}),
+    'results': 'active_learning.json',
+    'overrides': {
+        'sgp': {'cutoff': 5.0, 'n_max': 6, 'l_max': 2},
+        'system_thresholds': {'Li': {'dft': 0.05, 'add_atom': 0.01}},
+        'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 500, 'segment_steps': 500, 'thin': 2, 'seed': 1},
+        'max_dft_calls': 40,
+        'train_until': 40,
+        'labeller': {'backend': 'gpaw', 'protocol': 'fast'},
     },
+    'n_test': 12,
+    'uniform_counts': (3, 6, 12, 24, 48),
+}
+SETUPS = {
+    'gpaw': GPAW_LI,
     # The same with 5x tighter thresholds: more labels, lower error, the curve to compare with.
     'gpaw-tight': {
-        'system': 'BCC Li, 16 atoms, 600 K NVT, GPAW PBE labels (fast protocol), thresholds 0.01 / 0.002',
-        'structure': ('bcc-li', {'supercell': [2, 2, 2]}),
+        **GPAW_LI,
+        'system': GPAW_LI['system'] + ', thresholds 0.01 / 0.002',
         'results': 'active_learning_tight.json',
-        'overrides': {
-            'sgp': {'cutoff': 5.0, 'n_max': 6, 'l_max': 2},
-            'system_thresholds': {'Li': {'dft': 0.01, 'add_atom': 0.002}},
-            'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 500, 'segment_steps': 500, 'thin': 2, 'seed': 1},
-            'max_dft_calls': 40,
-            'train_until': 40,
-            'labeller': {'backend': 'gpaw', 'protocol': 'fast'},
-        },
-        'n_test': 12,
+        'overrides': {**GPAW_LI['overrides'], 'system_thresholds': {'Li': {'dft': 0.01, 'add_atom': 0.002}}},
         'uniform_counts': (2, 4, 8, 16, 32),
     },
     'chgnet': {
