@@ -12,6 +12,11 @@ from aiida.cmdline.utils import decorators
 STRUCTURE = types.DataParamType(sub_classes=('aiida.data:core.structure',))
 
 
+def process_tag(process) -> str | None:
+    """``Label<pk>`` of a process, as `verdi process list` names it (None without one)."""
+    return None if process is None else f'{process.process_label}<{process.pk}>'
+
+
 @click.group('sei')
 def data_sei():
     """aiida-sei nodes: structures, datasets, models, trajectories and SEI compositions."""
@@ -48,7 +53,7 @@ def structure_show(node):
         'pk': node.pk,
         'formula': node.get_formula(mode='hill'),
         'cell_lengths': list(node.cell_lengths),
-        'created_by': None if creator is None else f'{creator.process_label}<{creator.pk}>',
+        'created_by': process_tag(creator),
         'parameters': creator.inputs.parameters.get_dict() if creator is not None and 'parameters' in creator.inputs else None,
         'info': structure_info(node),
     }
@@ -111,7 +116,7 @@ def dataset_show(node):
         'systems': attributes.get('systems'),
         'elements': node.elements,
         'all_dft': attributes.get('all_dft'),
-        'created_by': None if node.creator is None else f'{node.creator.process_label}<{node.creator.pk}>',
+        'created_by': process_tag(node.creator),
     }
     click.echo(json.dumps(report, indent=2))
 
@@ -184,11 +189,11 @@ def model_show(node):
         'file': node.filename,
         'attributes': {k: v for k, v in node.base.attributes.all.items() if k not in ('filename',)},
         'package': package.pk,
-        'trained_by': None if package.creator is None else f'{package.creator.process_label}<{package.creator.pk}>',
+        'trained_by': process_tag(package.creator),
         'training_set': datasets['dataset'].pk if 'dataset' in datasets else None,
         'training_frames': len(datasets['dataset']) if 'dataset' in datasets else None,
         'validation_frames': len(datasets['validation']) if 'validation' in datasets else None,
-        'labelled_by': [f'{p.process_label}<{p.pk}>' for p in queries.model_labelling_processes(package)] if datasets else [],
+        'labelled_by': [process_tag(p) for p in queries.model_labelling_processes(package)] if datasets else [],
     }
     click.echo(json.dumps(report, indent=2, default=str))
 
@@ -220,7 +225,7 @@ def trajectory_list():
     qb = orm.QueryBuilder().append(orm.TrajectoryData, project='*').order_by({orm.TrajectoryData: {'id': 'asc'}})
     click.echo(f'{"PK":>6} {"frames":>7} {"atoms":>7}  {"created":16s}  created by')
     for node in qb.all(flat=True):
-        creator = '-' if node.creator is None else f'{node.creator.process_label}<{node.creator.pk}>'
+        creator = process_tag(node.creator) or '-'
         click.echo(f'{node.pk:>6} {node.numsteps:>7} {len(node.symbols):>7}  {node.ctime:%Y-%m-%d %H:%M}  {creator}')
 
 
@@ -245,7 +250,7 @@ def trajectory_show(node):
         'atoms': len(node.symbols),
         'formula': node.get_step_structure(0).get_formula(mode='hill') if node.numsteps else None,
         'time': None if times is None else [float(times[0]), float(times[-1])],
-        'created_by': None if node.creator is None else f'{node.creator.process_label}<{node.creator.pk}>',
+        'created_by': process_tag(node.creator),
         'compositions': _compositions_of(node),
     }
     click.echo(json.dumps(report, indent=2))
