@@ -88,7 +88,7 @@ CASES = [
      lambda ctx: label(ctx, overlapping())),
     ('overlapping atoms', 'sei.ase_md', 'overlapping atoms', 'structure validator (catalogue.check_atoms)',
      lambda ctx: ase_md(ctx, overlapping())),
-    ('overlapping atoms', 'sei.lammps', 'overlapping atoms', 'structure validator (geometry.close_pairs)',
+    ('overlapping atoms', 'sei.lammps', 'overlapping atoms', 'structure validator (catalogue.check_overlap)',
      lambda ctx: lammps(ctx, overlapping())),
     ('empty dataset', 'sei.allegro.train', 'dataset is empty', 'sei.nequip_train inputs validator',
      lambda ctx: training(ctx, dataset=ctx.empty)),

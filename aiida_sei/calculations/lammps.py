@@ -16,7 +16,7 @@ from aiida.engine import CalcJob
 from aiida_sei.calculations import set_serial_defaults
 from aiida_sei.data import CompiledModelData
 from aiida_sei.science import catalogue, lammps_md
-from aiida_sei.science.geometry import close_pairs
+from aiida_sei.science.validation import StructureInputError
 
 
 def validate_parameters(value, _):
@@ -29,10 +29,10 @@ def validate_parameters(value, _):
 
 def validate_structure(structure, _):
     """No overlapping atoms: LAMMPS would start from a blown-up state (species: see validate_inputs)."""
-    first, second, distance = close_pairs(structure.get_ase(), catalogue.MIN_DISTANCE)
-    if len(distance):
-        k = int(distance.argmin())
-        return f'atoms {first[k]} and {second[k]} are {distance[k]:.3f} Å apart (< {catalogue.MIN_DISTANCE} Å): overlapping atoms'
+    try:
+        catalogue.check_overlap(structure.get_ase())
+    except StructureInputError as exception:
+        return str(exception)
     return None
 
 

@@ -66,6 +66,11 @@ def check_atoms(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(SPECIES))
     if unknown:
         raise StructureInputError(f'element(s) {", ".join(unknown)} are not species of this study ({", ".join(SPECIES)})')
+    check_overlap(atoms, min_distance)
+
+
+def check_overlap(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
+    """Refuse atoms closer than ``min_distance`` Å (any species: a model's own check follows)."""
     if len(atoms) < 2:
         return
     first, second, distance = close_pairs(atoms, min_distance)
