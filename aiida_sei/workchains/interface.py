@@ -170,10 +170,10 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         return self._step()['refinement']['enabled']
 
     def refine(self):
-        from aiida_sei.workchains.refinement import RefinementWorkChain
+        from aiida_sei.workchains.refinement import CODES as REFINEMENT_CODES, RefinementWorkChain
 
         step = self._step()['refinement']
-        codes = {label: self.inputs.codes[label] for label in ('md', 'label', 'train', 'package', 'compile')}
+        codes = {label: self.inputs.codes[label] for label in REFINEMENT_CODES}
         products = {label: self._structure(label) for label in step['products']}
         builder = RefinementWorkChain.get_builder_from_protocol(
             codes, self.ctx.dataset, self.ctx.model, self._structure(step['interface']), products, step['protocol'], step['overrides'])

@@ -24,6 +24,8 @@ from aiida_sei.workchains.active_learning import check_labeller
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.label import builder_from_labeller
 
+#: Code roles: model MD, labels, nequip train / package / compile.
+CODES = ('md', 'label', 'train', 'package', 'compile')
 INTERFACE = 'interface'
 ORIGINS = {INTERFACE: 'refinement_md'}  # every product: 'product_md'
 
@@ -141,9 +143,9 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
     def get_builder_from_protocol(cls, codes, dataset, model, interface, products, protocol=None, overrides=None, options=None):
         """Builder refining ``model`` (trained on ``dataset``) with MD of ``interface`` and of each
         of ``products``. ``codes``: md (python), label, train, package, compile."""
-        missing = [name for name in ('md', 'label', 'train', 'package', 'compile') if name not in codes]
+        missing = [name for name in CODES if name not in codes]
         if missing:
-            raise ValueError(f'codes missing: {", ".join(missing)} (needs md, label, train, package, compile)')
+            raise ValueError(f'codes missing: {", ".join(missing)} (needs {", ".join(CODES)})')
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.dataset, builder.model, builder.interface = dataset, model, interface
