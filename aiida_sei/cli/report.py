@@ -93,30 +93,15 @@ def uncertainty_rows(node) -> list[dict]:
 def uncertainty_figure(node, path: pathlib.Path) -> None:
     """Maximum uncertainty of every stored MD frame, segment after segment, against the DFT and
     add-atom thresholds: where the loop called DFT."""
-    from aiida_sei.science.plots import _pyplot
+    from aiida_sei.science.plots import uncertainty_segments
 
-    plt = _pyplot()
-    thresholds = node.inputs.thresholds.get_dict()
-    figure, axis = plt.subplots(figsize=(7, 4))
-    offset = 0
-    for number, segment in enumerate(md_segments(node), start=1):
-        if 'trajectory' in segment.outputs:
-            trajectory = segment.outputs.trajectory
-            steps = trajectory.get_stepids()
-            axis.plot(offset + steps - steps[0], trajectory.get_array('max_uncertainty'), marker='.', label=f'segment {number}' if number <= 10 else None)
-        if 'misc' in segment.outputs:
-            offset += segment.outputs.misc['steps']
-            axis.axvline(offset, color='0.85', lw=0.8)
-    for name, style in (('dft', '--'), ('add_atom', ':')):
-        if name in thresholds:
-            axis.axhline(thresholds[name], color='k', ls=style, lw=1, label=f'{name} threshold {thresholds[name]:g}')
-    axis.set_xlabel('MD step (segments back to back)')
-    axis.set_ylabel('max per-atom uncertainty')
-    axis.set_title(f'sei.active_learning<{node.pk}>')
-    axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    segments = []
+    for segment in md_segments(node):
+        trajectory = segment.outputs.trajectory if 'trajectory' in segment.outputs else None
+        segments.append((None if trajectory is None else trajectory.get_stepids(),
+                         None if trajectory is None else trajectory.get_array('max_uncertainty'),
+                         segment.outputs.misc['steps'] if 'misc' in segment.outputs else None))
+    uncertainty_segments(segments, node.inputs.thresholds.get_dict(), path, title=f'sei.active_learning<{node.pk}>')
 
 
 def echo_uncertainty_table(node) -> None:
@@ -132,15 +117,8 @@ def echo_uncertainty_table(node) -> None:
 
 def load_process(pk: int):
     from aiida import orm
-    from aiida.common.exceptions import NotExistent
 
-    try:
-        node = orm.load_node(pk)
-    except NotExistent:
-        raise click.ClickException(f'no node with PK {pk}') from None
-    if not isinstance(node, orm.ProcessNode):
-        raise click.ClickException(f'node {pk} is a {type(node).__name__}, not a process')
-    return node
+    return load_any(pk, orm.ProcessNode)
 
 
 def process_name(node) -> str:

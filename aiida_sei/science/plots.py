@@ -34,6 +34,31 @@ def composition_series(times, fractions: dict[str, dict[str, np.ndarray]], path,
     plt.close(figure)
 
 
+def uncertainty_segments(segments, thresholds: dict, path, title='') -> None:
+    """Active learning: the maximum per-atom uncertainty of each stored frame, MD segments back
+    to back, against the ``dft`` and ``add_atom`` thresholds. ``segments``: (step ids, maximum
+    uncertainties, steps run) per segment; None where a segment stored no frames or did not finish."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4))
+    offset = 0
+    for number, (steps, uncertainties, steps_run) in enumerate(segments, start=1):
+        if steps is not None:
+            axis.plot(offset + steps - steps[0], uncertainties, marker='.', label=f'segment {number}' if number <= 10 else None)
+        if steps_run is not None:
+            offset += steps_run
+            axis.axvline(offset, color='0.85', lw=0.8)
+    for name, style in (('dft', '--'), ('add_atom', ':')):
+        if name in thresholds:
+            axis.axhline(thresholds[name], color='k', ls=style, lw=1, label=f'{name} threshold {thresholds[name]:g}')
+    axis.set_xlabel('MD step (segments back to back)')
+    axis.set_ylabel('max per-atom uncertainty')
+    axis.set_title(title)
+    axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def sei_evolution(times, intact_ps4, thickness_lower, thickness_upper, path, time_unit='ps') -> None:
     """Intact PS4 count and SEI thickness per side over time: Fig. 2d."""
     plt = _pyplot()
