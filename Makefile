@@ -11,8 +11,10 @@ export MKL_NUM_THREADS ?= 1
 install:
 	@bash tools/install.sh
 
+# Two workers, each test module on one of them (module fixtures stay shared); the 25 slowest
+# tests are listed at the end; pyproject.toml gives each test a time limit.
 test: install
-	$(VENV)/bin/python -m pytest tests
+	$(VENV)/bin/python -m pytest tests -n 2 --dist loadfile --durations=25
 
 demo: install
 	$(VENV)/bin/aiida-sei demo

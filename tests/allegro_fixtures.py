@@ -86,7 +86,8 @@ def _cache_key(config: dict) -> str:
 
 
 def build_tiny_models(directory: pathlib.Path) -> dict[str, pathlib.Path]:
-    """Train for one epoch in ``directory`` and compile for LAMMPS and ASE: {target: path}."""
+    """Train for one epoch in ``directory`` and compile for LAMMPS and ASE: {target: path}
+    (``<target>.nequip.pt2`` in ``directory``)."""
     import ase.io
     import yaml
 
@@ -127,12 +128,20 @@ def tiny_allegro(request, tmp_path_factory) -> dict[str, pathlib.Path]:
 
 
 def _cached_or_built(request, tmp_path_factory) -> dict[str, pathlib.Path]:
+    """Built once per machine and engine versions (pytest's cache), or once per test run; a file
+    lock makes pytest-xdist workers wait for the one that builds."""
+    from filelock import FileLock
+
+    from tests.conftest import once
+
     if getattr(request.config, 'cache', None) is None:  # pytest -p no:cacheprovider
-        return build_tiny_models(tmp_path_factory.mktemp('tiny-allegro'))
+        directory = once(tmp_path_factory, 'tiny-allegro', build_tiny_models)
+        return {target: directory / f'{target}.nequip.pt2' for target in TARGETS}
     cache = pathlib.Path(request.config.cache.mkdir('sei-tiny-allegro')) / _cache_key(tiny_config())
-    if not all((cache / f'{target}.nequip.pt2').exists() for target in TARGETS):
-        paths = build_tiny_models(tmp_path_factory.mktemp('tiny-allegro'))
-        cache.mkdir(parents=True, exist_ok=True)
-        for path in paths.values():
-            shutil.copy(path, cache / path.name)
+    with FileLock(str(cache) + '.lock'):
+        if not all((cache / f'{target}.nequip.pt2').exists() for target in TARGETS):
+            paths = build_tiny_models(tmp_path_factory.mktemp('tiny-allegro'))
+            cache.mkdir(parents=True, exist_ok=True)
+            for path in paths.values():
+                shutil.copy(path, cache / path.name)
     return {target: cache / f'{target}.nequip.pt2' for target in TARGETS}

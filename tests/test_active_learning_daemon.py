@@ -1,10 +1,12 @@
 """The active-learning loop through the daemon: stopping the daemon in the middle of the loop
 and starting it again finishes the loop with no DFT call repeated and no frame lost, and the
-resumed run matches an uninterrupted one frame for frame."""
+resumed run matches an uninterrupted one frame for frame. On the embedded profile only: what is
+tested is the loop's checkpoints; the daemon tests of test_daemon.py cover both brokers."""
 
 import time
 
 import numpy as np
+import pytest
 from aiida import orm
 from aiida.engine import run_get_node, submit
 
@@ -36,6 +38,7 @@ def fingerprint(node) -> tuple:
     return [f.base.attributes.get('structure_hash') for f in frames], [f.energy for f in frames]
 
 
+@pytest.mark.parametrize('daemon_profile', ['embedded'], indirect=True)  # about the loop's checkpoints, not the broker
 def test_loop_finishes_after_a_daemon_restart_with_nothing_repeated_or_lost(daemon_profile, submit_and_await, started_daemon_client):
     code = orm.load_code('python@localhost')
     structure = build_structure_node('bcc-li', {'supercell': [2, 2, 2]})['structure']

@@ -1,6 +1,7 @@
 """Allegro training for real (nequip 0.19 + allegro 0.8, CPU): a tiny model on a small dataset."""
 
-import sys
+
+from importlib.metadata import version
 
 import numpy as np
 import pytest
@@ -13,8 +14,8 @@ from aiida_sei.calculations.nequip import NequipTrainCalculation
 from aiida_sei.science import catalogue
 from aiida_sei.science.training_metrics import learning_curve
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
+from tests.local import local_code, local_computer
 
-BIN = sys.executable.rsplit('/', 1)[0]
 
 
 @pytest.fixture(scope='module')
@@ -38,11 +39,8 @@ def lj_dataset(aiida_profile, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def codes(lj_dataset, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp('work'))
-    computer = orm.Computer(label='train-localhost', hostname='localhost', transport_type='core.local', scheduler_type='core.direct', workdir=workdir).store()
-    computer.configure()
-    make = lambda label: orm.InstalledCode(label=label, computer=computer, filepath_executable=f'{BIN}/{label}', prepend_text='export OMP_NUM_THREADS=1').store()  # noqa: E731
-    return make('nequip-train'), make('nequip-package')
+    computer = local_computer('train-localhost', tmp_path_factory.mktemp('work'))
+    return local_code(computer, 'nequip-train'), local_code(computer, 'nequip-package')
 
 
 @pytest.fixture(scope='module')
@@ -56,8 +54,8 @@ def test_training_produces_a_packaged_model_with_its_provenance(trained, lj_data
     assert node.is_finished_ok, node.exit_message
     model = results['model']
     assert model.species == ['Li', 'S'] and model.r_max == 4.0
-    assert model.base.attributes.get('versions')['nequip'] == '0.19.1'
-    assert model.base.attributes.get('versions')['allegro'] == '0.8.3'
+    recorded = model.base.attributes.get('versions')
+    assert (recorded['nequip'], recorded['allegro']) == (version('nequip'), version('nequip-allegro'))  # what trained it
     assert model.base.attributes.get('dataset_uuid') == lj_dataset['train'].uuid
     calculation = model.creator
     assert calculation.inputs.dataset.uuid == lj_dataset['train'].uuid
@@ -101,24 +99,11 @@ def test_an_empty_dataset_is_refused(codes, lj_dataset):
         run_get_node(NequipTrainCalculation, **{**builder.train._inputs(prune=True), 'validation': DatasetData([])})
 
 
-def test_nan_loss_restarts_with_half_the_learning_rate(codes, lj_dataset):
-    """A learning rate of 1e8 blows the weights up: the loss turns NaN for real."""
-    overrides = {'training': {'max_epochs': 2, 'learning_rate': 1.0e8}}
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast', overrides=overrides)
-    builder.max_iterations = orm.Int(2)
-    _, node = run_get_node(builder)
-    calculations = sorted(node.called, key=lambda n: n.ctime)
-    assert [c.exit_status for c in calculations] == [NequipTrainCalculation.exit_codes.ERROR_NAN_LOSS.status] * 2
-    assert [c.inputs.config['training_module']['optimizer']['lr'] for c in calculations] == [1.0e8, 5.0e7]
-    assert not node.is_finished_ok and 'model' not in node.outputs
-
-
 @pytest.fixture(scope='module')
 def compiled(codes, trained):
     from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 
-    computer = codes[0].computer
-    compile_code = orm.InstalledCode(label='nequip-compile', computer=computer, filepath_executable=f'{BIN}/nequip-compile', prepend_text='export OMP_NUM_THREADS=1').store()
+    compile_code = local_code(codes[0].computer, 'nequip-compile')
     return run_get_node(NequipCompileCalculation, code=compile_code, model=trained[0]['model'], target=orm.Str('ase'))
 
 
@@ -195,29 +180,39 @@ def test_training_resumes_from_the_last_checkpoint_of_an_earlier_job(codes, trai
     assert list(results['learning_curve'].get_array('epoch')) == [3.0, 4.0]  # epochs 0-2 were done
 
 
-def work_chain_and_failed_job(trained, exit_code):
-    """A set-up training work chain and a finished training job that failed with ``exit_code``."""
+def work_chain_and_failed_job(codes, lj_dataset, exit_code, overrides=None):
+    """A set-up training work chain (of the `fast` protocol) and a finished training job that
+    failed with ``exit_code``; nothing is trained."""
     from aiida.engine.utils import instantiate_process
     from aiida.manage import get_manager
 
-    first = trained[0]['model'].creator
-    builder = AllegroTrainingWorkChain.get_builder()
-    builder.train = {k: first.inputs[k] for k in ('code', 'package_code', 'dataset', 'validation', 'config')}
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast', overrides=overrides)
     process = instantiate_process(get_manager().get_runner(), builder)
     process.setup()
-    failed = orm.CalcJobNode(computer=first.computer, process_type='aiida.calculations:sei.nequip_train')
+    failed = orm.CalcJobNode(computer=codes[0].computer, process_type='aiida.calculations:sei.nequip_train')
     failed.set_process_state('finished')
     failed.set_exit_status(getattr(NequipTrainCalculation.exit_codes, exit_code).status)
     return process, failed
 
 
-def test_walltime_handler_points_the_restart_at_the_failed_jobs_folder(codes, trained):
+def test_nan_loss_handler_halves_the_learning_rate_down_to_its_floor(codes, lj_dataset):
+    from aiida_sei.workchains.allegro import MIN_LEARNING_RATE
+
+    process, failed = work_chain_and_failed_job(codes, lj_dataset, 'ERROR_NAN_LOSS', {'training': {'learning_rate': 1.0e8}})
+    report = process.handle_nan_loss(failed)
+    assert report.do_break and report.exit_code.status == 0  # train again
+    assert process.ctx.inputs.config['training_module']['optimizer']['lr'] == 5.0e7
+    process, failed = work_chain_and_failed_job(codes, lj_dataset, 'ERROR_NAN_LOSS', {'training': {'learning_rate': 1.5 * MIN_LEARNING_RATE}})
+    report = process.handle_nan_loss(failed)
+    assert report.exit_code.status == AllegroTrainingWorkChain.exit_codes.ERROR_NAN_UNRECOVERABLE.status
+
+
+def test_walltime_handler_points_the_restart_at_the_failed_jobs_folder(codes, lj_dataset):
     from aiida.common.links import LinkType
 
-    process, failed = work_chain_and_failed_job(trained, 'ERROR_OUT_OF_WALLTIME')
-    first = trained[0]['model'].creator
+    process, failed = work_chain_and_failed_job(codes, lj_dataset, 'ERROR_OUT_OF_WALLTIME')
     failed.store()
-    remote = orm.RemoteData(computer=first.computer, remote_path='/scratch/somewhere')
+    remote = orm.RemoteData(computer=codes[0].computer, remote_path='/scratch/somewhere')
     remote.base.links.add_incoming(failed, LinkType.CREATE, 'remote_folder')
     remote.store()
     report = process.handle_out_of_walltime(failed)
@@ -233,38 +228,30 @@ def test_query_from_a_model_back_to_the_processes_that_labelled_its_frames(train
     assert training_frames_processes(compiled[0]['compiled'])[0].pk == importer.pk
 
 
-def test_out_of_memory_handler_halves_the_batch_size(codes, trained):
-    process, failed = work_chain_and_failed_job(trained, 'ERROR_OUT_OF_MEMORY')
+def test_out_of_memory_handler_halves_the_batch_size(codes, lj_dataset):
+    process, failed = work_chain_and_failed_job(codes, lj_dataset, 'ERROR_OUT_OF_MEMORY')
     assert process.handle_out_of_memory(failed).do_break
     config = process.ctx.inputs.config.get_dict()
     assert config['data']['train_dataloader']['batch_size'] == 2 and config['data']['val_dataloader']['batch_size'] == 2
 
 
-@pytest.mark.parametrize(('log', 'exit_code'), [
-    ('RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB', 'ERROR_OUT_OF_MEMORY'),
-    ('', 'ERROR_METRICS_MISSING'),
+@pytest.mark.parametrize(('case', 'files', 'exit_code'), [
+    ('nan_loss', {}, 'ERROR_NAN_LOSS'),  # recorded from a real training at a learning rate of 1e8
+    (None, {'train.log': 'RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB'}, 'ERROR_OUT_OF_MEMORY'),
+    (None, {'train.log': ''}, 'ERROR_METRICS_MISSING'),
 ])
-def test_parser_turns_failed_trainings_into_exit_codes(trained, log, exit_code):
-    """The real parser on a job whose retrieved files hold only the failure's log."""
-    import io
-
-    from aiida.common.links import LinkType
-
+def test_parser_turns_failed_trainings_into_exit_codes(codes, lj_dataset, generate_calc_job_node, case, files, exit_code):
+    """The real parser on the retrieved files of a failed training (recorded, or only a log)."""
     from aiida_sei.parsers.nequip import NequipTrainParser
 
-    first = trained[0]['model'].creator
-    node = orm.CalcJobNode(computer=first.computer, process_type='aiida.calculations:sei.nequip_train')
-    node.set_option('resources', {'num_machines': 1})
-    for label in ('code', 'package_code', 'dataset', 'validation', 'config'):
-        node.base.links.add_incoming(first.inputs[label], LinkType.INPUT_CALC, label)
-    node.set_process_state('finished')
-    node.store()
-    retrieved = orm.FolderData()
-    retrieved.base.repository.put_object_from_filelike(io.BytesIO(log.encode()), 'train.log')
-    retrieved.base.links.add_incoming(node, LinkType.CREATE, 'retrieved')
-    retrieved.store()
-    _, calcfunction = NequipTrainParser.parse_from_node(node, store_provenance=False)
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast')
+    inputs = {label: builder.train[label] for label in ('code', 'package_code', 'dataset', 'validation')}
+    node = generate_calc_job_node('sei.nequip_train', case, {**inputs, 'config': builder.train.config.store()}, files)
+    results, calcfunction = NequipTrainParser.parse_from_node(node, store_provenance=False)
     assert calcfunction.exit_status == getattr(NequipTrainCalculation.exit_codes, exit_code).status
+    if exit_code == 'ERROR_NAN_LOSS':
+        assert 'epoch 0' in calcfunction.exit_message and np.isnan(results['learning_curve'].get_array('train_loss')[0])
+        assert 'model' not in results and 'metrics' not in results
 
 
 def test_compiling_a_truncated_model_file_fails_with_a_clear_exit_code(codes, trained, compiled):

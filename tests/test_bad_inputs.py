@@ -1,5 +1,6 @@
 """Bad inputs are refused before anything is submitted, with a message that names the problem,
-and nothing is stored. :data:`CASES` is the table of docs/faults.md (checked below).
+and nothing is stored. :data:`CASES` is the table of docs/faults.md (checked below); its "where
+checked" column is what :func:`where_refused` reads off the real exception.
 
 Models here are nodes with the attributes the validators read (species, target) and a file that
 is never opened: the refusal happens before any job would read it.
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import io
 import pathlib
-import sys
+import re
+import traceback
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +20,7 @@ from aiida.engine import run_get_node
 from ase import Atoms
 
 from aiida_sei.calculations.ase_md import AseMdCalculation
-from aiida_sei.calculations.functions.dataset import create_dataset, import_frames_file, split
+from aiida_sei.calculations.functions.dataset import create_dataset, import_frames_file
 from aiida_sei.calculations.functions.structures import build_structure_node
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.data import CompiledModelData, ModelData
@@ -28,6 +30,7 @@ from aiida_sei.workchains.interface import CODES, InterfaceWorkChain
 from aiida_sei.workchains.label import LabelWorkChain
 from aiida_sei.workchains.refinement import RefinementWorkChain
 from tests.allegro_fixtures import SPECIES, argyrodite_cells
+from tests.local import local_code, local_computer
 
 DOCS = pathlib.Path(__file__).parent.parent / 'docs' / 'faults.md'
 
@@ -80,31 +83,31 @@ def label(ctx, structure=None, code=True, protocol='fast', overrides=None):
 
 #: (bad input, target, message (a regular expression), where it is checked, what triggers it)
 CASES = [
-    ('wrong species', 'sei.label', 'are not species of this study', 'sei.gpaw/sei.ase structure validator (catalogue.check_atoms)',
+    ('wrong species', 'sei.label', 'are not species of this study', '`structure` validator, on builder assignment',
      lambda ctx: label(ctx, far_apart('LiFe'))),
-    ('wrong species', 'sei.active_learning', 'are not species of this study', 'structure validator (catalogue.check_atoms)',
+    ('wrong species', 'sei.active_learning', 'are not species of this study', '`structure` validator, on builder assignment',
      lambda ctx: active_learning(ctx, far_apart('LiNa'))),
-    ('overlapping atoms', 'sei.label', 'overlapping atoms', 'sei.gpaw/sei.ase structure validator (catalogue.check_atoms)',
+    ('overlapping atoms', 'sei.label', 'overlapping atoms', '`structure` validator, on builder assignment',
      lambda ctx: label(ctx, overlapping())),
-    ('overlapping atoms', 'sei.ase_md', 'overlapping atoms', 'structure validator (catalogue.check_atoms)',
+    ('overlapping atoms', 'sei.ase_md', 'overlapping atoms', '`structure` validator',
      lambda ctx: ase_md(ctx, overlapping())),
-    ('overlapping atoms', 'sei.lammps', 'overlapping atoms', 'structure validator (catalogue.check_overlap)',
+    ('overlapping atoms', 'sei.lammps', 'overlapping atoms', '`structure` validator',
      lambda ctx: lammps(ctx, overlapping())),
-    ('empty dataset', 'sei.allegro.train', 'dataset is empty', 'sei.nequip_train inputs validator',
+    ('empty dataset', 'sei.allegro.train', 'dataset is empty', '`train` validator',
      lambda ctx: training(ctx, dataset=ctx.empty)),
-    ('model/structure species mismatch', 'sei.lammps', 'the structure holds S, which the model lacks', 'inputs validator (lammps_md.lammps_types)',
+    ('model/structure species mismatch', 'sei.lammps', 'the structure holds S, which the model lacks', '`inputs` validator',
      lambda ctx: lammps(ctx, ctx.li2s, compiled('pair_allegro', ['Li']))),
-    ('model/structure species mismatch', 'sei.ase_md', 'the structure holds S, which the model lacks', 'inputs validator',
+    ('model/structure species mismatch', 'sei.ase_md', 'the structure holds S, which the model lacks', '`inputs` validator',
      lambda ctx: ase_md(ctx, ctx.li2s, compiled('ase', ['Li']))),
-    ('model/structure species mismatch', 'sei.refinement', 'holds P, which the model lacks', 'inputs validator',
+    ('model/structure species mismatch', 'sei.refinement', 'holds P, which the model lacks', '`inputs` validator',
      lambda ctx: refinement(ctx, products={'li3p': far_apart('LiP')})),
-    ('model target mismatch', 'sei.lammps', 'compiled with --target pair_allegro', 'inputs validator',
+    ('model target mismatch', 'sei.lammps', 'compiled with --target pair_allegro', '`inputs` validator',
      lambda ctx: lammps(ctx, ctx.li2s, compiled('ase'))),
-    ('missing code', 'sei.label', 'sei.label needs a code', 'get_builder_from_protocol',
+    ('missing code', 'sei.label', 'sei.label needs a code', 'label.get_builder_from_protocol',
      lambda ctx: label(ctx, code=None)),
-    ('missing code', 'sei.refinement', 'codes missing: label', 'get_builder_from_protocol',
+    ('missing code', 'sei.refinement', 'codes missing: label', 'refinement.get_builder_from_protocol',
      lambda ctx: refinement(ctx, codes={name: ctx.code for name in ('md', 'train', 'package', 'compile')})),
-    ('missing code', 'sei.interface', 'codes missing: ', 'codes validator',
+    ('missing code', 'sei.interface', 'codes missing: ', '`codes` validator, on builder assignment',
      lambda ctx: run_get_node(InterfaceWorkChain.get_builder_from_protocol({'md': ctx.code}, protocol='demo'))),
     ('unknown protocol key', 'sei.allegro.train', 'unknown protocol key `training.max_epoch`', 'protocols.recursive_merge',
      lambda ctx: training(ctx, overrides={'training': {'max_epoch': 1}})),
@@ -112,9 +115,9 @@ CASES = [
      lambda ctx: active_learning(ctx, overrides={'max_dft_call': 3})),
     ('unknown protocol key', 'sei.refinement', 'unknown protocol key `iteration`', 'protocols.recursive_merge',
      lambda ctx: refinement(ctx, overrides={'iteration': 3})),
-    ('unknown protocol name', 'sei.label', 'unknown protocol `quick`', 'ProtocolMixin.get_protocol_inputs',
+    ('unknown protocol name', 'sei.label', 'unknown protocol `quick`', 'protocols.get_protocol_inputs',
      lambda ctx: label(ctx, protocol='quick')),
-    ('unknown protocol name', 'sei.interface', 'unknown protocol `quick`', 'ProtocolMixin.get_protocol_inputs',
+    ('unknown protocol name', 'sei.interface', 'unknown protocol `quick`', 'protocols.get_protocol_inputs',
      lambda ctx: InterfaceWorkChain.get_builder_from_protocol({name: ctx.code for name in CODES}, protocol='quick')),
 ]
 
@@ -124,10 +127,7 @@ def ctx(aiida_profile, tmp_path_factory):
     """A code, a small dataset, an empty one, an Li/S model package and a Li2S cell, all stored."""
     import ase.io
 
-    computer = orm.Computer(label='bad-inputs-localhost', hostname='localhost', transport_type='core.local',
-                            scheduler_type='core.direct', workdir=str(tmp_path_factory.mktemp('bad-inputs-work'))).store()
-    computer.configure()
-    code = orm.InstalledCode(label='python', computer=computer, filepath_executable=sys.executable).store()
+    code = local_code(local_computer('bad-inputs-localhost', tmp_path_factory.mktemp('bad-inputs-work')), 'python')
     path = tmp_path_factory.mktemp('frames') / 'frames.extxyz'
     ase.io.write(path, argyrodite_cells(2), format='extxyz')
     dataset = import_frames_file(path, is_dft=False, backend='lj')['dataset']
@@ -137,12 +137,27 @@ def ctx(aiida_profile, tmp_path_factory):
     return SimpleNamespace(code=code, dataset=dataset, empty=create_dataset(), model=model.store(), li2s=li2s)
 
 
+def where_refused(exception: Exception) -> str:
+    """Where an input was refused, read off the exception: the port whose validator refused it
+    (at launch, or when a builder was given the value), else the aiida-sei function that raised."""
+    launch = re.match(r"Error occurred validating port '([\w.]+)'", str(exception))
+    if launch:
+        return f'`{launch.group(1).removeprefix("inputs.")}` validator'
+    frames = [frame for frame, _ in traceback.walk_tb(exception.__traceback__)]
+    for frame in reversed(frames):
+        if frame.f_code.co_name == '__setattr__' and frame.f_code.co_filename.endswith('processes/builder.py'):
+            return f'`{frame.f_locals["attr"]}` validator, on builder assignment'
+    innermost = [frame for frame in frames if 'aiida_sei' in pathlib.Path(frame.f_code.co_filename).parts][-1]
+    return f'{pathlib.Path(innermost.f_code.co_filename).stem}.{innermost.f_code.co_name}'
+
+
 @pytest.mark.parametrize('case', CASES, ids=[f'{c[1]}: {c[0]}' for c in CASES])
-def test_bad_input_is_refused_with_its_message_and_nothing_is_stored(ctx, case):
-    _, _, message, _, trigger = case
+def test_bad_input_is_refused_with_its_message_where_the_table_says_and_nothing_is_stored(ctx, case):
+    _, _, message, where, trigger = case
     before = orm.QueryBuilder().append(orm.Node).count()
-    with pytest.raises((ValueError, KeyError, TypeError, AttributeError), match=message):
+    with pytest.raises((ValueError, KeyError, TypeError, AttributeError), match=message) as info:
         trigger(ctx)
+    assert where_refused(info.value) == where
     assert orm.QueryBuilder().append(orm.Node).count() == before
 
 

@@ -1,6 +1,8 @@
-"""Datasets of a few hundred frames: import, merge, de-duplicate, split, export, re-import, and
-the provenance query behind them. Frames are labelled with ASE's Lennard-Jones calculator
-(cheap, real energies/forces/stress) and imported as a user imports outside data."""
+"""Datasets of a few dozen frames: import, merge, de-duplicate, split, export, re-import, the
+provenance query behind them, and the frame's storage layout (one checked arrays file; frames of
+the older one-file-per-array layout still load). Frames are labelled with ASE's Lennard-Jones
+calculator (cheap, real energies/forces/stress) and imported as a user imports outside data.
+Storing at scale (10^3-10^4 frames) is measured by benchmarks/datasets.py, not here."""
 
 import numpy as np
 import pytest
@@ -49,23 +51,23 @@ def node_count():
 
 @pytest.fixture(scope='module')
 def imported(aiida_profile, tmp_path_factory):
-    """200 Li2S + 100 LiCl frames imported from extxyz (once for the module: storing is slow)."""
+    """40 Li2S + 20 LiCl frames imported from extxyz (once for the module)."""
     tmp_path = tmp_path_factory.mktemp('frames')
-    li2s = import_frames_file(write(lj_frames(200, 1), tmp_path / 'li2s.extxyz'), origin='aimd', is_dft=False, backend='lj')
-    licl = import_frames_file(write(lj_frames(100, 2, 'licl'), tmp_path / 'licl.extxyz'), origin='aimd', is_dft=False, backend='lj')
+    li2s = import_frames_file(write(lj_frames(40, 1), tmp_path / 'li2s.extxyz'), origin='aimd', is_dft=False, backend='lj')
+    licl = import_frames_file(write(lj_frames(20, 2, 'licl'), tmp_path / 'licl.extxyz'), origin='aimd', is_dft=False, backend='lj')
     return li2s, licl
 
 
 def test_import_merge_split_export_reimport_is_lossless(imported, tmp_path):
     li2s, licl = imported
-    assert len(li2s['dataset']) == 200 and li2s['dataset'].base.attributes.get('systems') == {'Li2S': 200}
+    assert len(li2s['dataset']) == 40 and li2s['dataset'].base.attributes.get('systems') == {'Li2S': 40}
     merged = merge_datasets(a=li2s['dataset'], b=licl['dataset'])
-    assert len(merged) == 300 and merged.base.attributes.get('systems') == {'Li2S': 200, 'LiCl': 100}
+    assert len(merged) == 60 and merged.base.attributes.get('systems') == {'Li2S': 40, 'LiCl': 20}
     assert merged.elements == ['Cl', 'Li', 'S']
 
     parts = split(merged, {'train': 0.9, 'validation': 0.1}, seed=4)
     train, validation = parts['train'], parts['validation']
-    assert (len(train), len(validation)) == (270, 30)
+    assert (len(train), len(validation)) == (54, 6)
     assert not set(train.frame_uuids) & set(validation.frame_uuids)
     assert set(train.frame_uuids) | set(validation.frame_uuids) == set(merged.frame_uuids)
     again = split(merged, {'train': 0.9, 'validation': 0.1}, seed=4)
@@ -92,7 +94,7 @@ def test_versions_share_frames_and_deduplicate(imported):
     assert bigger.creator.inputs.dataset.pk == small.pk  # the version chain is in the graph
     # the same configurations imported twice are duplicates under the same settings
     twice = merge_datasets(a=li2s['dataset'], b=import_frames_file_again(li2s))
-    assert len(twice) == 400 and len(deduplicate_dataset(twice)) == 200
+    assert len(twice) == 80 and len(deduplicate_dataset(twice)) == 40
 
 
 def import_frames_file_again(result):
@@ -138,7 +140,94 @@ def test_mismatched_atom_counts_are_refused(aiida_profile, tmp_path):
 
 
 def test_dataset_rejects_repeated_frames(imported):
-    frame = next(imported[0]['dataset'].iter_frames())
+    first, second = list(imported[0]['dataset'].iter_frames())[:2]
     with pytest.raises(ValueError, match='twice'):
-        DatasetData([frame, frame])
-    assert isinstance(frame, FrameData)
+        DatasetData([first, second, first])
+    assert DatasetData([second, first]).frame_uuids == [second.uuid, first.uuid]
+
+
+# -- the frame's storage layout -------------------------------------------------------------------
+
+def store_in_the_one_file_per_array_layout(frame) -> FrameData:
+    """A frame stored as aiida-sei stored them before the single-file layout: one ``.npy`` per
+    array (ArrayData's own ``set_array``) and the same attributes."""
+    from aiida import orm
+
+    from aiida_sei.data.frame import ARRAYS_HASH
+
+    new = FrameData(frame, system='Li2S', origin='aimd')
+    old = FrameData()
+    for name in ('numbers', 'positions', 'cell', 'pbc', 'forces', 'stress'):
+        orm.ArrayData.set_array(old, name, new.get_array(name))
+    old.base.attributes.set_many({k: v for k, v in new.base.attributes.items() if not k.startswith('array|') and k != ARRAYS_HASH})
+    return old.store()
+
+
+def test_a_frame_is_one_checked_file_and_older_frames_still_load(aiida_profile):
+    from aiida import orm
+
+    from aiida_sei.science.frames import frame_from_atoms
+
+    frame = frame_from_atoms(lj_frames(1, 7)[0])
+    new = FrameData(frame, system='Li2S').store()
+    assert new.base.repository.list_object_names() == ['frame.npz']
+    old = store_in_the_one_file_per_array_layout(frame)
+    assert sorted(old.base.repository.list_object_names()) == sorted(f'{name}.npy' for name in new.get_arraynames())
+    for node in (orm.load_node(new.pk), orm.load_node(old.pk)):  # fresh instances: read from the repository
+        loaded = node.get_frame()
+        assert np.array_equal(loaded.forces, frame.forces) and np.array_equal(loaded.positions, frame.positions)
+        assert np.array_equal(loaded.stress, frame.stress) and loaded.energy == pytest.approx(frame.energy, rel=1e-13)
+        assert sorted(node.get_arraynames()) == sorted(new.get_arraynames())
+    # both kinds of frame live side by side in a dataset and export alike
+    mixed = DatasetData([orm.load_node(old.pk), orm.load_node(new.pk)])
+    exported = [frame.get_frame() for frame in mixed.iter_frames()]
+    assert np.array_equal(exported[0].forces, exported[1].forces)
+
+
+def test_equal_frames_hash_alike_and_a_changed_force_changes_the_hash(aiida_profile):
+    from aiida_sei.science.frames import frame_from_atoms
+
+    frame = frame_from_atoms(lj_frames(1, 8)[0])
+    first, second = (FrameData(frame, system='Li2S').store() for _ in range(2))
+    assert first.base.caching.get_hash() == second.base.caching.get_hash() == first.base.caching.compute_hash()
+    frame.forces[0, 0] += 1e-6
+    assert FrameData(frame, system='Li2S').store().base.caching.get_hash() != first.base.caching.get_hash()
+
+
+def test_arrays_that_no_longer_match_their_hash_are_refused(aiida_profile):
+    """A frame whose arrays file was swapped (an edited archive, a damaged repository)."""
+    import io
+
+    from aiida import orm
+
+    from aiida_sei.data.frame import ARRAYS_FILE, FrameIntegrityError
+    from aiida_sei.science.frames import frame_from_atoms
+
+    original, other = (frame_from_atoms(atoms) for atoms in lj_frames(2, 9))
+    node = FrameData(original, system='Li2S')
+    swapped = io.BytesIO()
+    np.savez(swapped, **{name: FrameData(other).get_array(name) for name in node.get_arraynames()})
+    node.base.repository.put_object_from_bytes(swapped.getvalue(), ARRAYS_FILE)
+    node.store()
+    with pytest.raises(FrameIntegrityError, match=f'frame<{node.pk}>: frame.npz does not match'):
+        orm.load_node(node.pk).get_array('forces')
+
+
+def test_an_import_interrupted_midway_leaves_nothing_behind(aiida_profile, tmp_path, monkeypatch):
+    """Ctrl-C while the frames are being stored: the import's transaction is rolled back."""
+    from aiida_sei.calculations.functions import dataset as module
+
+    made = []
+
+    def interrupted(frame, **metadata):
+        if len(made) == 3:
+            raise KeyboardInterrupt
+        made.append(FrameData(frame, **metadata))
+        return made[-1]
+
+    monkeypatch.setattr(module, 'FrameData', interrupted)
+    path = write(lj_frames(6, 10), tmp_path / 'six.extxyz')
+    before = node_count()
+    with pytest.raises(KeyboardInterrupt):
+        import_frames_file(path, is_dft=False)
+    assert len(made) == 3 and node_count() == before

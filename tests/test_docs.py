@@ -17,6 +17,7 @@ import re
 import shlex
 import subprocess
 import sys
+from html import escape
 
 import click
 import pytest
@@ -99,26 +100,20 @@ def page_title(page: pathlib.Path) -> str:
     return heading[2:].strip().split('`')[0].split(':')[0].strip()
 
 
-def numeric_leaves(value):
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from numeric_leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from numeric_leaves(item)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield value
-
-
 def test_benchmarks_page_quotes_every_result(site):
+    """Each number of every results file sits in its own table row, beside its name."""
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from mkdocs_hooks import flatten, format_value
+
     html = page_html(site, 'benchmarks.md').read_text()
     results = sorted((ROOT / 'benchmarks' / 'results').glob('*.json'))
     assert results
     for path in results:
         assert f'benchmarks/results/{path.name}' in html
-        for number in numeric_leaves(json.loads(path.read_text())):
-            shown = f'{number:.4g}' if isinstance(number, float) else str(number)
-            assert shown in html, f'{path.name}: {number} is not on the Benchmarks page'
+        section = html.split(f'id="{path.stem}"', 1)[1].split('<h2', 1)[0]
+        for key, value in flatten(json.loads(path.read_text())):
+            row = f"<td>{escape(key, quote=False)}</td>\n<td>{escape(format_value(value), quote=False)}</td>"
+            assert row in section, f'{path.name}: `{key}` = {value} is not on the Benchmarks page'
 
 
 # --- code blocks -----------------------------------------------------------------------------

@@ -3,7 +3,9 @@ blows up, a truncated model file, a full disk while a dataset is stored, the dae
 middle of a training. Each ends with its exit code (or a clear exception) and leaves no half-made
 output node behind; the training finishes after the restart.
 
-The cases are listed in :data:`FAULTS`; docs/faults.md holds the same table (checked below).
+The cases are listed in :data:`FAULTS`; each test triggers its fault for real and checks that the
+outcome it observed (exit code names and numbers read from the nodes) is its row's, and
+docs/faults.md holds the same table (checked below).
 GPAW crashes and SCF restarts with more steps are in test_gpaw_label.py, the MD blow-up of
 `sei.flare_md` in test_active_learning.py and LAMMPS's unloadable model in test_lammps_md.py.
 """
@@ -23,7 +25,6 @@ from aiida.engine import run_get_node, submit
 from aiida.engine.utils import instantiate_process
 from aiida.manage import get_manager
 
-from aiida_sei.calculations.ase import AseCalculation
 from aiida_sei.calculations.ase_md import AseMdCalculation
 from aiida_sei.calculations.functions.dataset import create_dataset, frame_inputs, import_frames_file
 from aiida_sei.calculations.functions.structures import build_structure_node
@@ -35,20 +36,32 @@ from aiida_sei.workchains.gpaw import MAX_SCF_STEPS, MIN_MIXER_BETA, GpawBaseWor
 from tests.allegro_fixtures import SPECIES, argyrodite_cells, tiny_allegro  # noqa: F401
 from tests.daemon_fixtures import DAEMON_TIMEOUT, daemon_client, daemon_profile, repair_processes, start_daemon, stop_daemon  # noqa: F401
 from tests.test_active_learning_daemon import wait_until
+from tests.local import local_code, local_computer
 from tests.test_lammps_md import lmp_code, structure  # noqa: F401
 
 DOCS = pathlib.Path(__file__).parent.parent / 'docs' / 'faults.md'
 
-#: (fault, process, exit code or exception, handler): the rows of docs/faults.md's fault table.
-FAULTS = [
-    ('labeller crashes mid-run', 'sei.ase / sei.ase.base', 'ERROR_OUTPUT_MISSING (301) -> ERROR_CRASHED_AGAIN (300)', 'handle_crash: one retry'),
-    ('SCF not converged at the handler limits', 'sei.gpaw.base', 'ERROR_SCF_UNRECOVERABLE (410)', 'handle_scf_not_converged: stops'),
-    ('MD blows up (absurd timestep)', 'sei.lammps', 'ERROR_NAN_THERMO (411)', 'none: the caller decides'),
-    ('truncated compiled model', 'sei.ase_md', 'ERROR_OUTPUT_MISSING (301)', 'none'),
-    ('truncated compiled model', 'sei.validate_model', 'Excepted: BadZipFile (File is not a zip file)', 'none'),
-    ('disk full while storing a dataset', 'sei.create_dataset', 'UniquenessError: ... (sqlite3.OperationalError) disk I/O error', 'none: nothing stored'),
-    ('daemon stopped while nequip-train runs', 'sei.allegro.train', 'finishes: one NequipTrainCalculation, one model', 'AiiDA checkpoint, `verdi process repair`'),
-]
+#: {test: (fault, process, outcome, handler)}: the rows of docs/faults.md's fault table; the
+#: outcome is what the test of that name observes (see :func:`exit_code_of`).
+FAULTS = {
+    'labeller_crash': ('labeller crashes mid-run', 'sei.ase / sei.ase.base', 'ERROR_OUTPUT_MISSING (301) -> ERROR_CRASHED_AGAIN (300)', 'handle_crash: one retry'),
+    'scf_limits': ('SCF not converged at the handler limits', 'sei.gpaw.base', 'ERROR_SCF_UNRECOVERABLE (410)', 'handle_scf_not_converged: stops'),
+    'md_blow_up': ('MD blows up (absurd timestep)', 'sei.lammps', 'ERROR_NAN_THERMO (411)', 'none: the caller decides'),
+    'truncated_model_md': ('truncated compiled model', 'sei.ase_md', 'ERROR_OUTPUT_MISSING (301)', 'none'),
+    'truncated_model_validation': ('truncated compiled model', 'sei.validate_model', 'Excepted: BadZipFile (File is not a zip file)', 'none'),
+    'full_disk': ('disk full while storing a dataset', 'sei.create_dataset', 'nothing stored: disk I/O error or File too large', 'none: the transaction rolls back'),
+    'daemon_stop_training': ('daemon stopped while nequip-train runs', 'sei.allegro.train', 'finishes: 1 NequipTrainCalculation, 1 model', 'AiiDA checkpoint, `verdi process repair`'),
+}
+
+
+def exit_code_of(node) -> str:
+    """``NAME (status)`` of a finished process node, the name looked up in its class's spec."""
+    names = {code.status: code.label for code in node.process_class.exit_codes.values()}
+    return f'{names[node.exit_status]} ({node.exit_status})'
+
+
+def outcome(test: str) -> str:
+    return FAULTS[test][2]
 
 
 def count(node_class) -> int:
@@ -57,12 +70,7 @@ def count(node_class) -> int:
 
 @pytest.fixture(scope='module')
 def python_code(aiida_profile, tmp_path_factory):
-    computer = orm.Computer(label='faults-localhost', hostname='localhost', transport_type='core.local',
-                            scheduler_type='core.direct', workdir=str(tmp_path_factory.mktemp('faults-work'))).store()
-    computer.configure(safe_interval=0)
-    computer.set_minimum_job_poll_interval(0)
-    return orm.InstalledCode(label='python', computer=computer, filepath_executable=sys.executable,
-                             prepend_text='export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1').store()
+    return local_code(local_computer('faults-localhost', tmp_path_factory.mktemp('faults-work')), 'python')
 
 
 @pytest.fixture(scope='module')
@@ -81,9 +89,9 @@ def test_a_labeller_that_crashes_mid_run_is_retried_once_then_stops_without_a_fr
     builder.ase.parameters = orm.Dict({'epsilon': 'not-a-number'})
     frames = count(FrameData)
     _, node = run_get_node(builder)
-    assert node.exit_status == AseBaseWorkChain.exit_codes.ERROR_CRASHED_AGAIN.status
     jobs = sorted(node.called, key=lambda n: n.ctime)
-    assert [job.exit_status for job in jobs] == [AseCalculation.exit_codes.ERROR_OUTPUT_MISSING.status] * 2
+    assert len(jobs) == 2 and exit_code_of(jobs[0]) == exit_code_of(jobs[1])
+    assert f'{exit_code_of(jobs[0])} -> {exit_code_of(node)}' == outcome('labeller_crash')
     assert 'TypeError' in jobs[0].outputs.retrieved.base.repository.get_object_content('aiida.out') + _stderr(jobs[0])
     assert count(FrameData) == frames
 
@@ -104,7 +112,7 @@ def test_an_scf_at_the_handler_limits_stops_with_a_clear_exit_code(python_code):
     failed.set_process_state('finished')
     failed.set_exit_status(410)
     report = process.handle_scf_not_converged(failed)
-    assert report.exit_code.status == GpawBaseWorkChain.exit_codes.ERROR_SCF_UNRECOVERABLE.status
+    assert f'{report.exit_code.label} ({report.exit_code.status})' == outcome('scf_limits')
     assert f'{MAX_SCF_STEPS} steps and mixer beta {MIN_MIXER_BETA}' in report.exit_code.message
 
 
@@ -114,8 +122,7 @@ def test_lammps_md_with_an_absurd_timestep_ends_with_the_nan_exit_code(lmp_code,
     model = compiled_model(tiny_allegro['pair_allegro'].read_bytes())
     parameters = {'ensemble': 'nvt', 'temperature': 3000.0, 'timestep': 2000.0, 'steps': 50, 'dump_interval': 10, 'thermo_interval': 5}
     results, node = run_get_node(LammpsMdCalculation, code=lmp_code, structure=structure, model=model, parameters=orm.Dict(parameters))
-    assert node.exit_status == LammpsMdCalculation.exit_codes.ERROR_NAN_THERMO.status
-    assert 'blew up' in node.exit_message
+    assert exit_code_of(node) == outcome('md_blow_up') and 'blew up' in node.exit_message
     # what LAMMPS wrote before the blow-up is kept to be read, the failure is the exit code
     assert results['thermo'].get_array('step')[0] == 0
 
@@ -123,7 +130,7 @@ def test_lammps_md_with_an_absurd_timestep_ends_with_the_nan_exit_code(lmp_code,
 def test_a_truncated_model_makes_ase_md_fail_with_missing_output(python_code, structure, truncated_ase_model):  # noqa: F811
     parameters = orm.Dict({'ensemble': 'nvt', 'steps': 5, 'dump_interval': 1})
     results, node = run_get_node(AseMdCalculation, code=python_code, structure=structure, model=truncated_ase_model, parameters=parameters)
-    assert node.exit_status == AseMdCalculation.exit_codes.ERROR_OUTPUT_MISSING.status
+    assert exit_code_of(node) == outcome('truncated_model_md')
     assert 'trajectory' not in results and 'misc' not in results
 
 
@@ -138,7 +145,9 @@ def test_a_truncated_model_makes_validate_model_except_without_outputs(truncated
     with pytest.raises(zipfile.BadZipFile, match='not a zip file'):  # a .nequip.pt2 is a zip: half of one has no directory
         validate_model(truncated_ase_model, dataset)
     (node,) = [n for n in truncated_ase_model.base.links.get_outgoing().all_nodes() if isinstance(n, orm.CalcFunctionNode)]
-    assert node.is_excepted and 'BadZipFile' in node.exception
+    error = node.exception.strip().splitlines()[-1]  # `zipfile.BadZipFile: File is not a zip file`
+    name, _, message = error.partition(': ')
+    assert node.is_excepted and f'Excepted: {name.rsplit(".", 1)[-1]} ({message})' == outcome('truncated_model_validation')
     assert not node.base.links.get_outgoing().all()
 
 
@@ -171,14 +180,15 @@ def test_a_full_disk_while_storing_a_dataset_stores_nothing_and_the_profile_work
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     error = json.loads(result.stdout.splitlines()[-1])['error']
-    assert error is not None and ('disk I/O error' in error or 'File too large' in error), error
-    assert count(DatasetData) == datasets
-    assert count(orm.ProcessNode) == processes  # the failed transaction took the process node with it
+    causes = [cause for cause in ('disk I/O error', 'File too large') if error and cause in error]
+    stored = 'nothing stored' if (count(DatasetData), count(orm.ProcessNode)) == (datasets, processes) else 'partly stored'
+    assert causes and outcome('full_disk').startswith(f'{stored}:') and causes[0] in outcome('full_disk'), error
+
     dataset = create_dataset(**frame_inputs(frames))  # the profile still works
     assert len(dataset) == 2 and [f.uuid for f in dataset.iter_frames()] == [f.uuid for f in frames]
 
 
-@pytest.mark.parametrize('fault', FAULTS, ids=[f'{f[1]}: {f[0]}' for f in FAULTS])
+@pytest.mark.parametrize('fault', FAULTS.values(), ids=[f'{f[1]}: {f[0]}' for f in FAULTS.values()])
 def test_the_docs_fault_table_lists_each_fault(fault):
     rows = [line for line in DOCS.read_text().splitlines() if line.startswith('|')]
     assert any(all(cell in row for cell in fault) for row in rows), f'docs/faults.md lacks {fault}'
@@ -195,12 +205,12 @@ def job_state(job) -> str | None:
     return query.one()[0]
 
 
-def test_a_training_survives_a_daemon_restart_with_one_training_job(request, daemon_profile, submit_and_await, started_daemon_client, tmp_path):
+@pytest.mark.parametrize('daemon_profile', ['embedded'], indirect=True)  # about the work chain, not the broker
+def test_a_training_survives_a_daemon_restart_with_one_training_job(daemon_profile, submit_and_await, started_daemon_client, tmp_path):
     """sei.allegro.train through the daemon; the daemon stops while nequip-train runs."""
     import ase.io
 
     from aiida_sei.calculations.functions.dataset import split
-    from aiida_sei.data import ModelData
     from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 
     path = tmp_path / 'cells.extxyz'
@@ -220,6 +230,9 @@ def test_a_training_survives_a_daemon_restart_with_one_training_job(request, dae
     node = submit_and_await(orm.load_node(pk), timeout=DAEMON_TIMEOUT)  # the repair closed the storage node came from
 
     assert node.is_finished_ok, node.exit_message
+    jobs = training_jobs(node)
+    models = sum('model' in job.outputs for job in jobs)
+    assert f'finishes: {len(jobs)} NequipTrainCalculation, {models} model' == outcome('daemon_stop_training')
     (job,) = training_jobs(node)
-    assert job.is_finished_ok and isinstance(node.outputs.model, ModelData)
+    assert job.is_finished_ok
     assert node.outputs.model.creator.uuid == job.uuid and node.outputs.metrics['epochs'] == 2

@@ -1,45 +1,32 @@
-"""The whole pipeline (`sei.interface`, demo protocol) for real, with Lennard-Jones stand-in
-labels so that it fits in CI: structures, active learning, Allegro, compilation, LAMMPS with
-the project's pair style, classification, and a summary read from the stored nodes."""
+"""The whole pipeline (`sei.interface`, demo protocol): the README's main job, run once for the
+test run by the `demo_run` fixture (CHGNet stand-in labels so that every step fits in CI:
+structures, active learning, Allegro, refinement, compilation, LAMMPS with the project's pair
+style, classification, summary) and imported here from its archive. The summary must be what
+the stored nodes say, and the provenance must lead from the production run back to the labels."""
 
 import numpy as np
 import pytest
+from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_sei.workchains.interface import CODES, InterfaceWorkChain
 
-#: Stand-in labels, no refinement: the refinement has its own tests.
-OVERRIDES = {
-    'active_learning': {'overrides': {'labeller': {'backend': 'ase', 'protocol': 'fast'}, 'sweep': {'temperatures_K': [300]}}},
-    'refinement': {'enabled': False},
-    'allegro': {'overrides': {'training': {'max_epochs': 3}}},
-}
-
 
 @pytest.fixture(scope='module')
-def codes(aiida_profile, tmp_path_factory):
-    from aiida_sei.profile import ensure_local_codes, ensure_localhost
-
-    aiida_profile.reset_storage()
-    local = ensure_local_codes(ensure_localhost(tmp_path_factory.mktemp('scratch'), echo=lambda _: None), echo=lambda _: None)
-    return {'md': local['python'], 'label': local['python'], 'train': local['nequip-train'], 'package': local['nequip-package'],
-            'compile': local['nequip-compile'], 'lammps': local['lmp']}
-
-
-@pytest.fixture(scope='module')
-def pipeline(codes):
-    results, node = run_get_node(InterfaceWorkChain.get_builder_from_protocol(codes, 'demo', OVERRIDES))
+def pipeline(demo_imported):
+    node = demo_imported
     assert node.is_finished_ok, node.exit_message
-    return results, node
+    return node.outputs, node
 
 
 def test_summary_numbers_come_from_the_stored_nodes(pipeline):
     results, node = pipeline
     summary, dataset, trajectory = results['summary'], results['dataset'], results['trajectory']
+    production = trajectory.creator.inputs.parameters
     assert summary['frames'] == len(dataset) == len(list(dataset.iter_frames()))
-    assert summary['md_frames'] == trajectory.numsteps == 200 // 50 + 1
+    assert summary['md_frames'] == trajectory.numsteps == production['steps'] // production['dump_interval'] + 1
     assert summary['atoms'] == len(trajectory.symbols)
-    assert summary['md_steps'] == 200
+    assert summary['md_steps'] == production['steps']
     assert summary['model_metrics'] == results['model'].creator.outputs.metrics.get_dict()
     fractions = summary['phase_fractions']
     assert sum(part['core'] + part['non_core'] for part in fractions.values()) == pytest.approx(1.0, abs=1e-6)
@@ -57,6 +44,9 @@ def test_the_model_in_production_links_back_to_the_labels(pipeline):
     assert training_frames <= set(results['dataset'].frame_uuids)
     labels = [d for d in node.called_descendants if d.process_label == 'LabelWorkChain']
     assert {label.outputs.frame.uuid for label in labels} == set(results['dataset'].frame_uuids)
+    # the refinement ran, and its labels are in the final dataset
+    refinement = [d for d in node.called if d.process_label == 'RefinementWorkChain']
+    assert len(refinement) == 1 and refinement[0].outputs.dataset.uuid == results['dataset'].uuid
 
 
 def test_composition_covers_every_production_frame(pipeline):
@@ -67,8 +57,11 @@ def test_composition_covers_every_production_frame(pipeline):
     assert np.allclose(totals, 1.0, atol=1e-6)
 
 
-def test_missing_code_is_refused_before_anything_runs(codes):
-    partial = {k: v for k, v in codes.items() if k != 'lammps'}
+def test_missing_code_is_refused_before_anything_runs(pipeline):
+    codes = {name: orm.load_code(label) for name, label in (('md', 'python@localhost'), ('label', 'python@localhost'),
+             ('train', 'nequip-train@localhost'), ('package', 'nequip-package@localhost'), ('compile', 'nequip-compile@localhost'))}
+    assert set(CODES) - set(codes) == {'lammps'}
+    before = orm.QueryBuilder().append(orm.Node).count()
     with pytest.raises(ValueError, match='codes missing: lammps'):
-        run_get_node(InterfaceWorkChain.get_builder_from_protocol(partial, 'demo', OVERRIDES))
-    assert set(CODES) == set(codes)
+        run_get_node(InterfaceWorkChain.get_builder_from_protocol(codes, 'demo'))
+    assert orm.QueryBuilder().append(orm.Node).count() == before

