@@ -54,10 +54,15 @@ FAULTS = {
 }
 
 
+def exit_code_name(process_class, status: int) -> str:
+    """``NAME (status)``, the name looked up in the process class's spec."""
+    names = {code.status: name for name, code in process_class.exit_codes.items()}
+    return f'{names[status]} ({status})'
+
+
 def exit_code_of(node) -> str:
-    """``NAME (status)`` of a finished process node, the name looked up in its class's spec."""
-    names = {code.status: code.label for code in node.process_class.exit_codes.values()}
-    return f'{names[node.exit_status]} ({node.exit_status})'
+    """``NAME (status)`` of a finished process node."""
+    return exit_code_name(node.process_class, node.exit_status)
 
 
 def outcome(test: str) -> str:
@@ -112,7 +117,7 @@ def test_an_scf_at_the_handler_limits_stops_with_a_clear_exit_code(python_code):
     failed.set_process_state('finished')
     failed.set_exit_status(410)
     report = process.handle_scf_not_converged(failed)
-    assert f'{report.exit_code.label} ({report.exit_code.status})' == outcome('scf_limits')
+    assert exit_code_name(GpawBaseWorkChain, report.exit_code.status) == outcome('scf_limits')
     assert f'{MAX_SCF_STEPS} steps and mixer beta {MIN_MIXER_BETA}' in report.exit_code.message
 
 
