@@ -128,11 +128,20 @@ def _create_profile(config, name: str, backends: Backends, echo):
 
 
 def ensure_localhost(workdir: pathlib.Path, echo=print) -> orm.Computer:
-    """The `localhost` computer (local transport, direct scheduler), created if absent."""
+    """The `localhost` computer (local transport, direct scheduler), created if absent.
+
+    A `localhost` that came in with an archive has no authinfo (archives carry none): it is
+    configured here for the current user, else its first job fails with ``NotExistent``.
+    """
     try:
-        return orm.load_computer(COMPUTER_LABEL)
+        computer = orm.load_computer(COMPUTER_LABEL)
     except NotExistent:
         pass
+    else:
+        if not computer.is_configured:
+            computer.configure(safe_interval=0)
+            echo(f'configured computer `{COMPUTER_LABEL}` for {orm.User.collection.get_default().email}')
+        return computer
     computer = orm.Computer(
         label=COMPUTER_LABEL,
         hostname='localhost',

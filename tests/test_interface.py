@@ -65,3 +65,14 @@ def test_missing_code_is_refused_before_anything_runs(pipeline):
     with pytest.raises(ValueError, match='codes missing: lammps'):
         run_get_node(InterfaceWorkChain.get_builder_from_protocol(codes, 'demo'))
     assert orm.QueryBuilder().append(orm.Node).count() == before
+
+
+def test_an_imported_localhost_is_configured_before_it_runs_anything(pipeline, tmp_path):
+    """Archives carry computers but no authinfo: the `localhost` that came with the demo's
+    archive would fail its first job until `ensure_localhost` configures it for this user."""
+    from aiida_sei.profile import COMPUTER_LABEL, ensure_localhost
+
+    imported = orm.load_computer(COMPUTER_LABEL)
+    assert not imported.is_configured
+    computer = ensure_localhost(tmp_path, echo=lambda _: None)
+    assert computer.pk == imported.pk and computer.is_configured
