@@ -12,6 +12,8 @@ import copy
 import pathlib
 
 import yaml
+from aiida.orm import Node
+from plumpy.ports import PortNamespace
 
 PROTOCOL_DIRECTORY = pathlib.Path(__file__).parent / 'workchains' / 'protocols'
 
@@ -25,29 +27,75 @@ def load_protocol_file(name: str) -> dict:
         return yaml.safe_load(handle)
 
 
-def recursive_merge(base: dict, update: dict, open_keys: tuple[str, ...] | None = None, path: str = '') -> dict:
+def recursive_merge(base: dict, update: dict, open_keys: tuple[str, ...] | None = None, path: str = '', ports=None) -> dict:
     """``base`` recursively updated with ``update``.
 
-    With ``open_keys`` given, keys absent from ``base`` are refused except inside the mappings
-    named there by dotted path (mappings a user may extend, such as the set of structures).
+    With ``open_keys`` given, keys absent from ``base`` are refused unless ``ports`` (the port
+    namespace the protocol mirrors) has them, or they lie inside a mapping named in
+    ``open_keys`` by dotted path (mappings a user may extend, such as INCAR tags).
     """
     merged = copy.deepcopy(base)
     for key, value in update.items():
         where = f'{path}.{key}' if path else str(key)
-        if open_keys is not None and key not in merged and not any(path == k or path.startswith(f'{k}.') for k in open_keys):
-            raise ProtocolError(f'unknown protocol key `{where}`; known here: {", ".join(map(str, merged)) or "none"}')
+        known = key in merged or _has_port(ports, key)
+        if open_keys is not None and not known and not any(path == k or path.startswith(f'{k}.') for k in open_keys):
+            valid = [*map(str, merged), *(name for name in (ports or {}) if name not in merged)]
+            raise ProtocolError(f'unknown protocol key `{where}`; known here: {", ".join(valid) or "none"}')
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = recursive_merge(merged[key], value, open_keys, where)
+            merged[key] = recursive_merge(merged[key], value, open_keys, where, _sub_namespace(ports, key))
         else:
             merged[key] = copy.deepcopy(value)
     return merged
 
 
+def _has_port(ports, key) -> bool:
+    return isinstance(ports, PortNamespace) and key in ports
+
+
+def _sub_namespace(ports, key):
+    return ports[key] if _has_port(ports, key) and isinstance(ports[key], PortNamespace) else None
+
+
+def fill_builder(namespace, values: dict):
+    """Set ``values`` (plain data nested as the ports are) on a builder ``namespace``: a value
+    of a stored port becomes a node of the port's type; namespaces (``metadata.options``) recurse."""
+    for key, value in values.items():
+        port = namespace._port_namespace.get(key)
+        if value is None:  # YAML null: left unset (a required one is then named by validation)
+            continue
+        if isinstance(port, PortNamespace) and isinstance(value, dict):
+            fill_builder(namespace[key], value)
+        elif isinstance(port, PortNamespace) or not _takes_nodes(port) or isinstance(value, Node):
+            namespace[key] = value
+        else:
+            namespace[key] = as_node(value, port)
+
+
+def _takes_nodes(port) -> bool:
+    if port is None or port.valid_type is None:
+        return False
+    valid = port.valid_type if isinstance(port.valid_type, tuple) else (port.valid_type,)
+    return any(isinstance(kind, type) and issubclass(kind, Node) for kind in valid)
+
+
+def as_node(value, port):
+    """``value`` as the node type its ``port`` takes (a whole float port given 1 gets Float(1.0))."""
+    from aiida import orm
+
+    valid = port.valid_type if isinstance(port.valid_type, tuple) else (port.valid_type,)
+    if isinstance(value, int) and not isinstance(value, bool) and orm.Float in valid and orm.Int not in valid:
+        return orm.Float(value)
+    return orm.to_aiida_type(value)
+
+
 class ProtocolMixin:
-    """Adds protocol look-ups to a process class; set ``_protocol_file`` and ``_open_keys``."""
+    """Adds protocol look-ups to a process class; set ``_protocol_file`` and ``_open_keys``, and
+    ``_keys_are_ports`` where the protocol's keys are the input ports (overrides may then name
+    any port, as in aiida-quantumespresso)."""
 
     _protocol_file: str
     _open_keys: tuple[str, ...] = ()
+    _keys_are_ports = False
 
     @classmethod
     def _protocols(cls) -> dict:
@@ -69,17 +117,5 @@ class ProtocolMixin:
             raise ProtocolError(f'unknown protocol `{protocol}`; available: {", ".join(data["protocols"])}')
         chosen = {k: v for k, v in data['protocols'][protocol].items() if k != 'description'}
         inputs = recursive_merge(data.get('default_inputs', {}), chosen)
-        return recursive_merge(inputs, overrides or {}, open_keys=tuple(cls._open_keys))
-
-
-def kpoints_from_protocol(structure, inputs: dict):
-    """The protocol's Gamma-centred mesh for ``structure``: ``kpoints_spacing`` (Å^-1) and
-    Gamma only above ``gamma_only_above_atoms`` atoms."""
-    from aiida import orm
-
-    from aiida_sei.science.kpoints import kpoint_mesh
-
-    atoms = structure.get_ase()
-    kpoints = orm.KpointsData()
-    kpoints.set_kpoints_mesh(kpoint_mesh(atoms.cell, inputs['kpoints_spacing'], len(atoms), inputs['gamma_only_above_atoms']))
-    return kpoints
+        ports = cls.spec().inputs if cls._keys_are_ports else None
+        return recursive_merge(inputs, overrides or {}, open_keys=tuple(cls._open_keys), ports=ports)

@@ -6,8 +6,8 @@ train, compile, production), the CalcJob's ``metadata.options`` (resources, queu
 (the compile ``device``; LAMMPS' Kokkos ``cmdline`` and ``load_plugin``).
 :func:`apply_resources` writes them into a builder of any sei work chain or CalcJob from the
 outside, wherever that process keeps the options of its jobs: a nested CalcJob namespace
-(``train.metadata.options``), or a Dict input that the work chain passes on (``labeller.options``,
-``options``, the ``options`` key of ``training``).
+(``train.metadata.options``, ``label.gpaw.gpaw.metadata.options``), or a Dict input that the work
+chain passes on (``options``, the ``options`` key of ``training``).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _nested(path, process_class_name):
 def _label_backends(namespace, profile):
     from aiida_sei.workchains.label import BACKENDS
 
-    for workchain, backend_namespace, _ in BACKENDS.values():
+    for backend_namespace, (workchain, _) in BACKENDS.items():
         if backend_namespace in namespace and namespace[backend_namespace]:
             _apply(namespace[backend_namespace], _plan()[workchain.__name__], profile)
 
@@ -126,10 +126,10 @@ def _plan() -> dict:
         'AseBaseWorkChain': [_nested('ase', 'AseCalculation')],
         'VaspLabelWorkChain': [_nested('vasp.calc', 'VaspCalculation')],
         'AllegroTrainingWorkChain': [_nested('train', 'NequipTrainCalculation')],
-        'ActiveLearningWorkChain': [_nested('md_job', 'FlareMdCalculation'), _options_dict('labeller.options', 'label')],
+        'ActiveLearningWorkChain': [_nested('md_job', 'FlareMdCalculation'), _nested('label', 'LabelWorkChain')],
         'ActiveLearningSweepWorkChain': [_nested('active_learning', 'ActiveLearningWorkChain')],
         'RefinementWorkChain': [_options_dict('options', 'model_md'), _options_dict('training', 'train', key='options'),
-                                _options_dict('labeller.options', 'label')],
+                                _nested('label', 'LabelWorkChain')],
         'InterfaceWorkChain': [_resolved_profile('resources')],
         'GpawCalculation': [_calcjob('label')],
         'AseCalculation': [_calcjob('label')],

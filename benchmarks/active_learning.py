@@ -39,7 +39,7 @@ GPAW_LI = {
         'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 500, 'segment_steps': 500, 'thin': 2, 'seed': 1},
         'max_dft_calls': 40,
         'train_until': 40,
-        'labeller': {'backend': 'gpaw', 'protocol': 'fast'},
+        'label': {'backend': 'gpaw', 'protocol': 'fast'},
     },
     'n_test': 12,
     'uniform_counts': (3, 6, 12, 24, 48),
@@ -64,7 +64,7 @@ SETUPS = {
             'md': {'temperature_K': 600, 'pressure_GPa': None, 'total_steps': 250, 'segment_steps': 250, 'thin': 2, 'seed': 1},
             'max_dft_calls': 30,
             'train_until': 40,
-            'labeller': {'backend': 'ase', 'protocol': 'universal'},
+            'label': {'backend': 'ase', 'protocol': 'universal'},
         },
         'n_test': 25,
         'uniform_counts': (5, 10, 20, 40, 80),
@@ -95,8 +95,8 @@ def gpaw_labels(images):
     labelled = []
     for atoms in images:
         atoms = atoms.copy()
-        mesh = kpoint_mesh(atoms.cell, inputs['kpoints_spacing'], len(atoms), inputs['gamma_only_above_atoms'])
-        atoms.calc = make_calculator(inputs['parameters'], mesh, txt=None)
+        mesh = kpoint_mesh(atoms.cell, inputs['kpoints_distance'], len(atoms), inputs['gamma_only_above_atoms'])
+        atoms.calc = make_calculator(inputs['gpaw']['parameters'], mesh, txt=None)
         energy = atoms.get_potential_energy(force_consistent=True)  # as the runner stores it
         labelled.append((atoms, energy, atoms.get_forces(), atoms.get_stress(voigt=False)))
         print(f'gpaw label {len(labelled)}/{len(images)}', flush=True)
@@ -121,7 +121,7 @@ def run_loop(setup: dict):
     from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
 
     md_code = orm.load_code('python@localhost')
-    label_code = orm.load_code('gpaw@localhost' if setup['overrides']['labeller']['backend'] == 'gpaw' else 'python@localhost')
+    label_code = orm.load_code('gpaw@localhost' if setup['overrides']['label']['backend'] == 'gpaw' else 'python@localhost')
     structure = build_structure_node(*setup['structure'])['structure']
     builder = ActiveLearningWorkChain.get_builder_from_protocol(md_code, label_code, structure, 'fast', setup['overrides'])
     start = time.perf_counter()

@@ -11,7 +11,7 @@ from aiida_sei.calculations.functions.structures import build_structure_node
 from aiida_sei.data import DatasetData
 from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
-from aiida_sei.workchains.label import LabelWorkChain
+from aiida_sei.workchains.label import LabelWorkChain, label_inputs
 
 #: A small SGP and hot MD on a 16-atom BCC Li cell: several DFT calls in ~100 steps.
 FAST = {
@@ -20,7 +20,7 @@ FAST = {
     'md': {'temperature_K': 900, 'pressure_GPa': None, 'total_steps': 120, 'segment_steps': 40, 'thin': 10, 'seed': 7},
     'max_dft_calls': 8,
 }
-LJ_LABELS = {'labeller': {'backend': 'ase', 'protocol': 'fast'}}
+LJ_LABELS = {'label': {'backend': 'ase', 'protocol': 'fast'}}
 
 
 @pytest.fixture(scope='module')
@@ -120,9 +120,10 @@ def test_a_finished_run_continues_with_more_md_time(python_code, li_cell, lj_loo
 @pytest.mark.parametrize(('change', 'message'), [
     (lambda b: setattr(b, 'thresholds', orm.Dict({'dft': 0.01, 'add_atom': 0.1})), 'add_atom <= dft'),
     (lambda b: setattr(b, 'md', orm.Dict({**b.md.get_dict(), 'temperature': 300})), 'unknown keys'),
-    (lambda b: setattr(b.labeller, 'backend', orm.Str('quantum-espresso')), 'unknown labelling backend'),
-    (lambda b: setattr(b.labeller, 'overrides', orm.Dict({'calculator': 'mace'})), 'unknown ASE calculator'),
-], ids=['thresholds', 'md-key', 'backend', 'calculator'])
+    (lambda b: setattr(b.label, 'gpaw', label_inputs(b.label.ase.ase.code, {'backend': 'gpaw', 'protocol': 'fast'})['gpaw']),
+     'fill exactly one backend namespace'),
+    (lambda b: setattr(b.label.ase.ase, 'calculator', orm.Str('mace')), 'unknown ASE calculator'),
+], ids=['thresholds', 'md-key', 'two-backends', 'calculator'])
 def test_bad_inputs_are_refused_before_anything_runs(python_code, li_cell, change, message):
     """Refused when set on the builder (port validators) or at the latest on launch."""
     builder = build(python_code, li_cell, LJ_LABELS)
@@ -143,7 +144,7 @@ def test_sgp_that_does_not_know_a_species_is_refused(python_code, lj_loop):
 
 def test_gpaw_labels_drive_the_loop(python_code, li_cell):
     """The DFT path: GPAW (fast protocol) labels; every frame is DFT and the SGP has them all."""
-    overrides = {'labeller': {'backend': 'gpaw', 'protocol': 'fast'}, 'md': {'total_steps': 40, 'segment_steps': 20}, 'max_dft_calls': 3}
+    overrides = {'label': {'backend': 'gpaw', 'protocol': 'fast'}, 'md': {'total_steps': 40, 'segment_steps': 20}, 'max_dft_calls': 3}
     results, node = run_loop(build(python_code, li_cell, overrides))
     dataset = results['dataset']
     assert isinstance(dataset, DatasetData) and dataset.base.attributes.get('all_dft') is True
@@ -169,7 +170,7 @@ def test_paper_sweep_protocol_holds_the_papers_conditions_and_thresholds(python_
     settings = builder.active_learning.sgp_settings.get_dict()
     assert (settings['cutoff'], settings['n_max'], settings['l_max']) == (6.0, 9, 3)
     assert builder.active_learning.md['timestep_fs'] == 1.0 and builder.active_learning.md['total_steps'] == 1_000_000
-    assert builder.active_learning.labeller.backend.value == 'gpaw'
+    assert set(builder.active_learning.label._inputs(prune=True)) == {'gpaw'} and builder.active_learning.label.gpaw.gpaw.parameters['ecut'] == 700
 
 
 def test_sweep_runs_each_condition_and_merges_the_datasets(python_code, li_cell):

@@ -64,4 +64,4 @@ def test_paper_protocol_refuses_stand_in_labels(python_code):
 def test_unknown_calculator_is_refused_before_submission(python_code):
     structure = orm.StructureData(ase=rattled('licl'))
     with pytest.raises(ValueError, match='unknown ASE calculator `mace`'):
-        LabelWorkChain.get_builder_from_protocol(python_code, structure, backend='ase', overrides={'calculator': 'mace'})
+        LabelWorkChain.get_builder_from_protocol(python_code, structure, backend='ase', overrides={'ase': {'ase': {'calculator': 'mace'}}})

@@ -18,7 +18,7 @@ from aiida_sei.science import crystals
 ACTIVE_LEARNING_OVERRIDES = [
     'system_thresholds.Li.dft=0.02', 'system_thresholds.Li.add_atom=0.005',
     'md.temperature_K=900', 'md.pressure_GPa=null', 'md.total_steps=40', 'md.segment_steps=20', 'md.thin=10', 'md.seed=7',
-    'max_dft_calls=3', 'labeller.backend=ase', 'labeller.protocol=fast',
+    'max_dft_calls=3', 'label.backend=ase', 'label.protocol=fast',
 ]
 
 
@@ -57,14 +57,14 @@ def pk_of(output: str, name: str) -> int:
 def test_dry_run_prints_the_overridden_inputs_and_stores_nothing(sei, li_cell):
     before = node_count()
     result = sei('launch', 'sei.active_learning', '--structure', li_cell.pk, '--override', 'md.total_steps=77',
-                 '--override', 'sgp.cutoff=3.5', '--override', 'labeller.backend=ase', '--dry-run')
+                 '--override', 'sgp.cutoff=3.5', '--override', 'label.backend=ase', '--dry-run')
     header, _, body = result.output.partition('\n')
     assert header == '# sei.active_learning, protocol fast: resolved inputs (nothing stored)'
     inputs = yaml.safe_load(body)
     assert inputs['md']['total_steps'] == 77 and inputs['md']['segment_steps'] == 100  # override + protocol
     assert inputs['sgp_settings']['cutoff'] == 3.5 and inputs['sgp_settings']['n_max'] == 4
-    assert inputs['labeller']['backend'] == 'ase'
-    assert inputs['labeller']['code'].startswith('python@localhost')  # stand-in labels: the Python code
+    assert list(inputs['label']) == ['ase']  # the backend is the namespace that is filled
+    assert inputs['label']['ase']['ase']['code'].startswith('python@localhost')  # stand-in labels: the Python code
     assert inputs['structure'] == f'Li16 (16 atoms) structure<{li_cell.pk}>'
     assert node_count() == before
 
@@ -73,7 +73,7 @@ def test_dry_run_with_cluster_resources_gives_each_job_its_hardware(sei, li_cell
     result = sei('launch', 'sei.active_learning', '--structure', li_cell.pk, '--resources', 'cluster', '--dry-run')
     inputs = yaml.safe_load(result.output.partition('\n')[2])
     assert inputs['md_job']['metadata']['options']['resources']['num_cores_per_mpiproc'] == 8  # FLARE MD: a few cores
-    assert inputs['labeller']['options']['resources']['num_machines'] == 4  # DFT: many nodes
+    assert inputs['label']['gpaw']['gpaw']['metadata']['options']['resources']['num_machines'] == 4  # DFT: many nodes
     assert 'unknown resource profile `moon`' in sei('launch', 'sei.active_learning', '--structure', li_cell.pk, '--resources', 'moon', '--dry-run', ok=False).output
 
 
@@ -82,7 +82,7 @@ def test_dry_run_of_a_structure_file_leaves_it_unstored(sei, tmp_path):
     crystals.bcc_li(supercell=(1, 1, 2)).write(path)
     before = node_count()
     inputs = yaml.safe_load(sei('launch', 'sei.label', '--backend', 'ase', '--structure', path, '--dry-run').output.partition('\n')[2])
-    assert inputs['ase']['ase']['structure'] == 'Li4 (4 atoms) structure (not stored yet)'
+    assert inputs['structure'] == 'Li4 (4 atoms) structure (not stored yet)'
     assert inputs['ase']['ase']['calculator'] == 'lennard-jones'
     assert node_count() == before
 
@@ -207,3 +207,48 @@ def test_plot_composition_of_a_classified_trajectory(sei, tmp_path):
     assert (tmp_path / 'c.png').read_bytes()[:4] == b'\x89PNG'
     refused = sei('plot', 'composition', labelled.pk, ok=False)
     assert 'not a phase-fraction series' in refused.output
+
+
+@pytest.fixture(scope='module')
+def vasp_standin(sei):
+    """A `vasp` code (the stand-in executable of tests/stand_ins: VASP's formats, not VASP) and
+    fake POTCARs uploaded as family `PBE.54`: what a user with VASP sets up once."""
+    import pathlib
+
+    from aiida_sei.profile import COMPUTER_LABEL
+    from tests.stand_ins.make_fake_potcars import upload_fake_potcar_family
+
+    upload_fake_potcar_family('PBE.54')
+    standin = pathlib.Path(__file__).parent / 'stand_ins' / 'vasp_standin.py'
+    orm.InstalledCode(label='vasp', computer=orm.load_computer(COMPUTER_LABEL), filepath_executable=str(standin),
+                      default_calc_job_plugin='vasp.vasp').store()
+    return 'vasp'
+
+
+@pytest.mark.parametrize(('workflow', 'structure', 'path'), [
+    ('sei.label', '{pk}', ('vasp', 'vasp')),
+    ('sei.active_learning', '{pk}', ('label', 'vasp', 'vasp')),
+    ('sei.active_learning.sweep', 'li={pk}', ('active_learning', 'label', 'vasp', 'vasp')),
+])
+def test_vasp_labels_dry_run_with_the_family_and_a_nested_incar_override(sei, li_cell, vasp_standin, workflow, structure, path):
+    """The paper's DFT code from the command line: --backend vasp, the POTCAR family and an INCAR
+    tag as overrides of ports by path; the dry run validates the inputs against aiida-vasp's
+    VaspWorkChain (its family validator included) and prints them resolved."""
+    prefix = 'vasp.vasp' if workflow == 'sei.label' else 'label.vasp.vasp'
+    before = node_count()
+    result = sei('launch', workflow, '-p', 'paper', '--backend', 'vasp', '--structure', structure.format(pk=li_cell.pk),
+                 '--code', f'label={vasp_standin}', '--override', f'{prefix}.potential_family=PBE.54',
+                 '--override', f'{prefix}.parameters.incar.ediff=1e-8', '--dry-run')
+    inputs = yaml.safe_load(result.output.partition('\n')[2])
+    for key in path:
+        inputs = inputs[key]
+    assert inputs['potential_family'] == 'PBE.54'
+    assert inputs['parameters']['incar']['ediff'] == 1e-8 and inputs['parameters']['incar']['encut'] == 700  # override + protocol
+    assert inputs['code'].startswith('vasp@localhost')
+    assert node_count() == before  # the family and the code were stored by the fixture
+
+
+def test_an_unknown_potcar_family_is_refused_by_aiida_vasp_before_submission(sei, li_cell, vasp_standin):
+    result = sei('launch', 'sei.label', '--backend', 'vasp', '-p', 'paper', '--structure', li_cell.pk, '--code', f'label={vasp_standin}',
+                 '--override', 'vasp.vasp.potential_family=PBE.99', '--dry-run', ok=False)
+    assert result.exit_code == 2 and 'PBE.99' in result.output and 'not found' in result.output

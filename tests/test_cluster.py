@@ -122,9 +122,14 @@ def test_example_codes_name_the_sei_plugins_and_their_mpi_mode(cluster):
 
 def test_gpaw_labels_ask_for_4_nodes_of_128_mpi_ranks_on_the_cpu_partition(cluster):
     _, codes = cluster
-    builder = LabelWorkChain.get_builder_from_protocol(codes['gpaw'], small_structure(), backend='gpaw', protocol='fast')
+    from aiida_sei.calculations.functions.kpoints import create_kpoints
+
+    structure = small_structure()
+    builder = LabelWorkChain.get_builder_from_protocol(codes['gpaw'], structure, backend='gpaw', protocol='fast')
     apply_resources(builder, 'cluster')
-    script = dry_run(GpawCalculation, builder.gpaw.gpaw._inputs(prune=True))
+    # what sei.label and sei.gpaw.base hand the job: the structure, and the mesh made for it
+    kpoints = create_kpoints(structure, builder.gpaw.kpoints_distance, builder.gpaw.gamma_only_above_atoms)
+    script = dry_run(GpawCalculation, {**builder.gpaw.gpaw._inputs(prune=True), 'structure': structure, 'kpoints': kpoints})
     options = sbatch(script)
     assert options['nodes'] == '4' and options['ntasks-per-node'] == '128'
     assert options['partition'] == 'cpu' and options['time'] == '12:00:00'
@@ -140,12 +145,16 @@ def test_vasp_labels_run_vasp_std_on_512_ranks(cluster):
     _, codes = cluster
     family, _ = upload_fake_potcar_family('SEI_FAKE_PBE')
     structure = small_structure()
-    builder = LabelWorkChain.get_builder_from_protocol(codes['vasp'], structure, backend='vasp', protocol='fast', potential_family=family)
+    from aiida_sei.calculations.functions.kpoints import create_kpoints
+
+    overrides = {'vasp': {'vasp': {'potential_family': family}}}
+    builder = LabelWorkChain.get_builder_from_protocol(codes['vasp'], structure, backend='vasp', protocol='fast', overrides=overrides)
     apply_resources(builder, 'cluster')
     vasp = builder.vasp.vasp
-    # what aiida-vasp's VaspWorkChain hands its VaspCalculation
+    # what aiida-vasp's VaspWorkChain hands its VaspCalculation (the mesh: as sei.vasp.label makes it)
+    kpoints = create_kpoints(structure, builder.vasp.kpoints_distance, builder.vasp.gamma_only_above_atoms)
     inputs = {
-        'code': vasp.code, 'structure': structure, 'kpoints': vasp.kpoints, 'parameters': orm.Dict(vasp.parameters['incar']),
+        'code': vasp.code, 'structure': structure, 'kpoints': kpoints, 'parameters': orm.Dict(vasp.parameters['incar']),
         'potential': PotcarData.get_potcars_from_structure(structure, family, mapping=vasp.potential_mapping.get_dict()),
         'metadata': {'options': dict(vasp.calc.metadata.options)},
     }
@@ -252,7 +261,7 @@ def test_active_learning_runs_flare_threaded_on_8_cores_and_labels_on_512_ranks(
     structure = small_structure()
     builder = ActiveLearningWorkChain.get_builder_from_protocol(codes['python'], codes['gpaw'], structure, protocol='fast')
     apply_resources(builder, 'cluster')
-    assert builder.labeller.options['resources'] == {'num_machines': 4, 'num_mpiprocs_per_machine': 128}
+    assert builder.label.gpaw.gpaw.metadata.options['resources'] == {'num_machines': 4, 'num_mpiprocs_per_machine': 128}
     frame = next(datasets[1].iter_frames())
     sgp = create_sgp(frame, orm.Dict({'cutoff': 4.0, 'n_max': 2, 'l_max': 1}))
     parameters = {'max_steps': 10, 'threshold': 0.1, 'temperature_K': 300.0, 'timestep_fs': 1.0, 'seed': 0, 'thin': 5}
@@ -277,7 +286,7 @@ def test_refinement_gets_cpu_model_md_gpu_training_and_dft_label_options(cluster
     assert builder.options['resources']['num_cores_per_mpiproc'] == 16 and 'custom_scheduler_commands' not in builder.options
     assert builder.training['options']['custom_scheduler_commands'] == '#SBATCH --gres=gpu:1'
     assert builder.training['protocol'] == 'fast'  # the rest of the Dict is kept
-    assert builder.labeller.options['withmpi'] is True
+    assert builder.label.gpaw.gpaw.metadata.options['withmpi'] is True
 
 
 def test_the_interface_chain_gives_each_step_the_resources_of_its_role(cluster):

@@ -109,7 +109,7 @@ def _stderr(job) -> str:
 def test_an_scf_at_the_handler_limits_stops_with_a_clear_exit_code(python_code):
     """The handler on a real GpawCalculation node that ended with exit 410: no further restart."""
     structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
-    overrides = {'parameters': {'maxiter': MAX_SCF_STEPS, 'mixer': {'beta': MIN_MIXER_BETA}}}
+    overrides = {'gpaw': {'parameters': {'maxiter': MAX_SCF_STEPS, 'mixer': {'beta': MIN_MIXER_BETA}}}}
     builder = GpawBaseWorkChain.get_builder_from_protocol(python_code, structure, protocol='fast', overrides=overrides)
     process = instantiate_process(get_manager().get_runner(), builder)
     process.setup()

@@ -54,10 +54,10 @@ def test_label_agrees_with_a_direct_gpaw_call(aiida_profile_clean, gpaw_code, ki
 
 def test_scf_not_converged_is_restarted_with_more_steps_and_less_mixing(aiida_profile_clean, gpaw_code):
     structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
-    overrides = {'parameters': {'maxiter': 4}}
+    overrides = {'gpaw': {'parameters': {'maxiter': 4}}}
     builder = GpawBaseWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast', overrides=overrides)
     _, node = run_get_node(builder)
-    calculations = sorted(node.called, key=lambda n: n.ctime)
+    calculations = sorted((c for c in node.called if isinstance(c, orm.CalcJobNode)), key=lambda n: n.ctime)
     assert calculations[0].exit_status == GpawCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED.status
     assert node.is_finished_ok and calculations[-1].is_finished_ok
     steps = [c.inputs.parameters['maxiter'] for c in calculations]
@@ -75,7 +75,8 @@ def test_a_code_that_keeps_crashing_gives_a_clear_exit_and_no_frame(aiida_profil
     assert node.exit_status == LabelWorkChain.exit_codes.ERROR_LABEL_FAILED.status
     assert 'crashed twice' in node.exit_message
     base = node.called[0]
-    assert [c.exit_status for c in base.called] == [GpawCalculation.exit_codes.ERROR_OUTPUT_MISSING.status] * 2
+    jobs = [c for c in base.called if isinstance(c, orm.CalcJobNode)]
+    assert [c.exit_status for c in jobs] == [GpawCalculation.exit_codes.ERROR_OUTPUT_MISSING.status] * 2
     assert frames_in_profile() == 0
 
 

@@ -111,7 +111,7 @@ def test_a_product_the_model_cannot_describe_is_refused_before_submission(refine
     from ase.build import bulk
 
     _, node = refinement
-    codes = {'md': node.inputs.codes.md, 'label': node.inputs.labeller.code, 'train': node.inputs.codes.train,
+    codes = {'md': node.inputs.codes.md, 'label': node.inputs.label.ase.ase.code, 'train': node.inputs.codes.train,
              'package': node.inputs.codes.package, 'compile': node.inputs.codes.compile}
     products = {**node.inputs.products, 'nacl': orm.StructureData(ase=bulk('NaCl', 'rocksalt', a=5.6))}
     before = orm.QueryBuilder().append(orm.Node).count()

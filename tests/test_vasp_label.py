@@ -50,9 +50,14 @@ def li_cell():
     return orm.StructureData(ase=atoms)
 
 
+def family_override(family: str) -> dict:
+    """sei.label overrides naming the POTCAR family (the one setting VASP labels cannot default)."""
+    return {'vasp': {'vasp': {'potential_family': family}}}
+
+
 def label(code, structure, family, environment=None, protocol='fast'):
     builder = LabelWorkChain.get_builder_from_protocol(
-        code, structure, backend='vasp', protocol=protocol, potential_family=family,
+        code, structure, backend='vasp', protocol=protocol, overrides=family_override(family),
         options={'environment_variables': environment or {}}, frame_metadata={'origin': 'test'},
     )
     builder.vasp.vasp.clean_workdir = orm.Bool(False)
@@ -82,7 +87,7 @@ def test_unconverged_scf_is_restarted_by_aiida_vasp(vasp_code, potcar_family):
     environment = {'SEI_STANDIN_FAIL': 'scf', 'SEI_STANDIN_FAIL_UNLESS_NELM_GE': '120'}
     results, node = label(vasp_code, li_cell(), potcar_family, environment)
     assert node.is_finished_ok, node.exit_message
-    vasp_workchain = node.called[0].called[0]
+    (vasp_workchain,) = [c for c in node.called[0].called if c.process_label == 'VaspWorkChain']
     calculations = sorted(vasp_workchain.called, key=lambda n: n.ctime)
     assert [c.exit_status for c in calculations] == [701, 0]  # 701: electronic structure not converged
     # aiida-vasp's handler: with ALGO Normal and NELM 100 it lowers AMIX and adds 20 steps
@@ -104,9 +109,12 @@ def test_a_crashing_vasp_fails_the_label_without_a_frame(vasp_code, potcar_famil
 ])
 def test_paper_protocol_reproduces_the_papers_vasp_settings(vasp_code, potcar_family, kind, parameters, mesh):
     structure = build_structure_node(kind, parameters)['structure']
-    builder = LabelWorkChain.get_builder_from_protocol(vasp_code, structure, backend='vasp', protocol='paper', potential_family=potcar_family)
+    from aiida_sei.calculations.functions.kpoints import create_kpoints
+
+    builder = LabelWorkChain.get_builder_from_protocol(vasp_code, structure, backend='vasp', protocol='paper', overrides=family_override(potcar_family))
     vasp = builder.vasp.vasp
-    assert vasp.kpoints.get_kpoints_mesh() == (mesh, [0.0, 0.0, 0.0])
+    kpoints = create_kpoints(structure, builder.vasp.kpoints_distance, builder.vasp.gamma_only_above_atoms)  # as the work chain does
+    assert kpoints.get_kpoints_mesh() == (mesh, [0.0, 0.0, 0.0])
     incar = vasp.parameters['incar']
     assert incar['encut'] == 700 and incar['isif'] >= 1 and incar['nsw'] == 0
     assert vasp.potential_mapping.get_dict()['Li'] == 'Li_sv'
@@ -141,3 +149,31 @@ def test_vasprun_from_outside_aiida_imports_with_the_free_energy(aiida_profile_c
     assert frame.energy == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
     assert np.allclose(frame.get_array('stress'), atoms.get_stress(voigt=False), atol=1e-7)
     assert frame.base.attributes.get('system') == 'Li' and frame.base.attributes.get('origin') == 'aimd'
+
+
+def test_one_incar_override_reaches_every_label_of_active_learning(vasp_code, potcar_family, tmp_path):
+    """VASP as the labeller of sei.active_learning, set through its `label` namespace: the EDIFF
+    given once is in the INCAR that aiida-vasp wrote for every label of the loop (the first
+    frame and each frame the uncertainty triggered), read back from each VaspCalculation."""
+    from aiida_sei.profile import ensure_local_codes, ensure_localhost
+    from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
+
+    python = ensure_local_codes(ensure_localhost(tmp_path, lambda _: None), lambda _: None)['python']
+    vasp = {'potential_family': potcar_family, 'parameters': {'incar': {'ediff': 1e-7}}}
+    overrides = {
+        'label': {'backend': 'vasp', 'protocol': 'fast', 'vasp': {'vasp': vasp}},
+        'sgp': {'cutoff': 4.0, 'n_max': 4, 'l_max': 2},
+        'system_thresholds': {'Li': {'dft': 0.02, 'add_atom': 0.005}},
+        'md': {'temperature_K': 900, 'pressure_GPa': None, 'total_steps': 80, 'segment_steps': 40, 'thin': 10, 'seed': 7},
+        'max_dft_calls': 3,
+    }
+    structure = build_structure_node('bcc-li', {'supercell': [2, 2, 2]})['structure']
+    results, node = run_get_node(ActiveLearningWorkChain.get_builder_from_protocol(python, vasp_code, structure, 'fast', overrides))
+    assert node.is_finished_ok, node.exit_message
+    jobs = [d for d in node.called_descendants if d.process_type == 'aiida.calculations:vasp.vasp']
+    assert len(jobs) == len(results['dataset']) >= 2
+    for job in jobs:
+        lines = job.base.repository.get_object_content('INCAR').splitlines()
+        incar = {key.strip().upper(): value.strip() for key, value in (line.split('=', 1) for line in lines if '=' in line)}
+        assert float(incar['EDIFF']) == 1e-7
+        assert job.inputs.parameters['encut'] == 400  # the rest of the `fast` protocol is kept

@@ -271,8 +271,7 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
 #: Codes of sei.interface -> labels of the local codes `aiida-sei setup` creates.
 DEMO_CODES = {'md': 'python', 'label': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp'}
 #: `--labels chgnet`: CHGNet (a universal potential, not DFT) instead of GPAW: seconds a label.
-STAND_IN_LABELS = {'active_learning': {'overrides': {'labeller': {'backend': 'ase', 'protocol': 'universal'}}},
-                   'refinement': {'enabled': True, 'overrides': {'labeller': {'backend': 'ase', 'protocol': 'universal'}}}}
+STAND_IN_LABELS = {'label': {'backend': 'ase', 'protocol': 'universal'}, 'refinement': {'enabled': True}}
 
 
 @cli.command()

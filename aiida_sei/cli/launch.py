@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
+import re
 from collections.abc import Callable, Mapping
 
 import click
@@ -104,6 +105,10 @@ def protocol_class(name: str, backend: str):
     return BACKENDS[backend][0]
 
 
+#: Floats that YAML 1.1 (PyYAML) leaves as strings: an exponent without a decimal point.
+EXPONENT_FLOAT = re.compile(r'[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+')
+
+
 def parse_overrides(items: tuple[str, ...]) -> dict:
     """``a.b.c=value`` items as one nested dict; values are YAML scalars or flow collections."""
     overrides: dict = {}
@@ -116,6 +121,8 @@ def parse_overrides(items: tuple[str, ...]) -> dict:
             value = yaml.safe_load(text)
         except yaml.YAMLError as exception:
             raise click.BadParameter(f'{item!r}: value is not YAML ({exception.problem})', param_hint='--override') from None
+        if isinstance(value, str) and EXPONENT_FLOAT.fullmatch(value):  # YAML 1.1 reads 1e-8 as a string
+            value = float(value)
         target = overrides
         for key in keys[:-1]:
             target = target.setdefault(key, {})
@@ -126,9 +133,12 @@ def parse_overrides(items: tuple[str, ...]) -> dict:
 
 
 def resolve_protocol(name: str, protocol: str | None, overrides: dict, backend: str) -> tuple[str, dict]:
-    """(protocol name, resolved inputs); a bad protocol or override key is a click error."""
+    """(protocol name, resolved inputs); a bad protocol or override key is a click error.
+    sei.label's overrides name its own ports (``vasp.vasp.…``): its builder checks them."""
     source = protocol_class(name, backend)
     protocol = protocol or source.get_default_protocol()
+    if name == 'sei.label':
+        return protocol, {}
     try:
         resolved = source.get_protocol_inputs(protocol, overrides)
         if name == 'sei.interface':
@@ -136,6 +146,17 @@ def resolve_protocol(name: str, protocol: str | None, overrides: dict, backend: 
     except ProtocolError as exception:
         raise click.UsageError(f'{name}: {exception}') from None
     return protocol, resolved
+
+
+def with_backend(name: str, overrides: dict, backend: str | None) -> dict:
+    """``overrides`` with ``label.backend`` set from --backend, for work chains that label frames."""
+    from aiida_sei.protocols import recursive_merge
+
+    if backend is None or name == 'sei.label':
+        return overrides
+    if 'label' not in workflow_class(name).get_protocol_inputs():
+        raise click.UsageError(f'--backend: {name} labels nothing')
+    return recursive_merge(overrides, {'label': {'backend': backend}})
 
 
 #: Steps of sei.interface whose `overrides` their own work chain checks (only when it starts).
@@ -154,9 +175,9 @@ def check_interface_steps(resolved: dict) -> None:
 
 
 def _labeller_backend(inputs: Mapping) -> str | None:
-    """The labelling backend named anywhere in resolved protocol inputs (``labeller.backend``)."""
+    """The labelling backend named anywhere in resolved protocol inputs (``label.backend``)."""
     for key, value in inputs.items():
-        if key == 'labeller' and isinstance(value, Mapping) and 'backend' in value:
+        if key == 'label' and isinstance(value, Mapping) and 'backend' in value:
             return value['backend']
         if isinstance(value, Mapping) and (found := _labeller_backend(value)):
             return found
@@ -261,16 +282,22 @@ def collect_nodes(recipe: Recipe, structures: tuple[str, ...], inputs: tuple[str
 
 def build(name: str, protocol: str | None, override_items, structures, inputs, code_items, backend: str):
     """(the validated builder, the resolved protocol name): nothing is stored."""
-    overrides = parse_overrides(override_items)
     cls, recipe = workflow_class(name), RECIPES[name]
+    overrides = with_backend(name, parse_overrides(override_items), backend)
+    backend = backend or 'gpaw'
     protocol, resolved = resolve_protocol(name, protocol, overrides, backend)
     codes = load_codes(recipe, code_items, backend if name == 'sei.label' else _labeller_backend(resolved) or 'gpaw')
     nodes = collect_nodes(recipe, structures, inputs)
+    from aiida.common.exceptions import InputValidationError
+
     try:
         builder = recipe.build(cls, codes, nodes, protocol, overrides, backend)
-    except (ProtocolError, ValueError, TypeError, KeyError) as exception:
+    except (ProtocolError, ValueError, TypeError, KeyError, InputValidationError) as exception:
         raise click.UsageError(f'{name}: {exception}') from None
-    error = cls.spec().inputs.validate(builder._inputs(prune=True))
+    try:  # some plugins' validators raise instead of returning (aiida-vasp: an unknown POTCAR family)
+        error = cls.spec().inputs.validate(builder._inputs(prune=True))
+    except InputValidationError as exception:
+        error = exception
     if error is not None:
         raise click.UsageError(f'{name}: invalid inputs: {error}')
     return builder, protocol
@@ -359,7 +386,8 @@ def launch_command(load_profile):
     @click.option('--structure', 'structures', multiple=True, metavar='PK|FILE', help='Starting structure: node PK or file (sweep: LABEL=PK|FILE, repeatable).')
     @click.option('--input', 'inputs', multiple=True, metavar='NAME=PK', help='Other node inputs (dataset, validation, model, interface, products.LABEL). Repeatable.')
     @click.option('--code', 'codes', multiple=True, metavar='ROLE=LABEL', help='Code for a role instead of the `aiida-sei setup` one (LABEL or LABEL@COMPUTER). Repeatable.')
-    @click.option('--backend', default='gpaw', show_default=True, help='sei.label only: gpaw, vasp or ase (stand-in labels).')
+    @click.option('--backend', help='Labelling backend: gpaw (sei.label\'s default), vasp or ase (stand-in labels); for work chains that label frames, '
+                                    'the same as --override label.backend=BACKEND.')
     @click.option('--resources', 'resources', metavar='PROFILE', help='Hardware per step from a resource profile (laptop, cluster: aiida_sei/workchains/protocols/resources.yaml).')
     @click.option('--daemon/--run', 'use_daemon', default=True, show_default=True, help='Submit to the daemon, or run here and print report lines as they come.')
     @click.option('--dry-run', is_flag=True, help='Print the resolved inputs and exit; nothing is stored.')

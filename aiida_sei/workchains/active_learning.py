@@ -22,9 +22,9 @@ from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import DatasetData
 from aiida_sei.data.md_state import MdStateData
 from aiida_sei.data.sgp import SgpModelData
-from aiida_sei.protocols import ProtocolError, ProtocolMixin
+from aiida_sei.protocols import ProtocolMixin
 from aiida_sei.science.frames import guess_system
-from aiida_sei.workchains.label import builder_from_labeller
+from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
 #: md input -> required or not; the segment parameters of sei.flare_md come from these.
 MD_KEYS = {'temperature_K': True, 'pressure_GPa': False, 'timestep_fs': True, 'total_steps': True, 'segment_steps': True, 'thin': True, 'seed': True}
@@ -50,15 +50,6 @@ def validate_thresholds(thresholds, _):
     return None
 
 
-def check_labeller(labeller, structure) -> str | None:
-    """Build the label builder once, so a bad backend, protocol or override fails now."""
-    try:
-        builder_from_labeller(labeller, structure)
-    except (ProtocolError, ValueError, KeyError) as exception:
-        return f'labeller: {exception}'
-    return None
-
-
 def validate_inputs(inputs, namespace):
     if 'structure' not in namespace:
         return None  # exposed by the sweep, which checks each structure itself
@@ -67,13 +58,14 @@ def validate_inputs(inputs, namespace):
     species = set(inputs['structure'].get_ase().get_chemical_symbols())
     if 'sgp' in inputs and not species <= set(inputs['sgp'].species):
         return f'the SGP knows {", ".join(inputs["sgp"].species)}, the structure has {", ".join(sorted(species))}'
-    return check_labeller(inputs['labeller'], inputs['structure'])
+    return None
 
 
 class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     """Grow a DFT dataset and a FLARE SGP by uncertainty-driven MD."""
 
     _protocol_file = 'active_learning'
+    _open_keys = ('label',)  # overrides of sei.label's ports, which sei.label checks
 
     @classmethod
     def define(cls, spec):
@@ -87,12 +79,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.input('jitter', valid_type=orm.Float, default=lambda: orm.Float(0.01), help='Displacement (Å) of the first frame.')
         spec.input('frame_metadata', valid_type=orm.Dict, required=False, help='system and condition of the frames.')
         spec.expose_inputs(FlareMdCalculation, namespace='md_job', include=('code', 'metadata'))
-        spec.input_namespace('labeller', help='How to label a frame: the arguments of sei.label\'s get_builder_from_protocol.')
-        spec.input('labeller.code', valid_type=orm.AbstractCode)
-        spec.input('labeller.backend', valid_type=orm.Str, help='gpaw, vasp or ase (stand-in labels).')
-        spec.input('labeller.protocol', valid_type=orm.Str, required=False)
-        spec.input('labeller.overrides', valid_type=orm.Dict, required=False)
-        spec.input('labeller.options', valid_type=orm.Dict, required=False)
+        spec.expose_inputs(LabelWorkChain, namespace='label', exclude=PER_FRAME, namespace_options={'help': 'How each frame is labelled (sei.label).'})
         spec.input('sgp', valid_type=SgpModelData, required=False, help='SGP of a run to continue.')
         spec.input('dataset', valid_type=DatasetData, required=False, help='Dataset of a run to continue.')
         spec.input('state', valid_type=MdStateData, required=False, help='MD state of a run to continue.')
@@ -131,12 +118,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         builder.frame_metadata = orm.Dict({'system': system, **kwargs.get('frame_metadata', {})})
         builder.md_job.code = md_code
         builder.md_job.metadata.options = {**inputs['options'], **(options or {})}
-        labeller = inputs['labeller']
-        builder.labeller.code = label_code
-        builder.labeller.backend = orm.Str(labeller['backend'])
-        builder.labeller.protocol = orm.Str(labeller['protocol'])
-        if labeller.get('overrides'):
-            builder.labeller.overrides = orm.Dict(labeller['overrides'])
+        builder.label = label_inputs(label_code, inputs['label'])
         return builder
 
     # -- the loop ---------------------------------------------------------------------------
@@ -158,10 +140,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         return self.ctx.sgp is None
 
     def _submit_label(self, structure, origin: str):
-        labeller = self.inputs.labeller
         metadata = {**(self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}), 'origin': origin}
         metadata.setdefault('condition', {k: self.inputs.md.get(k) for k in ('temperature_K', 'pressure_GPa')})
-        return self.submit(builder_from_labeller(labeller, structure, metadata))
+        return submit_label(self, structure, metadata)
 
     def label_first_frame(self):
         jittered = jitter_structure(self.inputs.structure, orm.Dict({'amplitude': self.inputs.jitter.value, 'seed': self.inputs.md['seed']}))

@@ -17,7 +17,7 @@ from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.protocols import ProtocolMixin
 from aiida_sei.science.frames import guess_system
 
-from .active_learning import ActiveLearningWorkChain, check_labeller
+from .active_learning import ActiveLearningWorkChain
 
 
 @calcfunction
@@ -47,10 +47,6 @@ def validate_conditions(value, _):
 def validate_inputs(inputs, _):
     if not inputs.get('structures'):
         return 'give at least one structure'
-    for label, structure in inputs['structures'].items():
-        error = check_labeller(inputs['active_learning']['labeller'], structure)
-        if error:
-            return f'{label}: {error}'
     return None
 
 
@@ -58,6 +54,7 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
     """Active learning for every system x condition; datasets merged per system and overall."""
 
     _protocol_file = 'active_learning'
+    _open_keys = ('label',)
 
     @classmethod
     def define(cls, spec):

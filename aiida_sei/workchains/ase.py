@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from aiida import orm
-
 from aiida_sei.calculations.ase import AseCalculation
 
 from .singlepoint import SinglePointBaseWorkChain
@@ -15,12 +13,3 @@ class AseBaseWorkChain(SinglePointBaseWorkChain):
     _process_class = AseCalculation
     _namespace = 'ase'
     _protocol_file = 'ase'
-
-    @classmethod
-    def get_builder_from_protocol(cls, code, structure, protocol=None, overrides=None, frame_metadata=None, options=None):
-        """Builder for a stand-in single point of ``structure`` with ``code`` (a Python with the calculator)."""
-        inputs = cls.get_protocol_inputs(protocol, overrides)
-        builder = cls._protocol_builder(code, structure, inputs, frame_metadata, options)
-        builder.ase.calculator = orm.Str(inputs['calculator'])
-        builder.ase.parameters = orm.Dict(inputs['parameters'])
-        return builder

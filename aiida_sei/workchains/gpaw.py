@@ -6,13 +6,21 @@ from aiida import orm
 from aiida.engine import ProcessHandlerReport, process_handler
 
 from aiida_sei.calculations.gpaw import GpawCalculation
-from aiida_sei.protocols import kpoints_from_protocol
+from aiida_sei.calculations.functions.kpoints import create_kpoints
 
 from .singlepoint import SinglePointBaseWorkChain
 
 #: Limits of the SCF handler: beyond them another restart is not expected to help.
 MAX_SCF_STEPS = 2000
 MIN_MIXER_BETA = 0.01
+
+
+def validate_kpoints_choice(inputs, namespace):
+    if 'kpoints_distance' not in namespace:
+        return None  # exposed without it: the exposing process sets the mesh
+    if ('kpoints' in inputs) == ('kpoints_distance' in inputs):
+        return 'give exactly one of kpoints and kpoints_distance'
+    return None
 
 
 class GpawBaseWorkChain(SinglePointBaseWorkChain):
@@ -22,19 +30,24 @@ class GpawBaseWorkChain(SinglePointBaseWorkChain):
     _namespace = 'gpaw'
     _protocol_file = 'gpaw'
 
+    _exclude = ('kpoints',)
+
     @classmethod
     def define(cls, spec):
         super().define(spec)
+        spec.input('kpoints', valid_type=orm.KpointsData, required=False, help='An explicit Gamma-centred mesh (instead of kpoints_distance).')
+        spec.input('kpoints_distance', valid_type=orm.Float, required=False,
+                   help='Distance (Å^-1, 2π included) between k-points: a mesh made for each structure when the work chain runs.')
+        spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
+        spec.inputs.validator = validate_kpoints_choice
         spec.exit_code(410, 'ERROR_SCF_UNRECOVERABLE', message='The SCF did not converge even with {steps} steps and mixer beta {beta}.')
 
-    @classmethod
-    def get_builder_from_protocol(cls, code, structure, protocol=None, overrides=None, frame_metadata=None, options=None):
-        """Builder for a single point of ``structure`` with ``code`` (a Python with GPAW)."""
-        inputs = cls.get_protocol_inputs(protocol, overrides)
-        builder = cls._protocol_builder(code, structure, inputs, frame_metadata, options)
-        builder.gpaw.kpoints = kpoints_from_protocol(structure, inputs)
-        builder.gpaw.parameters = orm.Dict(inputs['parameters'])
-        return builder
+    def setup(self):
+        super().setup()
+        if 'kpoints' in self.inputs:
+            self.ctx.inputs.kpoints = self.inputs.kpoints
+        else:
+            self.ctx.inputs.kpoints = create_kpoints(self.ctx.inputs.structure, self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
 
     @process_handler(priority=500, exit_codes=[GpawCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED])
     def handle_scf_not_converged(self, node):

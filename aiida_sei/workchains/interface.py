@@ -64,7 +64,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
 
     _protocol_file = 'interface'
     #: Overrides of the steps' own protocols are checked by those work chains, not here.
-    _open_keys = ('active_learning.overrides', 'allegro.overrides', 'refinement.overrides', 'production.parameters', 'classification.settings')
+    _open_keys = ('label', 'active_learning.overrides', 'allegro.overrides', 'refinement.overrides', 'production.parameters', 'classification.settings')
 
     @classmethod
     def define(cls, spec):
@@ -105,6 +105,12 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
     def _step(self) -> dict:
         return self.inputs.protocol.get_dict()
 
+    def _overrides(self, step: str) -> dict:
+        """The overrides of ``step``'s protocol, with the run's ``label`` settings over its own."""
+        from aiida_sei.protocols import recursive_merge
+
+        return recursive_merge(self._step()[step]['overrides'], {'label': self._step()['label']})
+
     def _failed(self, step: str, node):
         if node.is_finished_ok:
             return None
@@ -137,7 +143,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             return error
         step = self._step()['active_learning']
         structures = {label: self._structure(label) for label in step['systems']}
-        builder = ActiveLearningSweepWorkChain.get_builder_from_protocol(self.inputs.codes.md, self.inputs.codes.label, structures, step['protocol'], step['overrides'])
+        builder = ActiveLearningSweepWorkChain.get_builder_from_protocol(self.inputs.codes.md, self.inputs.codes.label, structures, step['protocol'], self._overrides('active_learning'))
         node = self._submit(builder)
         self.report(f'2. active learning on {", ".join(structures)}: {node.process_label}<{node.pk}>')
         return ToContext(active_learning=node)
@@ -176,7 +182,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         codes = {label: self.inputs.codes[label] for label in REFINEMENT_CODES}
         products = {label: self._structure(label) for label in step['products']}
         builder = RefinementWorkChain.get_builder_from_protocol(
-            codes, self.ctx.dataset, self.ctx.model, self._structure(step['interface']), products, step['protocol'], step['overrides'])
+            codes, self.ctx.dataset, self.ctx.model, self._structure(step['interface']), products, step['protocol'], self._overrides('refinement'))
         node = self._submit(builder)
         self.report(f'4. refinement: {node.process_label}<{node.pk}>')
         return ToContext(refinement=node)

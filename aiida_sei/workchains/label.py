@@ -8,8 +8,9 @@ labels, never DFT). The labelled frame is the output ``frame`` whatever produced
 from __future__ import annotations
 
 from aiida.engine import ToContext, WorkChain
-from aiida.orm import AbstractCode
+from aiida.orm import AbstractCode, Dict, StructureData
 
+from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import FrameData
 from aiida_sei.protocols import ProtocolError
 from aiida_sei.science.frames import guess_system
@@ -17,11 +18,11 @@ from aiida_sei.workchains.ase import AseBaseWorkChain
 from aiida_sei.workchains.gpaw import GpawBaseWorkChain
 from aiida_sei.workchains.vasp import VaspLabelWorkChain
 
-#: backend name -> (work chain, namespace, is DFT)
+#: backend name (= its input namespace) -> (work chain, is DFT)
 BACKENDS = {
-    'gpaw': (GpawBaseWorkChain, 'gpaw', True),
-    'vasp': (VaspLabelWorkChain, 'vasp', True),
-    'ase': (AseBaseWorkChain, 'ase', False),
+    'gpaw': (GpawBaseWorkChain, True),
+    'vasp': (VaspLabelWorkChain, True),
+    'ase': (AseBaseWorkChain, False),
 }
 
 
@@ -38,40 +39,58 @@ class LabelWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        for workchain, namespace, _ in BACKENDS.values():
-            spec.expose_inputs(workchain, namespace=namespace, namespace_options={'required': False, 'populate_defaults': False})
+        spec.input('structure', valid_type=StructureData, validator=validate_structure, help='The structure to label.')
+        spec.input('frame_metadata', valid_type=Dict, required=False, help='origin and condition of the frame (system: guessed from the composition when absent).')
+        for name, (workchain, is_dft) in BACKENDS.items():
+            spec.expose_inputs(workchain, namespace=name, exclude=workchain.injected_ports(),
+                               namespace_options={'required': False, 'populate_defaults': False,
+                                                  'help': f'{workchain.__name__} ({"DFT" if is_dft else "stand-in labels, not DFT"}): fill this namespace to use it.'})
         spec.inputs.validator = validate_inputs
         spec.outline(cls.run_backend, cls.results)
         spec.output('frame', valid_type=FrameData, help='The labelled frame.')
         spec.exit_code(400, 'ERROR_LABEL_FAILED', message='The {backend} labelling failed for good: {message}')
 
     @classmethod
-    def get_builder_from_protocol(cls, code, structure, backend='gpaw', protocol=None, overrides=None, frame_metadata=None, options=None, **backend_kwargs):
-        """Builder labelling ``structure`` with ``backend`` (one of :data:`BACKENDS`).
-
-        ``frame_metadata``: system (guessed from the composition when absent), condition, origin.
-        ``backend_kwargs`` go to the backend's builder (VASP: ``potential_family``). The `paper`
-        protocol accepts DFT backends only.
-        """
+    def get_builder_from_protocol(cls, code, structure=None, backend='gpaw', protocol=None, overrides=None, frame_metadata=None, options=None):
+        """Builder labelling ``structure`` (None: a parent sets it per label) with ``backend``
+        (one of :data:`BACKENDS`) at its ``protocol``. ``overrides`` name this work chain's
+        ports by path: ``{'vasp': {'vasp': {'potential_family': 'PBE.54'}}}``; ``options`` go
+        over the protocol's scheduler options. The `paper` protocol accepts DFT backends only."""
         if not isinstance(code, AbstractCode):  # None would pass the ports and fail in the child job
             raise ValueError(f'sei.label needs a code (an AbstractCode), got {code!r}')
         if backend not in BACKENDS:
             raise ProtocolError(f'unknown labelling backend `{backend}`; available: {", ".join(BACKENDS)}')
-        workchain, namespace, is_dft = BACKENDS[backend]
+        workchain, is_dft = BACKENDS[backend]
         if protocol == 'paper' and not is_dft:
             raise ProtocolError(f'the paper protocol takes DFT labels only; `{backend}` gives stand-in labels')
-        metadata = {'system': guess_system(structure.get_ase().get_chemical_symbols()), **(frame_metadata or {})}
-        backend_builder = workchain.get_builder_from_protocol(code, structure, protocol, overrides, metadata, options, **backend_kwargs)
+        other = set(overrides or {}) - {backend}
+        if other:
+            raise ProtocolError(f'overrides of {", ".join(sorted(other))}, but the labelling backend is `{backend}`: override `{backend}.…`')
+        try:
+            backend_builder = workchain.get_builder_from_protocol(code, None, protocol, (overrides or {}).get(backend), options=options)
+        except ProtocolError as exception:
+            raise within(exception, backend)
         builder = cls.get_builder()
-        builder[namespace] = backend_builder._inputs(prune=True)
+        builder[backend] = backend_builder._inputs(prune=True)
+        if structure is not None:
+            builder.structure = structure
+        if frame_metadata:
+            builder.frame_metadata = Dict(frame_metadata)
         return builder
 
     def _backend(self):
-        return next((name, *BACKENDS[name]) for name in BACKENDS if name in self.inputs)
+        name = next(name for name in BACKENDS if name in self.inputs)
+        return name, BACKENDS[name][0]
 
     def run_backend(self):
-        name, workchain, namespace, _ = self._backend()
-        node = self.submit(workchain, **self.exposed_inputs(workchain, namespace))
+        name, workchain = self._backend()
+        inputs = self.exposed_inputs(workchain, name)
+        structure_port, metadata_port = workchain.injected_ports()
+        metadata = {'system': guess_system(self.inputs.structure.get_ase().get_chemical_symbols()),
+                    **(self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {})}
+        _set(inputs, structure_port, self.inputs.structure)
+        _set(inputs, metadata_port, Dict(metadata))
+        node = self.submit(workchain, **inputs)
         self.report(f'labelling with {name}: {node.process_label}<{node.pk}>')
         return ToContext(labelling=node)
 
@@ -87,15 +106,38 @@ class LabelWorkChain(WorkChain):
         return None
 
 
-def builder_from_labeller(labeller, structure, frame_metadata=None):
-    """A sei.label builder from a ``labeller`` input namespace (code, backend, and optional
-    protocol, overrides, options), as the active-learning and refinement work chains take it."""
+def within(exception: ProtocolError, namespace: str) -> ProtocolError:
+    """``exception`` with ``namespace`` named first (same object, so its traceback still shows
+    where it was raised)."""
+    exception.args = (f'{namespace}: {exception}',)
+    return exception
 
-    def value(key, convert):
-        return convert(labeller[key]) if key in labeller else None
 
-    return LabelWorkChain.get_builder_from_protocol(
-        labeller['code'], structure, labeller['backend'].value, value('protocol', lambda node: node.value),
-        value('overrides', lambda node: node.get_dict()), frame_metadata=frame_metadata,
-        options=value('options', lambda node: node.get_dict()),
-    )
+def _set(inputs, path: str, value):
+    *parents, name = path.split('.')
+    for part in parents:
+        inputs = inputs[part]
+    inputs[name] = value
+
+
+#: Ports of sei.label that the work chains which label many frames set for each frame.
+PER_FRAME = ('structure', 'frame_metadata')
+
+
+def label_inputs(code, settings: dict, options=None) -> dict:
+    """The inputs of the ``label`` namespace that active learning and refinement expose, from
+    their protocol's ``label`` entry: ``backend``, ``protocol`` and overrides of the backend's
+    ports (``{'gpaw': {'parameters': {'ecut': 350}}}``)."""
+    settings = dict(settings)
+    backend, protocol = settings.pop('backend'), settings.pop('protocol', None)
+    try:
+        builder = LabelWorkChain.get_builder_from_protocol(code, None, backend, protocol, settings, options=options)
+    except ProtocolError as exception:
+        raise within(exception, 'label')
+    return builder._inputs(prune=True)
+
+
+def submit_label(process, structure, frame_metadata: dict, namespace: str = 'label'):
+    """Submit sei.label from ``process`` with its exposed ``namespace`` for one structure."""
+    inputs = process.exposed_inputs(LabelWorkChain, namespace)
+    return process.submit(LabelWorkChain, **inputs, structure=structure, frame_metadata=Dict(frame_metadata))

@@ -20,9 +20,8 @@ from aiida_sei.calculations.functions.validation import validate_model
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.data import CompiledModelData, DatasetData, ModelData
 from aiida_sei.protocols import ProtocolError, ProtocolMixin
-from aiida_sei.workchains.active_learning import check_labeller
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
-from aiida_sei.workchains.label import builder_from_labeller
+from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
 #: Code roles: model MD, labels, nequip train / package / compile.
 CODES = ('md', 'label', 'train', 'package', 'compile')
@@ -82,14 +81,14 @@ def validate_inputs(inputs, _):
         missing = set(structure.get_symbols_set()) - species
         if missing:
             return f'{name} holds {", ".join(sorted(missing))}, which the model lacks (model species: {", ".join(sorted(species))})'
-    return check_labeller(inputs['labeller'], inputs['interface'])
+    return None
 
 
 class RefinementWorkChain(ProtocolMixin, WorkChain):
     """Refine an Allegro model with labelled frames of its own MD of the interface and products."""
 
     _protocol_file = 'refinement'
-    _open_keys = ('training.overrides', 'labeller.overrides')  # passed on to sei.allegro.train and sei.label, which check them
+    _open_keys = ('training.overrides', 'label')  # passed on to sei.allegro.train and sei.label, which check them
 
     @classmethod
     def define(cls, spec):
@@ -110,12 +109,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         spec.input('codes.train', valid_type=orm.AbstractCode, help='nequip-train.')
         spec.input('codes.package', valid_type=orm.AbstractCode, help='nequip-package.')
         spec.input('options', valid_type=orm.Dict, help='Scheduler options of the MD and compile jobs.')
-        spec.input_namespace('labeller', help="How to label a frame: the arguments of sei.label's get_builder_from_protocol.")
-        spec.input('labeller.code', valid_type=orm.AbstractCode)
-        spec.input('labeller.backend', valid_type=orm.Str, help='gpaw, vasp or ase (stand-in labels).')
-        spec.input('labeller.protocol', valid_type=orm.Str, required=False)
-        spec.input('labeller.overrides', valid_type=orm.Dict, required=False)
-        spec.input('labeller.options', valid_type=orm.Dict, required=False)
+        spec.expose_inputs(LabelWorkChain, namespace='label', exclude=PER_FRAME, namespace_options={'help': 'How each frame is labelled (sei.label).'})
         spec.inputs.validator = validate_inputs
 
         spec.outline(
@@ -157,12 +151,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         builder.training = orm.Dict({**inputs['training'], 'options': options or {}})
         builder.codes = {'md': codes['md'], 'compile': codes['compile'], 'train': codes['train'], 'package': codes['package']}
         builder.options = orm.Dict({**inputs['options'], **(options or {})})
-        labeller = inputs['labeller']
-        builder.labeller.code = codes['label']
-        builder.labeller.backend = orm.Str(labeller['backend'])
-        builder.labeller.protocol = orm.Str(labeller['protocol'])
-        if labeller.get('overrides'):
-            builder.labeller.overrides = orm.Dict(labeller['overrides'])
+        builder.label = label_inputs(codes['label'], inputs['label'])
         return builder
 
     # -- the loop ---------------------------------------------------------------------------
@@ -222,7 +211,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         from aiida_sei.science.catalogue import check_atoms
         from aiida_sei.science.validation import StructureInputError
 
-        labeller, calls, self.ctx.unphysical = self.inputs.labeller, {}, []
+        calls, self.ctx.unphysical = {}, []
         for name in self._structures():
             md_node = self.ctx[f'md_{name}']
             condition = {'temperature_K': md_node.inputs.parameters.get('temperature', 300.0),
@@ -236,7 +225,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
                     self.ctx.unphysical.append(f'label_{name}_{label}')
                     self.report(f'  skipping {name} {label}: {exception}')
                     continue
-                calls[f'label_{name}_{label}'] = self.submit(builder_from_labeller(labeller, structure, metadata))
+                calls[f'label_{name}_{label}'] = submit_label(self, structure, metadata)
         self.ctx.labels = sorted(calls)
         return ToContext(**calls)
 

@@ -7,7 +7,7 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
 from aiida_sei.calculations.singlepoint import SinglePointCalculation
-from aiida_sei.protocols import ProtocolMixin
+from aiida_sei.protocols import ProtocolMixin, fill_builder
 
 
 class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
@@ -15,11 +15,14 @@ class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
     failure cannot be handled: walltime -> twice the walltime; a crash -> one retry."""
 
     _namespace: str
+    _keys_are_ports = True
+    #: Ports of the job that the work chain sets itself (GPAW: kpoints, from kpoints_distance).
+    _exclude: tuple[str, ...] = ()
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(cls._process_class, namespace=cls._namespace)
+        spec.expose_inputs(cls._process_class, namespace=cls._namespace, exclude=cls._exclude)
         spec.outline(
             cls.setup,
             while_(cls.should_run_process)(cls.run_process, cls.inspect_process),
@@ -29,16 +32,25 @@ class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         spec.exit_code(300, 'ERROR_CRASHED_AGAIN', message='The code crashed twice in a row with the same inputs.')
 
     @classmethod
-    def _protocol_builder(cls, code, structure, inputs: dict, frame_metadata=None, options=None):
-        """A builder with what every single point takes from a protocol; subclasses add theirs."""
+    def injected_ports(cls) -> tuple[str, str]:
+        """Where sei.label puts the structure and the frame metadata of each label."""
+        return f'{cls._namespace}.structure', f'{cls._namespace}.frame_metadata'
+
+    @classmethod
+    def get_builder_from_protocol(cls, code, structure=None, protocol=None, overrides=None, frame_metadata=None, options=None):
+        """Builder of a single point of ``structure`` (None: set later, as sei.label does) with
+        ``code``; ``overrides`` name ports by path (``gpaw.parameters.ecut``), ``options`` go
+        over the protocol's scheduler options."""
         builder = cls.get_builder()
+        fill_builder(builder, cls.get_protocol_inputs(protocol, overrides))
         namespace = builder[cls._namespace]
         namespace.code = code
-        namespace.structure = structure
-        namespace.metadata.options = {**inputs['options'], **(options or {})}
+        if structure is not None:
+            namespace.structure = structure
+        if options:
+            namespace.metadata.options = {**namespace.metadata.options, **options}
         if frame_metadata:
             namespace.frame_metadata = orm.Dict(frame_metadata)
-        builder.max_iterations = orm.Int(inputs['max_iterations'])
         return builder
 
     def setup(self):

@@ -13,7 +13,8 @@ from aiida.plugins import WorkflowFactory
 
 from aiida_sei.calculations.functions.vasp import frame_from_vasp
 from aiida_sei.data import FrameData
-from aiida_sei.protocols import ProtocolError, ProtocolMixin, kpoints_from_protocol
+from aiida_sei.calculations.functions.kpoints import create_kpoints
+from aiida_sei.protocols import ProtocolError, ProtocolMixin, fill_builder
 from aiida_sei.science.frames import settings_hash
 
 VaspWorkChain = WorkflowFactory('vasp.v2.vasp')
@@ -22,38 +23,56 @@ VaspWorkChain = WorkflowFactory('vasp.v2.vasp')
 PARSER_SETTINGS = {'parser_settings': {'energy_type': ['energy_free', 'energy_extrapolated']}}
 
 
+def validate_kpoints_choice(inputs, namespace):
+    if 'kpoints_distance' not in namespace:
+        return None
+    if ('kpoints' in inputs.get('vasp', {})) == ('kpoints_distance' in inputs):
+        return 'give exactly one of vasp.kpoints and kpoints_distance'
+    return None
+
+
 class VaspLabelWorkChain(ProtocolMixin, WorkChain):
     """Label a structure with VASP: ``frame`` is energy, forces and stress of the single point."""
 
     _protocol_file = 'vasp'
+    _keys_are_ports = True
+    _open_keys = ('vasp.parameters.incar',)  # any INCAR tag may be added
+
+    @classmethod
+    def injected_ports(cls) -> tuple[str, str]:
+        """Where sei.label puts the structure and the frame metadata of each label."""
+        return 'vasp.structure', 'frame_metadata'
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(VaspWorkChain, namespace='vasp')
+        spec.expose_inputs(VaspWorkChain, namespace='vasp', exclude=('kpoints_spacing',))
+        spec.input('kpoints_distance', valid_type=orm.Float, required=False,
+                   help='Distance (Å^-1, 2π included) between k-points of a Gamma-centred mesh made for each structure (unless vasp.kpoints is given).')
+        spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
         spec.input('frame_metadata', valid_type=orm.Dict, required=False, help='system, condition, origin for the frame.')
+        spec.inputs.validator = validate_kpoints_choice
         spec.outline(cls.run_vasp, cls.make_frame)
         spec.output('frame', valid_type=FrameData, help='The labelled frame.')
         spec.exit_code(400, 'ERROR_VASP_FAILED', message='The VASP work chain failed: {message}')
         spec.exit_code(401, 'ERROR_NO_STRESS', message='VASP returned no stress: use ISIF >= 1.')
 
     @classmethod
-    def get_builder_from_protocol(cls, code, structure, protocol=None, overrides=None, frame_metadata=None, options=None, potential_family=None):
-        """Builder for a VASP label of ``structure``; ``potential_family`` is your POTCAR family."""
+    def get_builder_from_protocol(cls, code, structure=None, protocol=None, overrides=None, frame_metadata=None, options=None):
+        """Builder for a VASP label of ``structure`` (None: set later, as sei.label does);
+        ``overrides`` name ports by path; ``vasp.potential_family`` is your POTCAR family."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
-        family = potential_family or inputs.get('potential_family')
-        if not family:
-            raise ProtocolError('VASP labels need potential_family: the name of a POTCAR family uploaded from your licensed files')
+        if not inputs['vasp'].get('potential_family'):
+            raise ProtocolError('VASP labels need vasp.potential_family: the name of a POTCAR family uploaded from your licensed files '
+                                '(verdi data vasp-potcar uploadfamily)')
         builder = cls.get_builder()
+        fill_builder(builder, inputs)
         builder.vasp.code = code
-        builder.vasp.structure = structure
-        builder.vasp.kpoints = kpoints_from_protocol(structure, inputs)
-        builder.vasp.parameters = orm.Dict({'incar': inputs['incar']})
-        builder.vasp.potential_family = orm.Str(family)
-        builder.vasp.potential_mapping = orm.Dict({kind: inputs['potential_mapping'][kind] for kind in structure.get_kind_names()})
         builder.vasp.settings = orm.Dict(PARSER_SETTINGS)
-        builder.vasp.max_iterations = orm.Int(inputs['max_iterations'])
-        builder.vasp.calc.metadata.options = {**inputs['options'], **(options or {})}
+        if structure is not None:
+            builder.vasp.structure = structure
+        if options:
+            builder.vasp.calc.metadata.options = {**builder.vasp.calc.metadata.options, **options}
         if frame_metadata:
             builder.frame_metadata = orm.Dict(frame_metadata)
         return builder
@@ -64,6 +83,9 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
         if 'energy_free' not in settings.get('parser_settings', {}).get('energy_type', []):
             settings.setdefault('parser_settings', {})['energy_type'] = PARSER_SETTINGS['parser_settings']['energy_type']
             inputs['settings'] = orm.Dict(settings)
+        if 'kpoints' not in inputs:
+            inputs['kpoints'] = create_kpoints(inputs['structure'], self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
+        self.ctx.kpoints = inputs['kpoints']
         node = self.submit(VaspWorkChain, **inputs)
         self.report(f'running {node.process_label}<{node.pk}>')
         return ToContext(vasp=node)
@@ -78,8 +100,8 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
         metadata = self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}
         settings = {
             'incar': self.inputs.vasp.parameters.get_dict(),
-            'kpoints': self.inputs.vasp.kpoints.get_kpoints_mesh()[0],
-            'potentials': self.inputs.vasp.potential_mapping.get_dict(),
+            'kpoints': self.ctx.kpoints.get_kpoints_mesh()[0],
+            'potentials': {kind: self.inputs.vasp.potential_mapping[kind] for kind in self.inputs.vasp.structure.get_kind_names()},
         }
         metadata['settings_hash'] = settings_hash('vasp', settings)
         frame = frame_from_vasp(self.inputs.vasp.structure, misc, orm.Dict(metadata), metadata={"call_link_label": "frame_from_vasp"})
