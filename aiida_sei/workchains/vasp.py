@@ -68,7 +68,8 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
         builder = cls.get_builder()
         fill_builder(builder, inputs)
         builder.vasp.code = code
-        builder.vasp.settings = orm.Dict(PARSER_SETTINGS)
+        if 'settings' not in inputs['vasp']:  # given settings keep theirs; run_vasp adds the free energy
+            builder.vasp.settings = orm.Dict(PARSER_SETTINGS)
         if structure is not None:
             builder.vasp.structure = structure
         if options:
