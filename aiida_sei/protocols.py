@@ -22,6 +22,13 @@ class ProtocolError(ValueError):
     """An unknown protocol or an override of a key that the protocol does not have."""
 
 
+def within(exception: ProtocolError, namespace: str) -> ProtocolError:
+    """``exception`` with the ``namespace`` it arose in named first (the same object, so its
+    traceback still shows where it was raised)."""
+    exception.args = (f'{namespace}: {exception}',)
+    return exception
+
+
 def load_protocol_file(name: str) -> dict:
     with open(PROTOCOL_DIRECTORY / f'{name}.yaml', encoding='utf-8') as handle:
         return yaml.safe_load(handle)

@@ -25,6 +25,7 @@ from aiida_sei.calculations.functions.structures import build_structure_node
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.data import CompiledModelData, ModelData
 from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
+from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.interface import CODES, InterfaceWorkChain
 from aiida_sei.workchains.label import LabelWorkChain
@@ -76,6 +77,10 @@ def active_learning(ctx, structure=None, protocol='fast', overrides=None):
     return run_get_node(ActiveLearningWorkChain.get_builder_from_protocol(ctx.code, ctx.code, structure or ctx.li2s, protocol, overrides))
 
 
+def sweep(ctx, structures):
+    return run_get_node(ActiveLearningSweepWorkChain.get_builder_from_protocol(ctx.code, ctx.code, structures, 'fast'))
+
+
 def label(ctx, structure=None, code=True, protocol='fast', overrides=None):
     code = ctx.code if code is True else code
     return run_get_node(LabelWorkChain.get_builder_from_protocol(code, structure or ctx.li2s, protocol=protocol, overrides=overrides))
@@ -89,6 +94,8 @@ CASES = [
      lambda ctx: active_learning(ctx, far_apart('LiNa'))),
     ('overlapping atoms', 'sei.label', 'overlapping atoms', '`structure` validator, on builder assignment',
      lambda ctx: label(ctx, overlapping())),
+    ('overlapping atoms', 'sei.active_learning.sweep', 'bad: atoms 0', '`inputs` validator',
+     lambda ctx: sweep(ctx, {'li2s': ctx.li2s, 'bad': overlapping()})),
     ('overlapping atoms', 'sei.ase_md', 'overlapping atoms', '`structure` validator',
      lambda ctx: ase_md(ctx, overlapping())),
     ('overlapping atoms', 'sei.lammps', 'overlapping atoms', '`structure` validator',

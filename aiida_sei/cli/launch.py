@@ -174,12 +174,12 @@ def check_interface_steps(resolved: dict) -> None:
             raise ProtocolError(f'{step} step ({entry_point}): {exception}') from None
 
 
-def _labeller_backend(inputs: Mapping) -> str | None:
+def _label_backend(inputs: Mapping) -> str | None:
     """The labelling backend named anywhere in resolved protocol inputs (``label.backend``)."""
     for key, value in inputs.items():
         if key == 'label' and isinstance(value, Mapping) and 'backend' in value:
             return value['backend']
-        if isinstance(value, Mapping) and (found := _labeller_backend(value)):
+        if isinstance(value, Mapping) and (found := _label_backend(value)):
             return found
     return None
 
@@ -282,14 +282,14 @@ def collect_nodes(recipe: Recipe, structures: tuple[str, ...], inputs: tuple[str
 
 def build(name: str, protocol: str | None, override_items, structures, inputs, code_items, backend: str):
     """(the validated builder, the resolved protocol name): nothing is stored."""
+    from aiida.common.exceptions import InputValidationError
+
     cls, recipe = workflow_class(name), RECIPES[name]
     overrides = with_backend(name, parse_overrides(override_items), backend)
     backend = backend or 'gpaw'
     protocol, resolved = resolve_protocol(name, protocol, overrides, backend)
-    codes = load_codes(recipe, code_items, backend if name == 'sei.label' else _labeller_backend(resolved) or 'gpaw')
+    codes = load_codes(recipe, code_items, backend if name == 'sei.label' else _label_backend(resolved) or 'gpaw')
     nodes = collect_nodes(recipe, structures, inputs)
-    from aiida.common.exceptions import InputValidationError
-
     try:
         builder = recipe.build(cls, codes, nodes, protocol, overrides, backend)
     except (ProtocolError, ValueError, TypeError, KeyError, InputValidationError) as exception:

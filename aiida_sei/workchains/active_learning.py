@@ -52,7 +52,7 @@ def validate_thresholds(thresholds, _):
 
 def validate_inputs(inputs, namespace):
     if 'structure' not in namespace:
-        return None  # exposed by the sweep, which checks each structure itself
+        return None  # exposed by the sweep, which checks each of its structures
     if ('sgp' in inputs) != ('dataset' in inputs):
         return 'to continue a run give both `sgp` and `dataset` (and its `state` to continue the MD exactly)'
     species = set(inputs['structure'].get_ase().get_chemical_symbols())

@@ -12,6 +12,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, calcfunction
 
 from aiida_sei.calculations.functions.dataset import merge_datasets
+from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import DatasetData
 from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.protocols import ProtocolMixin
@@ -47,6 +48,9 @@ def validate_conditions(value, _):
 def validate_inputs(inputs, _):
     if not inputs.get('structures'):
         return 'give at least one structure'
+    for label, structure in inputs['structures'].items():
+        if error := validate_structure(structure, None):
+            return f'{label}: {error}'
     return None
 
 

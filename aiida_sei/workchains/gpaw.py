@@ -6,21 +6,13 @@ from aiida import orm
 from aiida.engine import ProcessHandlerReport, process_handler
 
 from aiida_sei.calculations.gpaw import GpawCalculation
-from aiida_sei.calculations.functions.kpoints import create_kpoints
+from aiida_sei.calculations.functions.kpoints import create_kpoints, kpoints_choice
 
 from .singlepoint import SinglePointBaseWorkChain
 
 #: Limits of the SCF handler: beyond them another restart is not expected to help.
 MAX_SCF_STEPS = 2000
 MIN_MIXER_BETA = 0.01
-
-
-def validate_kpoints_choice(inputs, namespace):
-    if 'kpoints_distance' not in namespace:
-        return None  # exposed without it: the exposing process sets the mesh
-    if ('kpoints' in inputs) == ('kpoints_distance' in inputs):
-        return 'give exactly one of kpoints and kpoints_distance'
-    return None
 
 
 class GpawBaseWorkChain(SinglePointBaseWorkChain):
@@ -39,7 +31,7 @@ class GpawBaseWorkChain(SinglePointBaseWorkChain):
         spec.input('kpoints_distance', valid_type=orm.Float, required=False,
                    help='Distance (Å^-1, 2π included) between k-points: a mesh made for each structure when the work chain runs.')
         spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
-        spec.inputs.validator = validate_kpoints_choice
+        spec.inputs.validator = kpoints_choice('kpoints')
         spec.exit_code(410, 'ERROR_SCF_UNRECOVERABLE', message='The SCF did not converge even with {steps} steps and mixer beta {beta}.')
 
     def setup(self):

@@ -12,7 +12,7 @@ from aiida.orm import AbstractCode, Dict, StructureData
 
 from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import FrameData
-from aiida_sei.protocols import ProtocolError
+from aiida_sei.protocols import ProtocolError, within
 from aiida_sei.science.frames import guess_system
 from aiida_sei.workchains.ase import AseBaseWorkChain
 from aiida_sei.workchains.gpaw import GpawBaseWorkChain
@@ -104,13 +104,6 @@ class LabelWorkChain(WorkChain):
         attributes = frame.base.attributes
         self.report(f'frame<{frame.pk}> {attributes.get("formula")}: {attributes.get("energy_per_atom"):.4f} eV/atom')
         return None
-
-
-def within(exception: ProtocolError, namespace: str) -> ProtocolError:
-    """``exception`` with ``namespace`` named first (same object, so its traceback still shows
-    where it was raised)."""
-    exception.args = (f'{namespace}: {exception}',)
-    return exception
 
 
 def _set(inputs, path: str, value):

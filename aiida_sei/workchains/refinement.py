@@ -18,6 +18,7 @@ from aiida_sei.calculations.ase_md import AseMdCalculation, md_settings
 from aiida_sei.calculations.functions.dataset import check_fractions, extend_dataset, frame_inputs, split
 from aiida_sei.calculations.functions.validation import validate_model
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
+from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import CompiledModelData, DatasetData, ModelData
 from aiida_sei.protocols import ProtocolError, ProtocolMixin
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
@@ -78,6 +79,8 @@ def validate_inputs(inputs, _):
     structures = {INTERFACE: inputs['interface'], **inputs.get('products', {})}
     species = set(inputs['model'].species or [])
     for name, structure in structures.items():
+        if error := validate_structure(structure, None):
+            return f'{name}: {error}'
         missing = set(structure.get_symbols_set()) - species
         if missing:
             return f'{name} holds {", ".join(sorted(missing))}, which the model lacks (model species: {", ".join(sorted(species))})'

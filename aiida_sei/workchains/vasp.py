@@ -13,7 +13,7 @@ from aiida.plugins import WorkflowFactory
 
 from aiida_sei.calculations.functions.vasp import frame_from_vasp
 from aiida_sei.data import FrameData
-from aiida_sei.calculations.functions.kpoints import create_kpoints
+from aiida_sei.calculations.functions.kpoints import create_kpoints, kpoints_choice
 from aiida_sei.protocols import ProtocolError, ProtocolMixin, fill_builder
 from aiida_sei.science.frames import settings_hash
 
@@ -21,14 +21,6 @@ VaspWorkChain = WorkflowFactory('vasp.v2.vasp')
 
 #: aiida-vasp returns only energy(sigma->0) unless asked; the frame needs the free energy.
 PARSER_SETTINGS = {'parser_settings': {'energy_type': ['energy_free', 'energy_extrapolated']}}
-
-
-def validate_kpoints_choice(inputs, namespace):
-    if 'kpoints_distance' not in namespace:
-        return None
-    if ('kpoints' in inputs.get('vasp', {})) == ('kpoints_distance' in inputs):
-        return 'give exactly one of vasp.kpoints and kpoints_distance'
-    return None
 
 
 class VaspLabelWorkChain(ProtocolMixin, WorkChain):
@@ -51,7 +43,7 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
                    help='Distance (Å^-1, 2π included) between k-points of a Gamma-centred mesh made for each structure (unless vasp.kpoints is given).')
         spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
         spec.input('frame_metadata', valid_type=orm.Dict, required=False, help='system, condition, origin for the frame.')
-        spec.inputs.validator = validate_kpoints_choice
+        spec.inputs.validator = kpoints_choice('vasp.kpoints')
         spec.outline(cls.run_vasp, cls.make_frame)
         spec.output('frame', valid_type=FrameData, help='The labelled frame.')
         spec.exit_code(400, 'ERROR_VASP_FAILED', message='The VASP work chain failed: {message}')

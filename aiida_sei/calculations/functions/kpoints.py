@@ -9,6 +9,23 @@ from aiida.engine import calcfunction
 from aiida_sei.science.kpoints import kpoint_mesh
 
 
+def kpoints_choice(mesh_port: str):
+    """Validator of a work chain that takes an explicit mesh at ``mesh_port`` (dotted path) or
+    ``kpoints_distance``: exactly one of them (skipped where a parent exposes it without them)."""
+
+    def validate(inputs, namespace):
+        if 'kpoints_distance' not in namespace:
+            return None  # exposed without it: the exposing process sets the mesh
+        mesh = inputs
+        for part in mesh_port.split('.'):
+            mesh = mesh.get(part) if mesh is not None else None
+        if (mesh is None) == ('kpoints_distance' not in inputs):
+            return f'give exactly one of {mesh_port} and kpoints_distance'
+        return None
+
+    return validate
+
+
 @calcfunction
 def create_kpoints(structure: orm.StructureData, distance: orm.Float, gamma_only_above_atoms: orm.Int) -> orm.KpointsData:
     """Gamma-centred mesh with ``distance`` (Å^-1, 2π included) between k-points; Gamma only
