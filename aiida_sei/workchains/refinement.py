@@ -79,11 +79,11 @@ def validate_inputs(inputs, _):
     structures = {INTERFACE: inputs['interface'], **inputs.get('products', {})}
     species = set(inputs['model'].species or [])
     for name, structure in structures.items():
-        if error := validate_structure(structure, None):
-            return f'{name}: {error}'
         missing = set(structure.get_symbols_set()) - species
         if missing:
             return f'{name} holds {", ".join(sorted(missing))}, which the model lacks (model species: {", ".join(sorted(species))})'
+        if error := validate_structure(structure, None):
+            return f'{name}: {error}'
     return None
 
 
