@@ -95,12 +95,35 @@ def as_node(value, port):
     return orm.to_aiida_type(value)
 
 
+def code_roles(cls, codes) -> dict:
+    """``codes`` as role -> code for ``cls`` (its ``CODES`` name the roles); a class with one
+    role also takes the code itself. A missing role or a non-code is a ValueError."""
+    from aiida.orm import AbstractCode
+
+    roles = list(cls.CODES)
+    if isinstance(codes, AbstractCode) and len(roles) == 1:
+        codes = {roles[0]: codes}
+    missing = [role for role in roles if not isinstance((codes or {}).get(role), AbstractCode)]
+    if missing:
+        raise ValueError(f'{cls.__name__}: codes missing: {", ".join(missing)} (roles: {", ".join(roles)}; each an AbstractCode)')
+    return {role: codes[role] for role in roles}
+
+
 class ProtocolMixin:
     """Adds protocol look-ups to a process class; set ``_protocol_file`` and ``_open_keys``, and
     ``_keys_are_ports`` where the protocol's keys are the input ports (overrides may then name
-    any port, as in aiida-quantumespresso)."""
+    any port, as in aiida-quantumespresso).
+
+    Every class's builder comes from ``get_builder_from_protocol(codes, protocol=None,
+    overrides=None, options=None, **nodes)``: ``codes`` by the roles of ``CODES``, the node
+    inputs named in ``NODES`` by keyword."""
 
     _protocol_file: str
+    #: Code roles -> label of the `aiida-sei setup` code that plays it on localhost (None: none;
+    #: `label`: the code of the labelling backend).
+    CODES: dict[str, str | None] = {}
+    #: Node inputs that get_builder_from_protocol takes by keyword (structure, dataset, ...).
+    NODES: tuple[str, ...] = ()
     _open_keys: tuple[str, ...] = ()
     _keys_are_ports = False
 

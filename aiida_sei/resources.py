@@ -5,9 +5,8 @@ train, compile, production), the CalcJob's ``metadata.options`` (resources, queu
 ``--gres`` through ``custom_scheduler_commands``) and the few inputs that follow the hardware
 (the compile ``device``; LAMMPS' Kokkos ``cmdline`` and ``load_plugin``).
 :func:`apply_resources` writes them into a builder of any sei work chain or CalcJob from the
-outside, wherever that process keeps the options of its jobs: a nested CalcJob namespace
-(``train.metadata.options``, ``label.gpaw.gpaw.metadata.options``), or a Dict input that the work
-chain passes on (``options``, the ``options`` key of ``training``).
+outside: it walks the exposed input namespaces down to each job
+(``allegro.train.metadata.options``, ``active_learning.active_learning.label.gpaw.gpaw.metadata.options``).
 """
 
 from __future__ import annotations
@@ -57,96 +56,43 @@ def merged_options(current: dict, options: dict) -> dict:
     return {**copy.deepcopy(current), **copy.deepcopy(options)}
 
 
-# -- where each process keeps the options of its jobs ------------------------------------------
+# -- finding the jobs of a builder --------------------------------------------------------------
+#
+# A job's role is what its parent declares for the namespace it sits in (RESOURCE_ROLES: the
+# refinement compiles for the CPU, so its compile job plays `model_md`), else the CalcJob's own
+# RESOURCE_ROLE, else the role of the namespace around it (aiida-vasp's VaspCalculation, inside
+# the `vasp` namespace of sei.vasp.label, plays `label`).
 
 
-def _calcjob(role):
-    """The builder (namespace) is a CalcJob's inputs."""
+def _jobs(namespace, process, role=None, ports=None):
+    """(builder namespace, CalcJob class, role, its exposed port names) of every job that
+    ``process`` launches from the inputs in ``namespace``."""
+    from aiida.engine import CalcJob
 
-    def apply(namespace, profile):
-        settings = profile.get(role, {})
+    if issubclass(process, CalcJob):
+        if role is not None:
+            yield namespace, process, role, ports if ports is not None else list(process.spec().inputs)
+        return
+    declared = getattr(process, 'RESOURCE_ROLES', {})
+    for name, children in process.spec()._exposed_inputs.items():
+        if name is not None and (name not in namespace or not namespace[name]):
+            continue  # an optional step left out (a disabled refinement, an unused backend)
+        target = namespace if name is None else namespace[name]
+        for child, exposed in children.items():
+            if not exposed:  # an empty entry that aiida's `exposed_inputs(agglomerate=True)` leaves behind
+                continue
+            child_role = declared.get(name) or getattr(child, 'RESOURCE_ROLE', None) or role
+            yield from _jobs(target, child, child_role, exposed)
+
+
+def _apply_job(namespace, role: str, ports: list[str], profile: dict):
+    settings = profile.get(role, {})
+    if 'metadata' in ports:
         options = dict(namespace.metadata.options) if 'options' in namespace.metadata else {}
         namespace.metadata.options = merged_options(options, settings.get('options', {}))
-        for port, value in settings.get('inputs', {}).items():
+    for port, value in settings.get('inputs', {}).items():
+        if port in ports:  # a parent that sets it itself does not expose it (the refinement's compile device)
             namespace[port] = _as_node(value)
-
-    return apply
-
-
-def _options_dict(path, role, key=None):
-    """A Dict input at ``path`` holding options (or holding them under ``key``), which the work
-    chain passes on to the jobs it launches."""
-
-    def apply(namespace, profile):
-        parent, name = _parent(namespace, path)
-        current = parent[name].get_dict() if name in parent and parent[name] is not None else {}
-        options = profile.get(role, {}).get('options', {})
-        if key is None:
-            parent[name] = orm.Dict(merged_options(current, options))
-        else:
-            parent[name] = orm.Dict({**current, key: merged_options(current.get(key) or {}, options)})
-
-    return apply
-
-
-def _nested(path, process_class_name):
-    """A namespace at ``path`` exposing the inputs of another process of the plan."""
-
-    def apply(namespace, profile):
-        parent, name = _parent(namespace, path)
-        if name in parent and parent[name]:
-            _apply(parent[name], _plan()[process_class_name], profile)
-
-    return apply
-
-
-def _label_backends(namespace, profile):
-    from aiida_sei.workchains.label import BACKENDS
-
-    for backend_namespace, (workchain, _) in BACKENDS.items():
-        if backend_namespace in namespace and namespace[backend_namespace]:
-            _apply(namespace[backend_namespace], _plan()[workchain.__name__], profile)
-
-
-def _resolved_profile(port):
-    """A work chain that builds its steps itself takes the resolved profile as an input and
-    applies it to each step's builder (:func:`apply_profile`)."""
-
-    def apply(namespace, profile):
-        namespace[port] = orm.Dict(profile)
-
-    return apply
-
-
-def _plan() -> dict:
-    """Process class name -> the appliers that put each role's settings where it reads them."""
-    return {
-        'LabelWorkChain': [_label_backends],
-        'GpawBaseWorkChain': [_nested('gpaw', 'GpawCalculation')],
-        'AseBaseWorkChain': [_nested('ase', 'AseCalculation')],
-        'VaspLabelWorkChain': [_nested('vasp.calc', 'VaspCalculation')],
-        'AllegroTrainingWorkChain': [_nested('train', 'NequipTrainCalculation')],
-        'ActiveLearningWorkChain': [_nested('md_job', 'FlareMdCalculation'), _nested('label', 'LabelWorkChain')],
-        'ActiveLearningSweepWorkChain': [_nested('active_learning', 'ActiveLearningWorkChain')],
-        'RefinementWorkChain': [_options_dict('options', 'model_md'), _options_dict('training', 'train', key='options'),
-                                _nested('label', 'LabelWorkChain')],
-        'InterfaceWorkChain': [_resolved_profile('resources')],
-        'GpawCalculation': [_calcjob('label')],
-        'AseCalculation': [_calcjob('label')],
-        'VaspCalculation': [_calcjob('label')],
-        'FlareMdCalculation': [_calcjob('md')],
-        'AseMdCalculation': [_calcjob('model_md')],
-        'NequipTrainCalculation': [_calcjob('train')],
-        'NequipCompileCalculation': [_calcjob('compile')],
-        'LammpsMdCalculation': [_calcjob('production')],
-    }
-
-
-def _parent(namespace, path: str):
-    *parents, name = path.split('.')
-    for part in parents:
-        namespace = namespace[part]
-    return namespace, name
 
 
 def _as_node(value):
@@ -161,11 +107,6 @@ def _as_node(value):
     raise TypeError(f'no node type for {value!r}')
 
 
-def _apply(namespace, appliers, profile):
-    for apply in appliers:
-        apply(namespace, profile)
-
-
 def apply_resources(builder, profile_name: str | None = None, overrides: dict | None = None):
     """Set the scheduler options of every job ``builder`` will launch from profile ``profile_name``
     (``laptop``, ``cluster``, ...), by role; ``overrides``: role -> {options, inputs} over the
@@ -175,9 +116,10 @@ def apply_resources(builder, profile_name: str | None = None, overrides: dict | 
 
 def apply_profile(builder, profile: dict):
     """As :func:`apply_resources`, with a resolved profile (role -> {options, inputs})."""
-    name = builder.process_class.__name__
-    plan = _plan()
-    if name not in plan:
-        raise ValueError(f'no resource plan for {name}; known: {", ".join(sorted(plan))}')
-    _apply(builder, plan[name], profile)
+    process = builder.process_class
+    jobs = list(_jobs(builder, process, getattr(process, 'RESOURCE_ROLE', None)))
+    if not jobs:
+        raise ValueError(f'no resource role for {process.__name__}: none of the jobs it launches plays one of {", ".join(available_roles())}')
+    for namespace, _, role, ports in jobs:
+        _apply_job(namespace, role, ports, profile)
     return builder

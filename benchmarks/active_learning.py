@@ -123,7 +123,7 @@ def run_loop(setup: dict):
     md_code = orm.load_code('python@localhost')
     label_code = orm.load_code('gpaw@localhost' if setup['overrides']['label']['backend'] == 'gpaw' else 'python@localhost')
     structure = build_structure_node(*setup['structure'])['structure']
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(md_code, label_code, structure, 'fast', setup['overrides'])
+    builder = ActiveLearningWorkChain.get_builder_from_protocol({'md': md_code, 'label': label_code}, 'fast', setup['overrides'], structure=structure)
     start = time.perf_counter()
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
@@ -163,7 +163,7 @@ def uniform_curve(frames, test, target: float, settings: dict, setup: dict, labe
         chosen = np.linspace(0, len(frames) - 1, count).round().astype(int)
         missing = [i for i in chosen if i not in cache]
         cache.update(zip(missing, label([frames[i] for i in missing])))
-        model = sgp.make_sgp(species, **settings)
+        model = sgp.make_sgp(species, settings)
         for atoms, energy, forces, stress in (cache[i] for i in chosen):
             sgp.add_frame(model, atoms, energy, forces, stress, range(len(atoms)))
         sgp.train(model)  # all frames known at once: one hyperparameter optimisation

@@ -75,8 +75,8 @@ def dataset_to_compiled_model(directory: pathlib.Path) -> dict:
     dataset = import_frames_file(directory / 'train.extxyz', is_dft=False)['dataset']
     parts = split(dataset, {'train': 0.8, 'validation': 0.2}, seed=0)
     start = time.perf_counter()
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(
-        orm.load_code('nequip-train@localhost'), orm.load_code('nequip-package@localhost'), parts['train'], parts['validation'], protocol='fast')
+    codes = {'train': orm.load_code('nequip-train@localhost'), 'package': orm.load_code('nequip-package@localhost')}
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(codes, 'fast', dataset=parts['train'], validation=parts['validation'])
     results, node = run_get_node(builder)
     trained = time.perf_counter() - start
     compiled, compile_node = run_get_node(NequipCompileCalculation, code=orm.load_code('nequip-compile@localhost'), model=results['model'])

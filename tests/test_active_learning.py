@@ -48,7 +48,7 @@ def lj_loop(python_code, li_cell):
 def build(code, structure, overrides):
     from aiida_sei.protocols import recursive_merge
 
-    return ActiveLearningWorkChain.get_builder_from_protocol(code, code, structure, 'fast', recursive_merge(FAST, overrides))
+    return ActiveLearningWorkChain.get_builder_from_protocol({'md': code, 'label': code}, 'fast', recursive_merge(FAST, overrides), structure=structure)
 
 
 def children(node, process_class):
@@ -159,7 +159,7 @@ def test_paper_sweep_protocol_holds_the_papers_conditions_and_thresholds(python_
     from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
 
     lpscl = build_structure_node('argyrodite')['structure']
-    builder = ActiveLearningSweepWorkChain.get_builder_from_protocol(python_code, python_code, {'li': li_cell, 'lpscl': lpscl}, 'paper')
+    builder = ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': python_code, 'label': python_code}, 'paper', structures={'li': li_cell, 'lpscl': lpscl})
     conditions = builder.conditions.get_dict()
     assert sorted(c['temperature_K'] for c in conditions.values() if c['pressure_GPa'] == 0.0) == [100, 200, 300, 400, 500, 600, 700, 800, 2000]
     assert sorted(c['pressure_GPa'] for c in conditions.values() if c['pressure_GPa']) == [1, 5, 10]
@@ -179,7 +179,7 @@ def test_sweep_runs_each_condition_and_merges_the_datasets(python_code, li_cell)
 
     overrides = recursive_merge(FAST, {**LJ_LABELS, 'md': {'total_steps': 40}, 'max_dft_calls': 3,
                                        'sweep': {'temperatures_K': [600], 'pressures_GPa': [], 'expansions': [0.05]}})
-    builder = ActiveLearningSweepWorkChain.get_builder_from_protocol(python_code, python_code, {'li': li_cell}, 'fast', overrides)
+    builder = ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': python_code, 'label': python_code}, 'fast', overrides, structures={'li': li_cell})
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     runs = {c.inputs.frame_metadata['condition']['expansion']: c for c in node.called if c.process_class is ActiveLearningWorkChain}

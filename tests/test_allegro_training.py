@@ -40,12 +40,12 @@ def lj_dataset(aiida_profile, tmp_path_factory):
 @pytest.fixture(scope='module')
 def codes(lj_dataset, tmp_path_factory):
     computer = local_computer('train-localhost', tmp_path_factory.mktemp('work'))
-    return local_code(computer, 'nequip-train'), local_code(computer, 'nequip-package')
+    return {'train': local_code(computer, 'nequip-train'), 'package': local_code(computer, 'nequip-package')}
 
 
 @pytest.fixture(scope='module')
 def trained(codes, lj_dataset):
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast', overrides={'training': {'max_epochs': 3}})
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(codes, 'fast', dataset=lj_dataset['train'], validation=lj_dataset['validation'], overrides={'training': {'max_epochs': 3}})
     return run_get_node(builder)
 
 
@@ -78,6 +78,16 @@ def test_metrics_and_learning_curve_come_from_the_training_log(trained):
     assert metrics['validation']['forces_rmse'] >= metrics['validation']['forces_mae']
 
 
+def job_inputs(codes, lj_dataset) -> dict:
+    """Inputs of one training job of the `fast` protocol on the LJ data (the config the work
+    chain would make for its species, Li and S)."""
+    from aiida_sei.science.allegro import training_config
+
+    config = training_config(['Li', 'S'], AllegroTrainingWorkChain.get_protocol_inputs('fast'))
+    return {'code': codes['train'], 'package_code': codes['package'], 'dataset': lj_dataset['train'],
+            'validation': lj_dataset['validation'], 'config': orm.Dict(config)}
+
+
 def test_species_missing_from_the_model_are_refused_before_submission(codes, lj_dataset, tmp_path):
     import ase.io
 
@@ -86,24 +96,22 @@ def test_species_missing_from_the_model_are_refused_before_submission(codes, lj_
     atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
     ase.io.write(tmp_path / 'licl.extxyz', [atoms], format='extxyz')
     licl = import_frames_file(tmp_path / 'licl.extxyz', is_dft=False)['dataset']
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast')
     with pytest.raises(ValueError, match='Cl, which the model config lacks'):
-        run_get_node(NequipTrainCalculation, **{**builder.train._inputs(prune=True), 'validation': licl})
+        run_get_node(NequipTrainCalculation, **{**job_inputs(codes, lj_dataset), 'validation': licl})
 
 
 def test_an_empty_dataset_is_refused(codes, lj_dataset):
     from aiida_sei.data import DatasetData
 
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast')
     with pytest.raises(ValueError, match='validation dataset is empty'):
-        run_get_node(NequipTrainCalculation, **{**builder.train._inputs(prune=True), 'validation': DatasetData([])})
+        run_get_node(NequipTrainCalculation, **{**job_inputs(codes, lj_dataset), 'validation': DatasetData([])})
 
 
 @pytest.fixture(scope='module')
 def compiled(codes, trained):
     from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 
-    compile_code = local_code(codes[0].computer, 'nequip-compile')
+    compile_code = local_code(codes['train'].computer, 'nequip-compile')
     return run_get_node(NequipCompileCalculation, code=compile_code, model=trained[0]['model'], target=orm.Str('ase'))
 
 
@@ -186,10 +194,10 @@ def work_chain_and_failed_job(codes, lj_dataset, exit_code, overrides=None):
     from aiida.engine.utils import instantiate_process
     from aiida.manage import get_manager
 
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast', overrides=overrides)
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(codes, 'fast', dataset=lj_dataset['train'], validation=lj_dataset['validation'], overrides=overrides)
     process = instantiate_process(get_manager().get_runner(), builder)
     process.setup()
-    failed = orm.CalcJobNode(computer=codes[0].computer, process_type='aiida.calculations:sei.nequip_train')
+    failed = orm.CalcJobNode(computer=codes['train'].computer, process_type='aiida.calculations:sei.nequip_train')
     failed.set_process_state('finished')
     failed.set_exit_status(getattr(NequipTrainCalculation.exit_codes, exit_code).status)
     return process, failed
@@ -212,7 +220,7 @@ def test_walltime_handler_points_the_restart_at_the_failed_jobs_folder(codes, lj
 
     process, failed = work_chain_and_failed_job(codes, lj_dataset, 'ERROR_OUT_OF_WALLTIME')
     failed.store()
-    remote = orm.RemoteData(computer=codes[0].computer, remote_path='/scratch/somewhere')
+    remote = orm.RemoteData(computer=codes['train'].computer, remote_path='/scratch/somewhere')
     remote.base.links.add_incoming(failed, LinkType.CREATE, 'remote_folder')
     remote.store()
     report = process.handle_out_of_walltime(failed)
@@ -244,9 +252,8 @@ def test_parser_turns_failed_trainings_into_exit_codes(codes, lj_dataset, genera
     """The real parser on the retrieved files of a failed training (recorded, or only a log)."""
     from aiida_sei.parsers.nequip import NequipTrainParser
 
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, lj_dataset['train'], lj_dataset['validation'], protocol='fast')
-    inputs = {label: builder.train[label] for label in ('code', 'package_code', 'dataset', 'validation')}
-    node = generate_calc_job_node('sei.nequip_train', case, {**inputs, 'config': builder.train.config.store()}, files)
+    inputs = job_inputs(codes, lj_dataset)
+    node = generate_calc_job_node('sei.nequip_train', case, {**inputs, 'config': inputs['config'].store()}, files)
     results, calcfunction = NequipTrainParser.parse_from_node(node, store_provenance=False)
     assert calcfunction.exit_status == getattr(NequipTrainCalculation.exit_codes, exit_code).status
     if exit_code == 'ERROR_NAN_LOSS':

@@ -43,7 +43,7 @@ def rattled(kind):
 ])
 def test_ase_label_matches_the_calculator_and_is_not_dft(python_code, float32_torch, protocol, make_calculator):
     atoms = rattled('li2s')
-    builder = LabelWorkChain.get_builder_from_protocol(python_code, orm.StructureData(ase=atoms), backend='ase', protocol=protocol)
+    builder = LabelWorkChain.get_builder_from_protocol(python_code, protocol, {'backend': 'ase'}, structure=orm.StructureData(ase=atoms))
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     frame = results['frame']
@@ -58,10 +58,10 @@ def test_ase_label_matches_the_calculator_and_is_not_dft(python_code, float32_to
 def test_paper_protocol_refuses_stand_in_labels(python_code):
     structure = orm.StructureData(ase=rattled('licl'))
     with pytest.raises(ProtocolError, match='DFT labels only'):
-        LabelWorkChain.get_builder_from_protocol(python_code, structure, backend='ase', protocol='paper')
+        LabelWorkChain.get_builder_from_protocol(python_code, 'paper', {'backend': 'ase'}, structure=structure)
 
 
 def test_unknown_calculator_is_refused_before_submission(python_code):
     structure = orm.StructureData(ase=rattled('licl'))
     with pytest.raises(ValueError, match='unknown ASE calculator `mace`'):
-        LabelWorkChain.get_builder_from_protocol(python_code, structure, backend='ase', overrides={'ase': {'ase': {'calculator': 'mace'}}})
+        LabelWorkChain.get_builder_from_protocol(python_code, overrides={'backend': 'ase', 'ase': {'ase': {'calculator': 'mace'}}}, structure=structure)

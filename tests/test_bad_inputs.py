@@ -64,26 +64,26 @@ def ase_md(ctx, structure, model=None):
 
 def refinement(ctx, products=None, codes=None, protocol='fast', overrides=None):
     codes = codes if codes is not None else {name: ctx.code for name in ('md', 'label', 'train', 'package', 'compile')}
-    builder = RefinementWorkChain.get_builder_from_protocol(codes, ctx.dataset, ctx.model, ctx.li2s, products or {}, protocol=protocol, overrides=overrides)
+    builder = RefinementWorkChain.get_builder_from_protocol(codes, protocol, overrides, dataset=ctx.dataset, model=ctx.model, interface=ctx.li2s, products=products or {})
     return run_get_node(builder)
 
 
 def training(ctx, dataset=None, protocol='fast', overrides=None):
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(ctx.code, ctx.code, ctx.dataset if dataset is None else dataset, ctx.dataset, protocol=protocol, overrides=overrides)
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol({'train': ctx.code, 'package': ctx.code}, protocol, overrides, dataset=ctx.dataset if dataset is None else dataset, validation=ctx.dataset)
     return run_get_node(builder)
 
 
 def active_learning(ctx, structure=None, protocol='fast', overrides=None):
-    return run_get_node(ActiveLearningWorkChain.get_builder_from_protocol(ctx.code, ctx.code, structure or ctx.li2s, protocol, overrides))
+    return run_get_node(ActiveLearningWorkChain.get_builder_from_protocol({'md': ctx.code, 'label': ctx.code}, protocol, overrides, structure=structure or ctx.li2s))
 
 
 def sweep(ctx, structures):
-    return run_get_node(ActiveLearningSweepWorkChain.get_builder_from_protocol(ctx.code, ctx.code, structures, 'fast'))
+    return run_get_node(ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': ctx.code, 'label': ctx.code}, 'fast', structures=structures))
 
 
 def label(ctx, structure=None, code=True, protocol='fast', overrides=None):
     code = ctx.code if code is True else code
-    return run_get_node(LabelWorkChain.get_builder_from_protocol(code, structure or ctx.li2s, protocol=protocol, overrides=overrides))
+    return run_get_node(LabelWorkChain.get_builder_from_protocol(code, protocol, overrides, structure=structure or ctx.li2s))
 
 
 #: (bad input, target, message (a regular expression), where it is checked, what triggers it)
@@ -100,7 +100,7 @@ CASES = [
      lambda ctx: ase_md(ctx, overlapping())),
     ('overlapping atoms', 'sei.lammps', 'overlapping atoms', '`structure` validator',
      lambda ctx: lammps(ctx, overlapping())),
-    ('empty dataset', 'sei.allegro.train', 'dataset is empty', '`train` validator',
+    ('empty dataset', 'sei.allegro.train', 'dataset is empty', '`inputs` validator',
      lambda ctx: training(ctx, dataset=ctx.empty)),
     ('model/structure species mismatch', 'sei.lammps', 'the structure holds S, which the model lacks', '`inputs` validator',
      lambda ctx: lammps(ctx, ctx.li2s, compiled('pair_allegro', ['Li']))),
@@ -110,11 +110,11 @@ CASES = [
      lambda ctx: refinement(ctx, products={'li3p': far_apart('LiP')})),
     ('model target mismatch', 'sei.lammps', 'compiled with --target pair_allegro', '`inputs` validator',
      lambda ctx: lammps(ctx, ctx.li2s, compiled('ase'))),
-    ('missing code', 'sei.label', 'sei.label needs a code', 'label.get_builder_from_protocol',
+    ('missing code', 'sei.label', 'LabelWorkChain: codes missing: label', 'protocols.code_roles',
      lambda ctx: label(ctx, code=None)),
-    ('missing code', 'sei.refinement', 'codes missing: label', 'refinement.get_builder_from_protocol',
+    ('missing code', 'sei.refinement', 'codes missing: label', 'protocols.code_roles',
      lambda ctx: refinement(ctx, codes={name: ctx.code for name in ('md', 'train', 'package', 'compile')})),
-    ('missing code', 'sei.interface', 'codes missing: ', '`codes` validator, on builder assignment',
+    ('missing code', 'sei.interface', 'codes missing: label, train', 'protocols.code_roles',
      lambda ctx: run_get_node(InterfaceWorkChain.get_builder_from_protocol({'md': ctx.code}, protocol='demo'))),
     ('unknown protocol key', 'sei.allegro.train', 'unknown protocol key `training.max_epoch`', 'protocols.recursive_merge',
      lambda ctx: training(ctx, overrides={'training': {'max_epoch': 1}})),

@@ -225,26 +225,31 @@ def vasp_standin(sei):
     return 'vasp'
 
 
-@pytest.mark.parametrize(('workflow', 'structure', 'path'), [
-    ('sei.label', '{pk}', ('vasp', 'vasp')),
-    ('sei.active_learning', '{pk}', ('label', 'vasp', 'vasp')),
-    ('sei.active_learning.sweep', 'li={pk}', ('active_learning', 'label', 'vasp', 'vasp')),
+@pytest.mark.parametrize(('workflow', 'structure', 'paths'), [
+    ('sei.label', '{pk}', [('vasp', 'vasp')]),
+    ('sei.active_learning', '{pk}', [('label', 'vasp', 'vasp')]),
+    ('sei.active_learning.sweep', 'li={pk}', [('active_learning', 'label', 'vasp', 'vasp')]),
+    ('sei.interface', None, [('active_learning', 'active_learning', 'label', 'vasp', 'vasp'), ('refinement', 'label', 'vasp', 'vasp')]),
 ])
-def test_vasp_labels_dry_run_with_the_family_and_a_nested_incar_override(sei, li_cell, vasp_standin, workflow, structure, path):
+def test_vasp_labels_dry_run_with_the_family_and_a_nested_incar_override(sei, li_cell, vasp_standin, workflow, structure, paths):
     """The paper's DFT code from the command line: --backend vasp, the POTCAR family and an INCAR
-    tag as overrides of ports by path; the dry run validates the inputs against aiida-vasp's
-    VaspWorkChain (its family validator included) and prints them resolved."""
+    tag as overrides of ports by path, given once (sei.interface: for every labelling step); the
+    dry run validates the inputs against aiida-vasp's VaspWorkChain (its family validator
+    included) and prints them resolved."""
     prefix = 'vasp.vasp' if workflow == 'sei.label' else 'label.vasp.vasp'
+    where = ('--structure', structure.format(pk=li_cell.pk)) if structure else ()
     before = node_count()
-    result = sei('launch', workflow, '-p', 'paper', '--backend', 'vasp', '--structure', structure.format(pk=li_cell.pk),
+    result = sei('launch', workflow, '-p', 'paper', '--backend', 'vasp', *where,
                  '--code', f'label={vasp_standin}', '--override', f'{prefix}.potential_family=PBE.54',
                  '--override', f'{prefix}.parameters.incar.ediff=1e-8', '--dry-run')
-    inputs = yaml.safe_load(result.output.partition('\n')[2])
-    for key in path:
-        inputs = inputs[key]
-    assert inputs['potential_family'] == 'PBE.54'
-    assert inputs['parameters']['incar']['ediff'] == 1e-8 and inputs['parameters']['incar']['encut'] == 700  # override + protocol
-    assert inputs['code'].startswith('vasp@localhost')
+    resolved = yaml.safe_load(result.output.partition('\n')[2])
+    for path in paths:
+        inputs = resolved
+        for key in path:
+            inputs = inputs[key]
+        assert inputs['potential_family'] == 'PBE.54'
+        assert inputs['parameters']['incar']['ediff'] == 1e-8 and inputs['parameters']['incar']['encut'] == 700  # override + protocol
+        assert inputs['code'].startswith('vasp@localhost')
     assert node_count() == before  # the family and the code were stored by the fixture
 
 

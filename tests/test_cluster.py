@@ -28,6 +28,8 @@ from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.data import CompiledModelData, FrameData, ModelData
 from aiida_sei.resources import apply_resources, available_profiles, available_roles, get_profile
 from aiida_sei.science import lammps_md
+from aiida_sei.science.allegro import training_config
+from tests.science import fast_sgp_settings
 from aiida_sei.science.frames import frame_from_atoms
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.label import LabelWorkChain
@@ -125,7 +127,7 @@ def test_gpaw_labels_ask_for_4_nodes_of_128_mpi_ranks_on_the_cpu_partition(clust
     from aiida_sei.calculations.functions.kpoints import create_kpoints
 
     structure = small_structure()
-    builder = LabelWorkChain.get_builder_from_protocol(codes['gpaw'], structure, backend='gpaw', protocol='fast')
+    builder = LabelWorkChain.get_builder_from_protocol(codes['gpaw'], 'fast', structure=structure)
     apply_resources(builder, 'cluster')
     # what sei.label and sei.gpaw.base hand the job: the structure, and the mesh made for it
     kpoints = create_kpoints(structure, builder.gpaw.kpoints_distance, builder.gpaw.gamma_only_above_atoms)
@@ -148,7 +150,7 @@ def test_vasp_labels_run_vasp_std_on_512_ranks(cluster):
     from aiida_sei.calculations.functions.kpoints import create_kpoints
 
     overrides = {'vasp': {'vasp': {'potential_family': family}}}
-    builder = LabelWorkChain.get_builder_from_protocol(codes['vasp'], structure, backend='vasp', protocol='fast', overrides=overrides)
+    builder = LabelWorkChain.get_builder_from_protocol(codes['vasp'], 'fast', {'backend': 'vasp', **overrides}, structure=structure)
     apply_resources(builder, 'cluster')
     vasp = builder.vasp.vasp
     # what aiida-vasp's VaspWorkChain hands its VaspCalculation (the mesh: as sei.vasp.label makes it)
@@ -188,9 +190,11 @@ def tiny_dataset(count, seed):
 
 def test_training_asks_for_one_gpu_and_runs_nequip_without_mpi(cluster, datasets):
     _, codes = cluster
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(codes['nequip-train'], codes['nequip-package'], *datasets, protocol='fast')
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol({'train': codes['nequip-train'], 'package': codes['nequip-package']}, 'fast', dataset=datasets[0], validation=datasets[1])
     apply_resources(builder, 'cluster')
-    script = dry_run(NequipTrainCalculation, builder.train._inputs(prune=True))
+    species = sorted(set(datasets[0].elements) | set(datasets[1].elements))  # the work chain makes this config when it runs
+    config = orm.Dict(training_config(species, AllegroTrainingWorkChain.get_protocol_inputs('fast')))
+    script = dry_run(NequipTrainCalculation, {**builder.train._inputs(prune=True), 'config': config})
     options = sbatch(script)
     assert options['gres'] == 'gpu:1' and options['partition'] == 'gpu'
     assert options['nodes'] == '1' and options['ntasks-per-node'] == '1' and options['cpus-per-task'] == '8'
@@ -237,7 +241,7 @@ def test_compilation_for_production_runs_on_a_gpu_for_cuda(cluster):
 
 def test_laptop_profile_keeps_one_process_and_the_protocol_walltime(cluster):
     _, codes = cluster
-    builder = LabelWorkChain.get_builder_from_protocol(codes['gpaw'], small_structure(), backend='gpaw', protocol='fast')
+    builder = LabelWorkChain.get_builder_from_protocol(codes['gpaw'], 'fast', structure=small_structure())
     walltime = builder.gpaw.gpaw.metadata.options['max_wallclock_seconds']
     apply_resources(builder, 'laptop')
     options = builder.gpaw.gpaw.metadata.options
@@ -259,11 +263,11 @@ def test_active_learning_runs_flare_threaded_on_8_cores_and_labels_on_512_ranks(
 
     _, codes = cluster
     structure = small_structure()
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(codes['python'], codes['gpaw'], structure, protocol='fast')
+    builder = ActiveLearningWorkChain.get_builder_from_protocol({'md': codes['python'], 'label': codes['gpaw']}, 'fast', structure=structure)
     apply_resources(builder, 'cluster')
     assert builder.label.gpaw.gpaw.metadata.options['resources'] == {'num_machines': 4, 'num_mpiprocs_per_machine': 128}
     frame = next(datasets[1].iter_frames())
-    sgp = create_sgp(frame, orm.Dict({'cutoff': 4.0, 'n_max': 2, 'l_max': 1}))
+    sgp = create_sgp(frame, orm.Dict(fast_sgp_settings(n_max=2, l_max=1)))
     parameters = {'max_steps': 10, 'threshold': 0.1, 'temperature_K': 300.0, 'timestep_fs': 1.0, 'seed': 0, 'thin': 5}
     script = dry_run(FlareMdCalculation, {
         'code': builder.md_job.code, 'sgp': sgp, 'structure': structure, 'parameters': orm.Dict(parameters),
@@ -281,30 +285,37 @@ def test_refinement_gets_cpu_model_md_gpu_training_and_dft_label_options(cluster
     roles = {'md': 'python', 'label': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile'}
     model = ModelData(io.BytesIO(b'stand-in'), filename='model.nequip.zip').store()
     builder = RefinementWorkChain.get_builder_from_protocol(
-        {role: codes[stem] for role, stem in roles.items()}, datasets[0], model, small_structure(), {'li': small_structure()}, protocol='fast')
+        {role: codes[stem] for role, stem in roles.items()}, 'fast', dataset=datasets[0], model=model, interface=small_structure(), products={'li': small_structure()})
     apply_resources(builder, 'cluster')
-    assert builder.options['resources']['num_cores_per_mpiproc'] == 16 and 'custom_scheduler_commands' not in builder.options
-    assert builder.training['options']['custom_scheduler_commands'] == '#SBATCH --gres=gpu:1'
-    assert builder.training['protocol'] == 'fast'  # the rest of the Dict is kept
+    for job in (builder.md_job, builder.compile_job):  # the model runs in ASE on CPUs: both jobs play model_md
+        assert job.metadata.options['resources']['num_cores_per_mpiproc'] == 16 and 'custom_scheduler_commands' not in job.metadata.options
+    assert builder.training.train.metadata.options['custom_scheduler_commands'] == '#SBATCH --gres=gpu:1'
+    assert builder.training.training['max_epochs'] == 5  # the `fast` training settings are kept
     assert builder.label.gpaw.gpaw.metadata.options['withmpi'] is True
 
 
 def test_the_interface_chain_gives_each_step_the_resources_of_its_role(cluster):
-    """sei.interface builds its steps itself: it takes the resolved profile as its `resources`
-    input and applies it to each step's builder before submitting it (InterfaceWorkChain._submit)."""
-    from aiida_sei.resources import apply_profile
+    """`apply_resources` walks the exposed namespaces of sei.interface down to every job."""
     from aiida_sei.workchains.interface import InterfaceWorkChain
 
-    builder = apply_resources(InterfaceWorkChain.get_builder(), 'cluster', {'production': {'options': {'max_wallclock_seconds': 7200}}})
-    profile = builder.resources.get_dict()
-    assert profile == get_profile('cluster', {'production': {'options': {'max_wallclock_seconds': 7200}}})
-    production = apply_profile(LammpsMdCalculation.get_builder(), profile)  # what the chain does with its production job
+    _, codes = cluster
+    roles = {'md': 'python', 'label': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lammps-kokkos'}
+    builder = InterfaceWorkChain.get_builder_from_protocol({role: codes[stem] for role, stem in roles.items()}, 'demo', {'refinement': {'enabled': True}})
+    overrides = {'production': {'options': {'max_wallclock_seconds': 7200}}}
+    apply_resources(builder, 'cluster', overrides)
+    profile = get_profile('cluster', overrides)
+    production = builder.production
     assert production.metadata.options['max_wallclock_seconds'] == 7200
     assert production.metadata.options['resources'] == profile['production']['options']['resources']
     assert production.load_plugin.value is False and production.cmdline.get_list()[:4] == ['-k', 'on', 'g', '4']  # Kokkos on 4 GPUs
-    compile_job = apply_profile(NequipCompileCalculation.get_builder(), profile)
-    assert compile_job.device.value == 'cuda'
-    with pytest.raises(ValueError, match='no resource plan for ArithmeticAddCalculation; known: .*LammpsMdCalculation'):
+    assert builder.compile.device.value == 'cuda'
+    assert builder.active_learning.active_learning.md_job.metadata.options['resources']['num_cores_per_mpiproc'] == 8
+    assert builder.active_learning.active_learning.label.gpaw.gpaw.metadata.options['resources']['num_machines'] == 4
+    assert builder.allegro.train.metadata.options['custom_scheduler_commands'] == '#SBATCH --gres=gpu:1'
+    refinement = builder.refinement
+    assert refinement.compile_job.metadata.options['queue_name'] == 'cpu' and 'device' not in refinement.compile_job  # compiled for ASE on CPUs
+    assert refinement.training.train.metadata.options['queue_name'] == 'gpu'
+    with pytest.raises(ValueError, match='no resource role for ArithmeticAddCalculation'):
         apply_resources(CalculationFactory('core.arithmetic.add').get_builder(), 'cluster')
 
 

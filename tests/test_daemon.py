@@ -29,7 +29,7 @@ def lj_label_builder(options=None):
     atoms = build_structure_node('li2s')['structure'].get_ase()
     atoms.rattle(0.05, seed=3)
     code = orm.load_code('python@localhost')
-    builder = LabelWorkChain.get_builder_from_protocol(code, orm.StructureData(ase=atoms), backend='ase', protocol='fast', options=options)
+    builder = LabelWorkChain.get_builder_from_protocol(code, 'fast', {'backend': 'ase'}, options, structure=orm.StructureData(ase=atoms))
     return builder, atoms
 
 

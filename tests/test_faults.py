@@ -90,7 +90,7 @@ def truncated_ase_model(tiny_allegro) -> CompiledModelData:  # noqa: F811
 def test_a_labeller_that_crashes_mid_run_is_retried_once_then_stops_without_a_frame(python_code):
     """A Lennard-Jones well depth that is not a number: the runner starts, the calculator raises."""
     structure = build_structure_node('li2s')['structure']
-    builder = AseBaseWorkChain.get_builder_from_protocol(python_code, structure, protocol='fast')
+    builder = AseBaseWorkChain.get_builder_from_protocol(python_code, 'fast', structure=structure)
     builder.ase.parameters = orm.Dict({'epsilon': 'not-a-number'})
     frames = count(FrameData)
     _, node = run_get_node(builder)
@@ -110,7 +110,7 @@ def test_an_scf_at_the_handler_limits_stops_with_a_clear_exit_code(python_code):
     """The handler on a real GpawCalculation node that ended with exit 410: no further restart."""
     structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
     overrides = {'gpaw': {'parameters': {'maxiter': MAX_SCF_STEPS, 'mixer': {'beta': MIN_MIXER_BETA}}}}
-    builder = GpawBaseWorkChain.get_builder_from_protocol(python_code, structure, protocol='fast', overrides=overrides)
+    builder = GpawBaseWorkChain.get_builder_from_protocol(python_code, 'fast', overrides, structure=structure)
     process = instantiate_process(get_manager().get_runner(), builder)
     process.setup()
     failed = orm.CalcJobNode(computer=python_code.computer, process_type='aiida.calculations:sei.gpaw')
@@ -221,9 +221,9 @@ def test_a_training_survives_a_daemon_restart_with_one_training_job(daemon_profi
     path = tmp_path / 'cells.extxyz'
     ase.io.write(path, argyrodite_cells(5, seed=2), format='extxyz')
     parts = split(import_frames_file(path, is_dft=False, backend='lj')['dataset'], {'train': 0.6, 'validation': 0.4}, seed=0)
-    codes = orm.load_code('nequip-train@localhost'), orm.load_code('nequip-package@localhost')
+    codes = {'train': orm.load_code('nequip-train@localhost'), 'package': orm.load_code('nequip-package@localhost')}
     overrides = {'training': {'max_epochs': 2, 'batch_size': 1, 'accelerator': 'cpu'}}
-    builder = AllegroTrainingWorkChain.get_builder_from_protocol(*codes, parts['train'], parts['validation'], protocol='fast', overrides=overrides)
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(codes, 'fast', overrides, dataset=parts['train'], validation=parts['validation'])
     node = orm.load_node(submit(builder).pk)
 
     wait_until(lambda: node.is_terminated or any(job_state(j) == 'withscheduler' for j in training_jobs(node)), 'nequip-train to run', DAEMON_TIMEOUT)

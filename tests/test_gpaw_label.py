@@ -38,7 +38,7 @@ def test_label_agrees_with_a_direct_gpaw_call(aiida_profile_clean, gpaw_code, ki
     rattled = build_structure_node(kind, parameters)['structure'].get_ase()
     rattled.rattle(0.05, seed=1)
     structure = orm.StructureData(ase=rattled)
-    builder = LabelWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast', frame_metadata={'origin': 'test'})
+    builder = LabelWorkChain.get_builder_from_protocol(gpaw_code, 'fast', structure=structure, frame_metadata={'origin': 'test'})
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     frame = results['frame']
@@ -55,7 +55,7 @@ def test_label_agrees_with_a_direct_gpaw_call(aiida_profile_clean, gpaw_code, ki
 def test_scf_not_converged_is_restarted_with_more_steps_and_less_mixing(aiida_profile_clean, gpaw_code):
     structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
     overrides = {'gpaw': {'parameters': {'maxiter': 4}}}
-    builder = GpawBaseWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast', overrides=overrides)
+    builder = GpawBaseWorkChain.get_builder_from_protocol(gpaw_code, 'fast', overrides, structure=structure)
     _, node = run_get_node(builder)
     calculations = sorted((c for c in node.called if isinstance(c, orm.CalcJobNode)), key=lambda n: n.ctime)
     assert calculations[0].exit_status == GpawCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED.status
@@ -70,7 +70,7 @@ def test_scf_not_converged_is_restarted_with_more_steps_and_less_mixing(aiida_pr
 def test_a_code_that_keeps_crashing_gives_a_clear_exit_and_no_frame(aiida_profile_clean, aiida_code_installed):
     crashing = aiida_code_installed(label='broken', filepath_executable='/bin/false')
     structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
-    builder = LabelWorkChain.get_builder_from_protocol(crashing, structure, protocol='fast')
+    builder = LabelWorkChain.get_builder_from_protocol(crashing, 'fast', structure=structure)
     _, node = run_get_node(builder)
     assert node.exit_status == LabelWorkChain.exit_codes.ERROR_LABEL_FAILED.status
     assert 'crashed twice' in node.exit_message
@@ -83,7 +83,7 @@ def test_a_code_that_keeps_crashing_gives_a_clear_exit_and_no_frame(aiida_profil
 def test_walltime_handler_doubles_the_walltime(aiida_profile_clean, gpaw_code):
     """The handler acts on a real GpawCalculation node that ended with exit status 400."""
     structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
-    builder = GpawBaseWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast', options={'max_wallclock_seconds': 600})
+    builder = GpawBaseWorkChain.get_builder_from_protocol(gpaw_code, 'fast', options={'max_wallclock_seconds': 600}, structure=structure)
     process = instantiate_process(get_manager().get_runner(), builder)
     process.setup()
     failed = orm.CalcJobNode(computer=gpaw_code.computer, process_type='aiida.calculations:sei.gpaw')
@@ -102,6 +102,6 @@ def test_bad_structures_are_refused_before_submission(aiida_profile_clean, gpaw_
     structure = orm.StructureData(ase=Atoms(symbols, positions=positions, cell=[4, 4, 4], pbc=True))
     before = orm.QueryBuilder().append(orm.Node).count()
     with pytest.raises(ValueError, match=message):
-        builder = LabelWorkChain.get_builder_from_protocol(gpaw_code, structure, protocol='fast')
+        builder = LabelWorkChain.get_builder_from_protocol(gpaw_code, 'fast', structure=structure)
         run_get_node(builder)
     assert orm.QueryBuilder().append(orm.Node).count() == before

@@ -76,3 +76,26 @@ def test_an_imported_localhost_is_configured_before_it_runs_anything(pipeline, t
     assert not imported.is_configured
     computer = ensure_localhost(tmp_path, echo=lambda _: None)
     assert computer.pk == imported.pk and computer.is_configured
+
+
+def test_every_steps_settings_are_input_ports_of_the_interface_node(pipeline):
+    """What `verdi process show` lists: each step's settings as the exposed inputs of the work
+    chain or job that ran it (no opaque protocol Dict), the same nodes the steps received."""
+    from aiida.cmdline.commands.cmd_verdi import verdi
+    from aiida.manage import get_manager
+    from click.testing import CliRunner
+
+    results, node = pipeline
+    inputs = node.inputs
+    assert 'protocol' not in inputs
+    assert inputs.allegro.training['max_epochs'] == 20  # the demo's override of the fast protocol
+    assert inputs.active_learning.active_learning.md['total_steps'] == 30
+    assert inputs.production.parameters['steps'] == 200 and inputs.production.system.value == 'interface_al'
+    training = results['model'].creator.caller  # the refinement's retraining made the final model
+    sweep = next(c for c in node.called if c.process_label == 'ActiveLearningSweepWorkChain')
+    assert sweep.inputs.active_learning.md.uuid == inputs.active_learning.active_learning.md.uuid  # passed on, not rebuilt
+    assert training.inputs.training.get_dict() == inputs.refinement.training.training.get_dict()
+    shown = CliRunner().invoke(verdi, ['-p', get_manager().get_profile().name, 'process', 'show', str(node.pk)]).output
+    assert 'Inputs' in shown and 'protocol' not in shown.split('Outputs')[0]
+    for namespace in ('active_learning', 'allegro', 'refinement', 'production', 'classification'):
+        assert namespace in shown

@@ -92,7 +92,7 @@ def build_run(code, directory) -> dict:
 
     labels = []
     for atoms in lj_cells(1, seed=1):  # one label job: the CalcJob path (each costs ~20 s)
-        results, node = run_get_node(LabelWorkChain.get_builder_from_protocol(code, orm.StructureData(ase=atoms), backend='ase', protocol='fast'))
+        results, node = run_get_node(LabelWorkChain.get_builder_from_protocol(code, 'fast', {'backend': 'ase'}, structure=orm.StructureData(ase=atoms)))
         assert node.is_finished_ok, node.exit_message
         labels.append(node)
     path = directory / 'imported.extxyz'

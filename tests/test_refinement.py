@@ -111,11 +111,11 @@ def test_a_product_the_model_cannot_describe_is_refused_before_submission(refine
     from ase.build import bulk
 
     _, node = refinement
-    codes = {'md': node.inputs.codes.md, 'label': node.inputs.label.ase.ase.code, 'train': node.inputs.codes.train,
-             'package': node.inputs.codes.package, 'compile': node.inputs.codes.compile}
+    codes = {'md': node.inputs.md_job.code, 'label': node.inputs.label.ase.ase.code, 'train': node.inputs.training.train.code,
+             'package': node.inputs.training.train.package_code, 'compile': node.inputs.compile_job.code}
     products = {**node.inputs.products, 'nacl': orm.StructureData(ase=bulk('NaCl', 'rocksalt', a=5.6))}
     before = orm.QueryBuilder().append(orm.Node).count()
     with pytest.raises(ValueError, match='holds Na, which the model lacks'):
         run_get_node(RefinementWorkChain.get_builder_from_protocol(
-            codes, node.inputs.dataset, node.inputs.model, node.inputs.interface, products, protocol='fast'))
+            codes, 'fast', dataset=node.inputs.dataset, model=node.inputs.model, interface=node.inputs.interface, products=products))
     assert orm.QueryBuilder().append(orm.Node).count() == before

@@ -66,7 +66,7 @@ def test_import_checks_species_before_storing(aiida_profile_clean, tmp_path):
 
 def test_structures_work_chain_from_protocol(aiida_profile_clean):
     overrides = {'structures': {'interface_al': {'parameters': {'seed': 2}}}}
-    builder = StructuresWorkChain.get_builder_from_protocol('demo', overrides=overrides)
+    builder = StructuresWorkChain.get_builder_from_protocol(protocol='demo', overrides=overrides)
     results, node = run_get_node(builder)
     assert node.is_finished_ok
     expected = StructuresWorkChain.get_protocol_inputs('demo')['structures']
@@ -80,7 +80,7 @@ def test_structures_work_chain_from_protocol(aiida_profile_clean):
 
 def test_protocol_errors_name_the_problem():
     with pytest.raises(ProtocolError, match='unknown protocol `huge`'):
-        StructuresWorkChain.get_builder_from_protocol('huge')
+        StructuresWorkChain.get_builder_from_protocol(protocol='huge')
     assert set(StructuresWorkChain.get_available_protocols()) == {'paper', 'demo'}
 
 

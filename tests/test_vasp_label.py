@@ -52,14 +52,12 @@ def li_cell():
 
 def family_override(family: str) -> dict:
     """sei.label overrides naming the POTCAR family (the one setting VASP labels cannot default)."""
-    return {'vasp': {'vasp': {'potential_family': family}}}
+    return {'backend': 'vasp', 'vasp': {'vasp': {'potential_family': family}}}
 
 
 def label(code, structure, family, environment=None, protocol='fast'):
     builder = LabelWorkChain.get_builder_from_protocol(
-        code, structure, backend='vasp', protocol=protocol, overrides=family_override(family),
-        options={'environment_variables': environment or {}}, frame_metadata={'origin': 'test'},
-    )
+        code, protocol, family_override(family), {'environment_variables': environment or {}}, structure=structure, frame_metadata={'origin': 'test'})
     builder.vasp.vasp.clean_workdir = orm.Bool(False)
     return run_get_node(builder)
 
@@ -111,7 +109,7 @@ def test_paper_protocol_reproduces_the_papers_vasp_settings(vasp_code, potcar_fa
     structure = build_structure_node(kind, parameters)['structure']
     from aiida_sei.calculations.functions.kpoints import create_kpoints
 
-    builder = LabelWorkChain.get_builder_from_protocol(vasp_code, structure, backend='vasp', protocol='paper', overrides=family_override(potcar_family))
+    builder = LabelWorkChain.get_builder_from_protocol(vasp_code, 'paper', family_override(potcar_family), structure=structure)
     vasp = builder.vasp.vasp
     kpoints = create_kpoints(structure, builder.vasp.kpoints_distance, builder.vasp.gamma_only_above_atoms)  # as the work chain does
     assert kpoints.get_kpoints_mesh() == (mesh, [0.0, 0.0, 0.0])
@@ -122,7 +120,7 @@ def test_paper_protocol_reproduces_the_papers_vasp_settings(vasp_code, potcar_fa
 
 def test_vasp_needs_a_potential_family(vasp_code):
     with pytest.raises(ProtocolError, match='potential_family'):
-        LabelWorkChain.get_builder_from_protocol(vasp_code, li_cell(), backend='vasp')
+        LabelWorkChain.get_builder_from_protocol(vasp_code, overrides={'backend': 'vasp'}, structure=li_cell())
 
 
 def test_vasprun_from_outside_aiida_imports_with_the_free_energy(aiida_profile_clean, tmp_path):
@@ -168,7 +166,7 @@ def test_one_incar_override_reaches_every_label_of_active_learning(vasp_code, po
         'max_dft_calls': 3,
     }
     structure = build_structure_node('bcc-li', {'supercell': [2, 2, 2]})['structure']
-    results, node = run_get_node(ActiveLearningWorkChain.get_builder_from_protocol(python, vasp_code, structure, 'fast', overrides))
+    results, node = run_get_node(ActiveLearningWorkChain.get_builder_from_protocol({'md': python, 'label': vasp_code}, 'fast', overrides, structure=structure))
     assert node.is_finished_ok, node.exit_message
     jobs = [d for d in node.called_descendants if d.process_type == 'aiida.calculations:vasp.vasp']
     assert len(jobs) == len(results['dataset']) >= 2
@@ -177,3 +175,27 @@ def test_one_incar_override_reaches_every_label_of_active_learning(vasp_code, po
         incar = {key.strip().upper(): value.strip() for key, value in (line.split('=', 1) for line in lines if '=' in line)}
         assert float(incar['EDIFF']) == 1e-7
         assert job.inputs.parameters['encut'] == 400  # the rest of the `fast` protocol is kept
+
+
+def test_one_incar_override_of_the_interface_reaches_each_of_its_labelling_steps(vasp_code, potcar_family, tmp_path):
+    """sei.interface with VASP labels, family and EDIFF given once (its top-level `label`): the
+    exposed `label` inputs of the sweep's loops and of the refinement each run one real label
+    through aiida-vasp's VaspWorkChain (the stand-in executable), and aiida-vasp writes that
+    EDIFF into both INCARs; the rest of the pipeline is not run."""
+    from aiida_sei.profile import ensure_local_codes, ensure_localhost
+    from aiida_sei.workchains.interface import InterfaceWorkChain
+
+    local = ensure_local_codes(ensure_localhost(tmp_path, lambda _: None), lambda _: None)
+    codes = {role: local[default] for role, default in InterfaceWorkChain.CODES.items() if role != 'label'}
+    overrides = {'label': {'backend': 'vasp', 'protocol': 'fast', 'vasp': {'vasp': {'potential_family': potcar_family, 'parameters': {'incar': {'ediff': 1e-7}}}}},
+                 'refinement': {'enabled': True}}
+    builder = InterfaceWorkChain.get_builder_from_protocol({**codes, 'label': vasp_code}, 'demo', overrides)
+    steps = {'active learning': builder.active_learning.active_learning.label, 'refinement': builder.refinement.label}
+    for step, label in steps.items():
+        results, node = run_get_node(LabelWorkChain, **label._inputs(prune=True), structure=li_cell())
+        assert node.is_finished_ok, f'{step}: {node.exit_message}'
+        (job,) = [d for d in node.called_descendants if d.process_type == 'aiida.calculations:vasp.vasp']
+        lines = job.base.repository.get_object_content('INCAR').splitlines()
+        incar = {key.strip().upper(): value.strip() for key, value in (line.split('=', 1) for line in lines if '=' in line)}
+        assert float(incar['EDIFF']) == 1e-7, step
+        assert job.inputs.code.uuid == vasp_code.uuid

@@ -84,6 +84,9 @@ def validate_inputs(inputs, namespace):
 class AseMdCalculation(CalcJob):
     """NVT or NPT MD with nequip's ASE calculator: trajectory with energies and run information."""
 
+    #: Which hardware it asks for in a resource profile (aiida_sei.resources).
+    RESOURCE_ROLE = 'model_md'
+
     @classmethod
     def define(cls, spec):
         super().define(spec)

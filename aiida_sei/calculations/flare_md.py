@@ -74,6 +74,9 @@ def validate_inputs(inputs, namespace):
 class FlareMdCalculation(CalcJob):
     """SGP MD until the largest per-atom uncertainty passes ``threshold`` or ``max_steps`` end."""
 
+    #: Which hardware it asks for in a resource profile (aiida_sei.resources).
+    RESOURCE_ROLE = 'md'
+
     @classmethod
     def define(cls, spec):
         super().define(spec)

@@ -42,8 +42,10 @@ def validate_cmdline(value, _):
     return None
 
 
-def validate_inputs(inputs, _):
+def validate_inputs(inputs, namespace):
     """A model compiled for LAMMPS whose species cover the structure's, a 3D-periodic cell."""
+    if not {'model', 'structure'} <= set(namespace):
+        return None  # exposed by sei.interface, which gives both when it runs
     model, structure = inputs['model'], inputs['structure']
     if model.target != 'pair_allegro':
         return f'the model is compiled for {model.target!r}; LAMMPS needs one compiled with --target pair_allegro'
@@ -58,6 +60,9 @@ def validate_inputs(inputs, _):
 
 class LammpsMdCalculation(CalcJob):
     """NPT or NVT MD with `pair_style allegro`: trajectory, thermo table and run information."""
+
+    #: Which hardware it asks for in a resource profile (aiida_sei.resources).
+    RESOURCE_ROLE = 'production'
 
     @classmethod
     def define(cls, spec):

@@ -28,8 +28,10 @@ RESTART_CHECKPOINT = 'restart.ckpt'
 RETRIEVED_METRICS, RETRIEVED_LOG = 'metrics.csv', 'train.log'
 
 
-def validate_inputs(inputs, _):
+def validate_inputs(inputs, namespace):
     """Non-empty datasets whose species the model config covers (checked before submission)."""
+    if not {'config', 'dataset', 'validation'} <= set(namespace):
+        return None  # exposed by a work chain that makes the config (or gets the data) at run time
     config = inputs['config'].get_dict()
     model_species = set(config['training_module']['model']['type_names'])
     for name in ('dataset', 'validation'):
@@ -44,6 +46,9 @@ def validate_inputs(inputs, _):
 
 class NequipTrainCalculation(CalcJob):
     """`nequip-train` + `nequip-package`: the packaged model, metrics and learning curve."""
+
+    #: Which hardware it asks for in a resource profile (aiida_sei.resources).
+    RESOURCE_ROLE = 'train'
 
     @classmethod
     def define(cls, spec):

@@ -35,6 +35,9 @@ def validate_device(value, _):
 class NequipCompileCalculation(CalcJob):
     """`nequip-compile --mode aotinductor` of a ``sei.model`` package."""
 
+    #: Which hardware it asks for in a resource profile (aiida_sei.resources).
+    RESOURCE_ROLE = 'compile'
+
     @classmethod
     def define(cls, spec):
         super().define(spec)

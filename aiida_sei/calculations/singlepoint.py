@@ -36,6 +36,9 @@ def validate_structure(structure, _):
 class SinglePointCalculation(CalcJob):
     """Energy, forces and stress of one structure; subclasses name the runner and its input."""
 
+    #: Which hardware it asks for in a resource profile (aiida_sei.resources).
+    RESOURCE_ROLE = 'label'
+
     _runner_script: str
     _log_files: tuple[str, ...] = ()
 

@@ -269,7 +269,6 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
 
 
 #: Codes of sei.interface -> labels of the local codes `aiida-sei setup` creates.
-DEMO_CODES = {'md': 'python', 'label': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp'}
 #: `--labels chgnet`: CHGNet (a universal potential, not DFT) instead of GPAW: seconds a label.
 STAND_IN_LABELS = {'label': {'backend': 'ase', 'protocol': 'universal'}, 'refinement': {'enabled': True}}
 
@@ -289,8 +288,8 @@ def demo(ctx, output, protocol, labels):
     from aiida_sei.workchains.interface import InterfaceWorkChain
 
     profile = load_profile(ctx)
-    codes = {name: orm.load_code(f'{label}@localhost') for name, label in DEMO_CODES.items()}
-    codes['label'] = codes['md'] if labels == 'chgnet' else codes['label']
+    defaults = {**InterfaceWorkChain.CODES, 'label': 'python' if labels == 'chgnet' else 'gpaw'}
+    codes = {role: orm.load_code(f'{label}@localhost') for role, label in defaults.items()}
     builder = InterfaceWorkChain.get_builder_from_protocol(codes, protocol, STAND_IN_LABELS if labels == 'chgnet' else None)
     click.echo(f'running sei.interface ({protocol} protocol, {labels} labels) in profile `{profile.name}`; progress: verdi -p {profile.name} process report <pk>')
     results, node = run_get_node(builder)

@@ -1,103 +1,50 @@
 """`aiida-sei launch`: any sei.* work chain with a protocol, from the command line.
 
-Each launchable work chain has a :class:`Recipe`: which codes it takes (role -> default label of
-the codes `aiida-sei setup` creates on localhost), which nodes it needs (a structure, datasets,
-a model) and how its ``get_builder_from_protocol`` is called. Everything is resolved and the
-builder validated before anything is stored: a bad workflow, protocol, override key, node or code
+Every launchable work chain declares which codes it takes (``CODES``: role -> default label of the
+codes `aiida-sei setup` creates on localhost) and which nodes it needs (``NODES``: a structure,
+datasets, a model), and has one ``get_builder_from_protocol(codes, protocol, overrides, options,
+**nodes)``. Everything is resolved and the builder validated before anything is stored: a bad workflow, protocol, override key, node or code
 is one click error and leaves the profile as it was.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import pathlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import click
 import yaml
 
 from aiida_sei.protocols import ProtocolError
 
-#: Labelling backend -> label of the `aiida-sei setup` code that runs it (VASP: bring your own).
-LABEL_CODES = {'gpaw': 'gpaw', 'ase': 'python'}
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """How `launch` builds one work chain: its codes (role -> default code label, None: no
-    default), its node inputs, and ``build(cls, codes, nodes, protocol, overrides, backend)``."""
-
-    codes: dict[str, str | None]
-    nodes: tuple[str, ...]
-    build: Callable
-    help: str
-
-
-def _structures(cls, codes, nodes, protocol, overrides, backend):
-    return cls.get_builder_from_protocol(protocol, overrides)
-
-
-def _label(cls, codes, nodes, protocol, overrides, backend):
-    return cls.get_builder_from_protocol(codes['label'], nodes['structure'], backend, protocol, overrides)
-
-
-def _single_point(cls, codes, nodes, protocol, overrides, backend):
-    return cls.get_builder_from_protocol(codes['label'], nodes['structure'], protocol, overrides)
-
-
-def _active_learning(cls, codes, nodes, protocol, overrides, backend):
-    return cls.get_builder_from_protocol(codes['md'], codes['label'], nodes['structure'], protocol, overrides)
-
-
-def _sweep(cls, codes, nodes, protocol, overrides, backend):
-    return cls.get_builder_from_protocol(codes['md'], codes['label'], nodes['structures'], protocol, overrides)
-
-
-def _allegro(cls, codes, nodes, protocol, overrides, backend):
-    return cls.get_builder_from_protocol(codes['train'], codes['package'], nodes['dataset'], nodes['validation'], protocol, overrides)
-
-
-def _refinement(cls, codes, nodes, protocol, overrides, backend):
-    return cls.get_builder_from_protocol(codes, nodes['dataset'], nodes['model'], nodes['interface'], nodes['products'], protocol, overrides)
-
-
-def _interface(cls, codes, nodes, protocol, overrides, backend):
-    return cls.get_builder_from_protocol(codes, protocol, overrides)
-
-
-#: The default label code follows the labelling backend of the resolved protocol ('label' here).
-_MD_AND_LABEL = {'md': 'python', 'label': 'label'}
-RECIPES = {
-    'sei.structures': Recipe({}, (), _structures, 'the paper\'s structures (no codes)'),
-    'sei.label': Recipe({'label': 'label'}, ('structure',), _label, 'one label of --structure with --backend'),
-    'sei.gpaw.base': Recipe({'label': 'gpaw'}, ('structure',), _single_point, 'a GPAW single point of --structure'),
-    'sei.ase.base': Recipe({'label': 'python'}, ('structure',), _single_point, 'a stand-in single point of --structure'),
-    'sei.active_learning': Recipe(_MD_AND_LABEL, ('structure',), _active_learning, 'FLARE active learning from --structure'),
-    'sei.active_learning.sweep': Recipe(_MD_AND_LABEL, ('structures',), _sweep, 'active learning of each --structure LABEL=PK|FILE over the conditions'),
-    'sei.allegro.train': Recipe({'train': 'nequip-train', 'package': 'nequip-package'}, ('dataset', 'validation'), _allegro,
-                                'Allegro training on --input dataset=PK --input validation=PK'),
-    'sei.refinement': Recipe({**_MD_AND_LABEL, 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile'},
-                             ('dataset', 'model', 'interface', 'products'), _refinement,
-                             'refinement: --input dataset=PK model=PK interface=PK products.LABEL=PK'),
-    'sei.interface': Recipe({**_MD_AND_LABEL, 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp'},
-                            (), _interface, 'the whole study (structures to SEI composition)'),
+#: Launchable work chains -> what `launch --help` says of them. Each class declares its code
+#: roles (``CODES``, with the default codes of `aiida-sei setup`) and node inputs (``NODES``), and
+#: takes them in ``get_builder_from_protocol(codes, protocol, overrides, options, **nodes)``.
+WORKFLOWS = {
+    'sei.structures': 'the paper\'s structures (no codes)',
+    'sei.label': 'one label of --structure with --backend',
+    'sei.gpaw.base': 'a GPAW single point of --structure',
+    'sei.ase.base': 'a stand-in single point of --structure',
+    'sei.active_learning': 'FLARE active learning from --structure',
+    'sei.active_learning.sweep': 'active learning of each --structure LABEL=PK|FILE over the conditions',
+    'sei.allegro.train': 'Allegro training on --input dataset=PK --input validation=PK',
+    'sei.refinement': 'refinement: --input dataset=PK model=PK interface=PK products.LABEL=PK',
+    'sei.interface': 'the whole study (structures to SEI composition)',
 }
 
 
 def workflow_class(name: str):
     from aiida.plugins import WorkflowFactory
 
-    if name not in RECIPES:
-        raise click.UsageError(f'unknown workflow `{name}`; launchable: {", ".join(RECIPES)}')
+    if name not in WORKFLOWS:
+        raise click.UsageError(f'unknown workflow `{name}`; launchable: {", ".join(WORKFLOWS)}')
     return WorkflowFactory(name)
 
 
-def protocol_class(name: str, backend: str):
-    """The class whose protocol file `name` reads (sei.label: its backend's)."""
-    if name != 'sei.label':
-        return workflow_class(name)
+def backend_class(backend: str):
+    """The work chain of a labelling backend (its CODES name the code that runs it)."""
     from aiida_sei.workchains.label import BACKENDS
 
     if backend not in BACKENDS:
@@ -132,68 +79,59 @@ def parse_overrides(items: tuple[str, ...]) -> dict:
     return overrides
 
 
-def resolve_protocol(name: str, protocol: str | None, overrides: dict, backend: str) -> tuple[str, dict]:
-    """(protocol name, resolved inputs); a bad protocol or override key is a click error.
-    sei.label's overrides name its own ports (``vasp.vasp.…``): its builder checks them."""
-    source = protocol_class(name, backend)
-    protocol = protocol or source.get_default_protocol()
-    if name == 'sei.label':
-        return protocol, {}
-    try:
-        resolved = source.get_protocol_inputs(protocol, overrides)
-        if name == 'sei.interface':
-            check_interface_steps(resolved)
-    except ProtocolError as exception:
-        raise click.UsageError(f'{name}: {exception}') from None
-    return protocol, resolved
+def labelling_settings(cls) -> tuple[str, ...] | None:
+    """Where ``cls``'s overrides hold the labelling settings (backend, protocol, ...): sei.label's
+    are its own; a work chain that labels frames keeps them under ``label``; None: it labels nothing."""
+    from aiida_sei.workchains.label import LabelWorkChain
+
+    if cls is LabelWorkChain:
+        return ()
+    return ('label',) if hasattr(cls, 'get_protocol_inputs') and 'label' in cls.get_protocol_inputs() else None
 
 
-def with_backend(name: str, overrides: dict, backend: str | None) -> dict:
-    """``overrides`` with ``label.backend`` set from --backend, for work chains that label frames."""
+def with_backend(cls, name: str, overrides: dict, backend: str | None) -> dict:
+    """``overrides`` with the labelling backend set from --backend."""
     from aiida_sei.protocols import recursive_merge
 
-    if backend is None or name == 'sei.label':
+    if backend is None:
         return overrides
-    if 'label' not in workflow_class(name).get_protocol_inputs():
+    path = labelling_settings(cls)
+    if path is None:
         raise click.UsageError(f'--backend: {name} labels nothing')
-    return recursive_merge(overrides, {'label': {'backend': backend}})
+    update = {'backend': backend}
+    for key in reversed(path):
+        update = {key: update}
+    return recursive_merge(overrides, update)
 
 
-#: Steps of sei.interface whose `overrides` their own work chain checks (only when it starts).
-INTERFACE_STEPS = {'active_learning': 'sei.active_learning.sweep', 'allegro': 'sei.allegro.train', 'refinement': 'sei.refinement'}
+def chosen_backend(cls, protocol: str | None, overrides: dict) -> str | None:
+    """The labelling backend the builder will use: from the overrides, else the protocol."""
+    path = labelling_settings(cls)
+    if path is None:
+        return None
+    settings = overrides
+    for key in path:
+        settings = settings.get(key, {})
+    if 'backend' in settings or not path:
+        return settings.get('backend', 'gpaw')
+    try:
+        return cls.get_protocol_inputs(protocol)[path[0]].get('backend', 'gpaw')
+    except ProtocolError as exception:
+        raise click.UsageError(f'{cls.__name__}: {exception}') from None
 
 
-def check_interface_steps(resolved: dict) -> None:
-    """Check each step's protocol and overrides now, rather than hours into the run."""
-    from aiida.plugins import WorkflowFactory
-
-    for step, entry_point in INTERFACE_STEPS.items():
-        try:
-            WorkflowFactory(entry_point).get_protocol_inputs(resolved[step]['protocol'], resolved[step].get('overrides'))
-        except ProtocolError as exception:
-            raise ProtocolError(f'{step} step ({entry_point}): {exception}') from None
-
-
-def _label_backend(inputs: Mapping) -> str | None:
-    """The labelling backend named anywhere in resolved protocol inputs (``label.backend``)."""
-    for key, value in inputs.items():
-        if key == 'label' and isinstance(value, Mapping) and 'backend' in value:
-            return value['backend']
-        if isinstance(value, Mapping) and (found := _label_backend(value)):
-            return found
-    return None
-
-
-def load_codes(recipe: Recipe, given: tuple[str, ...], backend: str | None) -> dict:
-    """Codes by role: `--code role=LABEL` items over the recipe's defaults."""
+def load_codes(cls, given: tuple[str, ...], backend: str | None) -> dict:
+    """Codes by role: `--code role=LABEL` items over the class's defaults (``label``: the code
+    of the labelling backend)."""
     from aiida import orm
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
 
-    labels = {role: (LABEL_CODES.get(backend) if default == 'label' else default) for role, default in recipe.codes.items()}
+    roles = getattr(cls, 'CODES', {})
+    labels = {role: (backend_class(backend).CODES['label'] if default == 'label' else default) for role, default in roles.items()}
     for item in given:
         role, separator, label = item.partition('=')
-        if not separator or role not in recipe.codes:
-            raise click.BadParameter(f'{item!r}: expected ROLE=LABEL with ROLE one of {", ".join(recipe.codes) or "(none: this workflow takes no codes)"}', param_hint='--code')
+        if not separator or role not in roles:
+            raise click.BadParameter(f'{item!r}: expected ROLE=LABEL with ROLE one of {", ".join(roles) or "(none: this workflow takes no codes)"}', param_hint='--code')
         labels[role] = label
     codes = {}
     for role, label in labels.items():
@@ -243,16 +181,16 @@ def load_node_of(pk: str, node_type, hint: str):
     return node
 
 
-def collect_nodes(recipe: Recipe, structures: tuple[str, ...], inputs: tuple[str, ...]) -> dict:
-    """The recipe's node inputs from --structure and --input NAME=PK items."""
+def collect_nodes(names: tuple[str, ...], structures: tuple[str, ...], inputs: tuple[str, ...]) -> dict:
+    """The node inputs ``names`` (a class's NODES) from --structure and --input NAME=PK items."""
     from aiida import orm
 
     nodes: dict = {}
-    if 'structure' in recipe.nodes:
+    if 'structure' in names:
         if len(structures) != 1:
             raise click.UsageError('give exactly one --structure PK|FILE')
         nodes['structure'] = read_structure(structures[0])
-    elif 'structures' in recipe.nodes:
+    elif 'structures' in names:
         if not structures:
             raise click.UsageError('give at least one --structure LABEL=PK|FILE')
         nodes['structures'] = {}
@@ -265,33 +203,32 @@ def collect_nodes(recipe: Recipe, structures: tuple[str, ...], inputs: tuple[str
     for item in inputs:
         name, separator, pk = item.partition('=')
         base, _, key = name.partition('.')
-        if not separator or base not in recipe.nodes or base in ('structure', 'structures'):
-            raise click.BadParameter(f'{item!r}: expected NAME=PK with NAME one of {", ".join(n for n in recipe.nodes if "structure" not in n) or "(none)"}', param_hint='--input')
+        if not separator or base not in names or base in ('structure', 'structures'):
+            raise click.BadParameter(f'{item!r}: expected NAME=PK with NAME one of {", ".join(n for n in names if "structure" not in n) or "(none)"}', param_hint='--input')
         node = load_node_of(pk, orm.Node, '--input')
         if key:
             nodes.setdefault(base, {})[key] = node
         else:
             nodes[base] = node
-    missing = [name for name in recipe.nodes if name not in nodes and name != 'products']
+    missing = [name for name in names if name not in nodes and name != 'products']
     if missing:
         raise click.UsageError(f'missing --input {", ".join(f"{m}=PK" for m in missing)}')
-    if 'products' in recipe.nodes:
+    if 'products' in names:
         nodes.setdefault('products', {})
     return nodes
 
 
-def build(name: str, protocol: str | None, override_items, structures, inputs, code_items, backend: str):
-    """(the validated builder, the resolved protocol name): nothing is stored."""
+def build(name: str, protocol: str | None, override_items, structures, inputs, code_items, backend: str | None):
+    """(the validated builder, the protocol name): nothing is stored."""
     from aiida.common.exceptions import InputValidationError
 
-    cls, recipe = workflow_class(name), RECIPES[name]
-    overrides = with_backend(name, parse_overrides(override_items), backend)
-    backend = backend or 'gpaw'
-    protocol, resolved = resolve_protocol(name, protocol, overrides, backend)
-    codes = load_codes(recipe, code_items, backend if name == 'sei.label' else _label_backend(resolved) or 'gpaw')
-    nodes = collect_nodes(recipe, structures, inputs)
+    cls = workflow_class(name)
+    overrides = with_backend(cls, name, parse_overrides(override_items), backend)
+    backend = chosen_backend(cls, protocol, overrides)
+    codes = load_codes(cls, code_items, backend)
+    nodes = collect_nodes(getattr(cls, 'NODES', ()), structures, inputs)
     try:
-        builder = recipe.build(cls, codes, nodes, protocol, overrides, backend)
+        builder = cls.get_builder_from_protocol(codes, protocol, overrides, **nodes)
     except (ProtocolError, ValueError, TypeError, KeyError, InputValidationError) as exception:
         raise click.UsageError(f'{name}: {exception}') from None
     try:  # some plugins' validators raise instead of returning (aiida-vasp: an unknown POTCAR family)
@@ -300,7 +237,8 @@ def build(name: str, protocol: str | None, override_items, structures, inputs, c
         error = exception
     if error is not None:
         raise click.UsageError(f'{name}: invalid inputs: {error}')
-    return builder, protocol
+    source = backend_class(backend) if labelling_settings(cls) == () else cls
+    return builder, protocol or source.get_default_protocol()
 
 
 def describe(value):
@@ -372,7 +310,7 @@ def daemon_is_running(profile) -> bool:
 LAUNCH_HELP = (
     'Launch WORKFLOW with a protocol, --override of its keys and the local codes of `aiida-sei setup`; '
     'everything is checked before anything is stored.\n\n\b\nWorkflows:\n'
-    + '\n'.join(f'  {name:26s} {recipe.help}' for name, recipe in RECIPES.items())
+    + '\n'.join(f'  {name:26s} {text}' for name, text in WORKFLOWS.items())
 )
 
 

@@ -15,7 +15,10 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 
-PAPER_DESCRIPTOR = {'cutoff': 6.0, 'n_max': 9, 'l_max': 3}
+#: What an SGP is made from: B2 descriptor (cutoff Å, n_max, l_max), kernel (sigma, power), noise
+#: (sigma_e/f/s) and hyperparameter training. Their values live in one place, the `sgp` entry of
+#: workchains/protocols/active_learning.yaml (the paper's: cutoff 6 Å, n_max 9, l_max 3).
+SGP_KEYS = ('cutoff', 'n_max', 'l_max', 'sigma', 'power', 'sigma_e', 'sigma_f', 'sigma_s', 'variance_type', 'max_iterations')
 
 
 @dataclass
@@ -35,12 +38,14 @@ class SparseGP:
         return len(self.model.training_data)
 
 
-def make_sgp(species, cutoff: float = 6.0, n_max: int = 9, l_max: int = 3, sigma: float = 2.0, power: int = 2,
-             sigma_e: float = 0.01, sigma_f: float = 0.05, sigma_s: float = 0.005, variance_type: str = 'local',
-             max_iterations: int = 20) -> SparseGP:
-    """An empty SGP for ``species``: B2 descriptor (Chebyshev radial basis, quadratic cutoff),
-    normalised dot-product kernel; ``variance_type='local'`` gives per-atom uncertainties at a
-    cost that scales to hundreds of atoms."""
+def make_sgp(species, settings: dict) -> SparseGP:
+    """An empty SGP for ``species`` from ``settings`` (every one of :data:`SGP_KEYS`): B2
+    descriptor (Chebyshev radial basis, quadratic cutoff), normalised dot-product kernel;
+    ``variance_type='local'`` gives per-atom uncertainties at a cost that scales to hundreds of atoms."""
+    missing = [key for key in SGP_KEYS if key not in settings]
+    if missing:
+        raise ValueError(f'SGP settings lack {", ".join(missing)} (needs {", ".join(SGP_KEYS)})')
+    cutoff, n_max, l_max = settings['cutoff'], settings['n_max'], settings['l_max']
     from flare.bffs.sgp import SGP_Wrapper
     from flare.bffs.sgp._C_flare import B2, NormalizedDotProduct
     from flare.bffs.sgp.calculator import SGP_Calculator
@@ -48,9 +53,9 @@ def make_sgp(species, cutoff: float = 6.0, n_max: int = 9, l_max: int = 3, sigma
     ordered = sorted(species, key=atomic_numbers.__getitem__)
     species_map = {atomic_numbers[s]: i for i, s in enumerate(ordered)}
     descriptor = B2('chebyshev', 'quadratic', [0, cutoff], [], [len(ordered), n_max, l_max])
-    kernel = NormalizedDotProduct(sigma, power)
-    model = SGP_Wrapper([kernel], [descriptor], cutoff, sigma_e, sigma_f, sigma_s, species_map,
-                        variance_type=variance_type, max_iterations=max_iterations)
+    kernel = NormalizedDotProduct(settings['sigma'], settings['power'])
+    model = SGP_Wrapper([kernel], [descriptor], cutoff, settings['sigma_e'], settings['sigma_f'], settings['sigma_s'], species_map,
+                        variance_type=settings['variance_type'], max_iterations=settings['max_iterations'])
     return SparseGP(SGP_Calculator(model), [kernel])
 
 

@@ -22,8 +22,9 @@ from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import DatasetData
 from aiida_sei.data.md_state import MdStateData
 from aiida_sei.data.sgp import SgpModelData
-from aiida_sei.protocols import ProtocolMixin
+from aiida_sei.protocols import ProtocolMixin, code_roles
 from aiida_sei.science.frames import guess_system
+from aiida_sei.science.sgp import SGP_KEYS
 from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
 #: md input -> required or not; the segment parameters of sei.flare_md come from these.
@@ -39,6 +40,11 @@ def validate_md(md, _):
     if values['total_steps'] < 1 or values['segment_steps'] < 1:
         return 'md: total_steps and segment_steps must be >= 1'
     return None
+
+
+def validate_sgp_settings(settings, _):
+    missing = [key for key in SGP_KEYS if key not in settings.get_dict()]
+    return f'sgp_settings lack {", ".join(missing)} (needs {", ".join(SGP_KEYS)})' if missing else None
 
 
 def validate_thresholds(thresholds, _):
@@ -66,12 +72,14 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     _protocol_file = 'active_learning'
     _open_keys = ('label',)  # overrides of sei.label's ports, which sei.label checks
+    CODES = {'md': 'python', 'label': 'label'}
+    NODES = ('structure',)
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
         spec.input('structure', valid_type=orm.StructureData, validator=validate_structure, help='Where the MD starts.')
-        spec.input('sgp_settings', valid_type=orm.Dict, help='make_sgp settings: cutoff, n_max, l_max, sigma, power, sigma_e/f/s, variance_type, max_iterations.')
+        spec.input('sgp_settings', valid_type=orm.Dict, validator=validate_sgp_settings, help=f'The SGP: {", ".join(SGP_KEYS)}.')
         spec.input('train_until', valid_type=orm.Int, default=lambda: orm.Int(1000), help='Retrain hyperparameters while the SGP holds at most this many frames.')
         spec.input('thresholds', valid_type=orm.Dict, validator=validate_thresholds, help='Uncertainty thresholds: `dft` (call DFT) and `add_atom` (add an environment).')
         spec.input('md', valid_type=orm.Dict, validator=validate_md, help=f'MD settings: {", ".join(MD_KEYS)}; no pressure_GPa (or null) means NVT.')
@@ -102,23 +110,27 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(401, 'ERROR_MD_FAILED', message='An MD segment failed (the frames labelled so far are outputs): {message}')
 
     @classmethod
-    def get_builder_from_protocol(cls, md_code, label_code, structure, protocol=None, overrides=None, options=None, **kwargs):
-        """Builder for ``structure`` with the protocol's SGP, thresholds (by system: the paper
-        used 0.0005/0.0001 for BCC Li, 0.15/0.03 for Li6PS5Cl and the interface), MD and labels."""
+    def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, structure=None, frame_metadata=None):
+        """Builder for ``structure`` (None: a parent sets it) with the protocol's SGP, thresholds
+        (by system: the paper used 0.0005/0.0001 for BCC Li, 0.15/0.03 for Li6PS5Cl and the
+        interface), MD and labels; ``codes``: md (FLARE's Python) and label."""
+        codes = code_roles(cls, codes)
         inputs = cls.get_protocol_inputs(protocol, overrides)
-        system = guess_system(structure.get_ase().get_chemical_symbols())
         builder = cls.get_builder()
-        builder.structure = structure
+        builder.thresholds = orm.Dict(inputs['thresholds'])
+        if structure is not None:
+            system = guess_system(structure.get_ase().get_chemical_symbols())
+            builder.structure = structure
+            builder.thresholds = orm.Dict(inputs['system_thresholds'].get(system, inputs['thresholds']))
+            builder.frame_metadata = orm.Dict({'system': system, **(frame_metadata or {})})
         builder.sgp_settings = orm.Dict(inputs['sgp'])
         builder.train_until = orm.Int(inputs['train_until'])
-        builder.thresholds = orm.Dict(inputs['system_thresholds'].get(system, inputs['thresholds']))
         builder.md = orm.Dict(inputs['md'])
         builder.max_dft_calls = orm.Int(inputs['max_dft_calls'])
         builder.jitter = orm.Float(inputs['jitter'])
-        builder.frame_metadata = orm.Dict({'system': system, **kwargs.get('frame_metadata', {})})
-        builder.md_job.code = md_code
+        builder.md_job.code = codes['md']
         builder.md_job.metadata.options = {**inputs['options'], **(options or {})}
-        builder.label = label_inputs(label_code, inputs['label'])
+        builder.label = label_inputs(codes['label'], inputs['label'])
         return builder
 
     # -- the loop ---------------------------------------------------------------------------

@@ -45,7 +45,9 @@ def validate_conditions(value, _):
     return None
 
 
-def validate_inputs(inputs, _):
+def validate_inputs(inputs, namespace):
+    if 'structures' not in namespace:
+        return None  # exposed by sei.interface, which gives the structures when it runs
     if not inputs.get('structures'):
         return 'give at least one structure'
     for label, structure in inputs['structures'].items():
@@ -59,6 +61,8 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
 
     _protocol_file = 'active_learning'
     _open_keys = ('label',)
+    CODES = ActiveLearningWorkChain.CODES
+    NODES = ('structures',)
 
     @classmethod
     def define(cls, spec):
@@ -75,19 +79,17 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(400, 'ERROR_RUNS_FAILED', message='Active learning failed for {runs}: no frames.')
 
     @classmethod
-    def get_builder_from_protocol(cls, md_code, label_code, structures: dict, protocol=None, overrides=None, options=None):
-        """Builder sweeping the protocol's conditions for ``structures`` (label -> StructureData)."""
+    def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, structures=None):
+        """Builder sweeping the protocol's conditions for ``structures`` (label -> StructureData;
+        None: a parent sets them); ``codes``: md and label."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
-        first = next(iter(structures.values()))
-        single = ActiveLearningWorkChain.get_builder_from_protocol(md_code, label_code, first, protocol, overrides, options)
+        single = ActiveLearningWorkChain.get_builder_from_protocol(codes, protocol, overrides, options)
         builder = cls.get_builder()
-        builder.structures = structures
+        if structures is not None:
+            builder.structures = structures
         builder.conditions = orm.Dict(conditions(inputs['sweep']))
         builder.system_thresholds = orm.Dict(inputs['system_thresholds'])
-        shared = single._inputs(prune=True)
-        for excluded in ('structure', 'frame_metadata'):
-            shared.pop(excluded, None)
-        builder.active_learning = {**shared, 'thresholds': orm.Dict(inputs['thresholds'])}
+        builder.active_learning = single._inputs(prune=True)
         return builder
 
     def _inputs_for(self, structure, condition: dict) -> dict:

@@ -7,10 +7,38 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
 from aiida_sei.calculations.nequip import NequipTrainCalculation
-from aiida_sei.protocols import ProtocolMixin
+from aiida_sei.protocols import ProtocolMixin, code_roles, fill_builder
 from aiida_sei.science.allegro import training_config
 
 MIN_LEARNING_RATE = 1e-6
+
+
+def _settings_error(what: str, value) -> str | None:
+    """Whether a nequip config can be made with ``value`` as the ``what`` settings (a key it lacks)."""
+    from aiida_sei.protocols import load_protocol_file
+
+    try:
+        training_config(['Li'], {**load_protocol_file('allegro')['default_inputs'], what: value.get_dict()})
+    except KeyError as exception:
+        return f'{what} lacks {exception}'
+    return None
+
+
+def validate_architecture(value, _):
+    return _settings_error('architecture', value)
+
+
+def validate_training(value, _):
+    return _settings_error('training', value)
+
+
+def validate_inputs(inputs, namespace):
+    if 'dataset' not in namespace['train']:
+        return None  # exposed by a work chain that splits its dataset when it runs
+    for name in ('dataset', 'validation'):
+        if len(inputs['train'][name]) == 0:
+            return f'the {name} dataset is empty'
+    return None
 
 
 class AllegroTrainingWorkChain(ProtocolMixin, BaseRestartWorkChain):
@@ -19,34 +47,52 @@ class AllegroTrainingWorkChain(ProtocolMixin, BaseRestartWorkChain):
 
     _process_class = NequipTrainCalculation
     _protocol_file = 'allegro'
+    _keys_are_ports = True
+    #: Code roles -> the `aiida-sei setup` code that plays them on localhost.
+    CODES = {'train': 'nequip-train', 'package': 'nequip-package'}
+    NODES = ('dataset', 'validation')
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(NequipTrainCalculation, namespace='train')
+        spec.expose_inputs(NequipTrainCalculation, namespace='train', exclude=('config',))
+        spec.input('architecture', valid_type=orm.Dict, validator=validate_architecture,
+                   help='The Allegro model: cutoff_radius, l_max, num_layers, ... (allegro.yaml explains each against the paper).')
+        spec.input('training', valid_type=orm.Dict, validator=validate_training,
+                   help='batch_size, learning_rate, max_epochs, loss_coeffs, accelerator.')
+        spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of the weights and the data shuffling.')
+        spec.input('model_dtype', valid_type=orm.Str, default=lambda: orm.Str('float32'), help='float32 or float64.')
+        spec.inputs.validator = validate_inputs
         spec.outline(cls.setup, while_(cls.should_run_process)(cls.run_process, cls.inspect_process), cls.results)
         spec.expose_outputs(NequipTrainCalculation)
         spec.exit_code(410, 'ERROR_NAN_UNRECOVERABLE', message='The loss is NaN even at learning rate {lr}.')
         spec.exit_code(310, 'ERROR_MEMORY_UNRECOVERABLE', message='Out of memory even with batch size 1.')
 
     @classmethod
-    def get_builder_from_protocol(cls, code, package_code, dataset, validation, protocol=None, overrides=None, options=None):
-        """Builder training on ``dataset`` (validated on ``validation``) with ``protocol``
-        (`fast`, `paper`); species come from the datasets."""
-        inputs = cls.get_protocol_inputs(protocol, overrides)
-        species = sorted(set(dataset.elements) | set(validation.elements))
+    def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, dataset=None, validation=None):
+        """Builder training on ``dataset`` (validated on ``validation``; both None: a parent
+        sets them) with ``protocol`` (`fast`, `paper`); ``codes``: train and package. The model's
+        species are those of the data, found when it runs."""
+        codes = code_roles(cls, codes)
         builder = cls.get_builder()
-        builder.train.code = code
-        builder.train.package_code = package_code
-        builder.train.dataset = dataset
-        builder.train.validation = validation
-        builder.train.config = orm.Dict(training_config(species, inputs))
-        builder.train.metadata.options = {**inputs['options'], **(options or {})}
+        fill_builder(builder, cls.get_protocol_inputs(protocol, overrides))
+        builder.train.code, builder.train.package_code = codes['train'], codes['package']
+        if options:
+            builder.train.metadata.options = {**builder.train.metadata.options, **options}
+        if dataset is not None:
+            builder.train.dataset, builder.train.validation = dataset, validation
         return builder
 
     def setup(self):
         super().setup()
         self.ctx.inputs = AttributeDict(self.exposed_inputs(NequipTrainCalculation, 'train'))
+        train = self.ctx.inputs
+        species = sorted(set(train.dataset.elements) | set(train.validation.elements))
+        self.ctx.inputs.config = orm.Dict(training_config(species, self._settings()))
+
+    def _settings(self) -> dict:
+        return {'architecture': self.inputs.architecture.get_dict(), 'training': self.inputs.training.get_dict(),
+                'seed': self.inputs.seed.value, 'model_dtype': self.inputs.model_dtype.value}
 
     def _update_config(self, update) -> dict:
         config = self.ctx.inputs.config.get_dict()

@@ -13,3 +13,4 @@ class AseBaseWorkChain(SinglePointBaseWorkChain):
     _process_class = AseCalculation
     _namespace = 'ase'
     _protocol_file = 'ase'
+    CODES = {'label': 'python'}

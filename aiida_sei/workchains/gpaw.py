@@ -21,6 +21,7 @@ class GpawBaseWorkChain(SinglePointBaseWorkChain):
     _process_class = GpawCalculation
     _namespace = 'gpaw'
     _protocol_file = 'gpaw'
+    CODES = {'label': 'gpaw'}
 
     _exclude = ('kpoints',)
 

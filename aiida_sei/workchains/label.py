@@ -8,11 +8,11 @@ labels, never DFT). The labelled frame is the output ``frame`` whatever produced
 from __future__ import annotations
 
 from aiida.engine import ToContext, WorkChain
-from aiida.orm import AbstractCode, Dict, StructureData
+from aiida.orm import Dict, StructureData
 
 from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import FrameData
-from aiida_sei.protocols import ProtocolError, within
+from aiida_sei.protocols import ProtocolError, code_roles, within
 from aiida_sei.science.frames import guess_system
 from aiida_sei.workchains.ase import AseBaseWorkChain
 from aiida_sei.workchains.gpaw import GpawBaseWorkChain
@@ -50,24 +50,30 @@ class LabelWorkChain(WorkChain):
         spec.output('frame', valid_type=FrameData, help='The labelled frame.')
         spec.exit_code(400, 'ERROR_LABEL_FAILED', message='The {backend} labelling failed for good: {message}')
 
+    #: Code roles (the label code follows the backend: see the backends' own CODES) and node inputs.
+    CODES = {'label': 'label'}
+    NODES = ('structure',)
+
     @classmethod
-    def get_builder_from_protocol(cls, code, structure=None, backend='gpaw', protocol=None, overrides=None, frame_metadata=None, options=None):
-        """Builder labelling ``structure`` (None: a parent sets it per label) with ``backend``
-        (one of :data:`BACKENDS`) at its ``protocol``. ``overrides`` name this work chain's
-        ports by path: ``{'vasp': {'vasp': {'potential_family': 'PBE.54'}}}``; ``options`` go
+    def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, structure=None, frame_metadata=None):
+        """Builder labelling ``structure`` (None: a parent sets it per label) with the backend
+        ``overrides['backend']`` (one of :data:`BACKENDS`; default gpaw) at its ``protocol``.
+        The other ``overrides`` name this work chain's ports by path:
+        ``{'backend': 'vasp', 'vasp': {'vasp': {'potential_family': 'PBE.54'}}}``; ``options`` go
         over the protocol's scheduler options. The `paper` protocol accepts DFT backends only."""
-        if not isinstance(code, AbstractCode):  # None would pass the ports and fail in the child job
-            raise ValueError(f'sei.label needs a code (an AbstractCode), got {code!r}')
+        code = code_roles(cls, codes)['label']  # None would pass the ports and fail in the child job
+        overrides = dict(overrides or {})
+        backend = overrides.pop('backend', 'gpaw')
         if backend not in BACKENDS:
             raise ProtocolError(f'unknown labelling backend `{backend}`; available: {", ".join(BACKENDS)}')
         workchain, is_dft = BACKENDS[backend]
         if protocol == 'paper' and not is_dft:
             raise ProtocolError(f'the paper protocol takes DFT labels only; `{backend}` gives stand-in labels')
-        other = set(overrides or {}) - {backend}
+        other = set(overrides) - {backend}
         if other:
             raise ProtocolError(f'overrides of {", ".join(sorted(other))}, but the labelling backend is `{backend}`: override `{backend}.…`')
         try:
-            backend_builder = workchain.get_builder_from_protocol(code, None, protocol, (overrides or {}).get(backend), options=options)
+            backend_builder = workchain.get_builder_from_protocol(code, protocol, overrides.get(backend), options)
         except ProtocolError as exception:
             raise within(exception, backend)
         builder = cls.get_builder()
@@ -122,9 +128,9 @@ def label_inputs(code, settings: dict, options=None) -> dict:
     their protocol's ``label`` entry: ``backend``, ``protocol`` and overrides of the backend's
     ports (``{'gpaw': {'parameters': {'ecut': 350}}}``)."""
     settings = dict(settings)
-    backend, protocol = settings.pop('backend'), settings.pop('protocol', None)
+    protocol = settings.pop('protocol', None)
     try:
-        builder = LabelWorkChain.get_builder_from_protocol(code, None, backend, protocol, settings, options=options)
+        builder = LabelWorkChain.get_builder_from_protocol(code, protocol, settings, options)
     except ProtocolError as exception:
         raise within(exception, 'label')
     return builder._inputs(prune=True)

@@ -20,12 +20,10 @@ from aiida_sei.calculations.functions.validation import validate_model
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import CompiledModelData, DatasetData, ModelData
-from aiida_sei.protocols import ProtocolError, ProtocolMixin
+from aiida_sei.protocols import ProtocolError, ProtocolMixin, code_roles, within
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
-#: Code roles: model MD, labels, nequip train / package / compile.
-CODES = ('md', 'label', 'train', 'package', 'compile')
 INTERFACE = 'interface'
 ORIGINS = {INTERFACE: 'refinement_md'}  # every product: 'product_md'
 
@@ -67,15 +65,9 @@ def validate_split(value, _):
     return None
 
 
-def validate_training(value, _):
-    try:
-        AllegroTrainingWorkChain.get_protocol_inputs(value.get('protocol'), value.get('overrides'))
-    except ProtocolError as exception:
-        return f'training: {exception}'
-    return None
-
-
-def validate_inputs(inputs, _):
+def validate_inputs(inputs, namespace):
+    if 'model' not in namespace:
+        return None  # exposed by sei.interface, which checks its structures
     structures = {INTERFACE: inputs['interface'], **inputs.get('products', {})}
     species = set(inputs['model'].species or [])
     for name, structure in structures.items():
@@ -91,6 +83,10 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
     """Refine an Allegro model with labelled frames of its own MD of the interface and products."""
 
     _protocol_file = 'refinement'
+    CODES = {'md': 'python', 'label': 'label', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile'}
+    NODES = ('dataset', 'model', 'interface', 'products')
+    #: The model MD and its compilation run on CPUs (aiida_sei.resources): both play `model_md`.
+    RESOURCE_ROLES = {'md_job': 'model_md', 'compile_job': 'model_md'}
     _open_keys = ('training.overrides', 'label')  # passed on to sei.allegro.train and sei.label, which check them
 
     @classmethod
@@ -104,14 +100,12 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         spec.input('n_frames', valid_type=orm.Int, help='Frames sampled from each trajectory per iteration.')
         spec.input('md', valid_type=orm.Dict, validator=validate_md, help='sei.ase_md parameters of the `interface` and `products` MD.')
         spec.input('split', valid_type=orm.Dict, validator=validate_split, help='{fractions: {train: 0.9, validation: 0.1}, seed: 0}')
-        spec.input('training', valid_type=orm.Dict, validator=validate_training,
-                   help='sei.allegro.train protocol, overrides and options: {protocol, overrides, options}.')
-        spec.input_namespace('codes', help='Codes of the jobs.')
-        spec.input('codes.md', valid_type=orm.AbstractCode, help='Python with nequip and ASE (sei.ase_md).')
-        spec.input('codes.compile', valid_type=orm.AbstractCode, help='nequip-compile.')
-        spec.input('codes.train', valid_type=orm.AbstractCode, help='nequip-train.')
-        spec.input('codes.package', valid_type=orm.AbstractCode, help='nequip-package.')
-        spec.input('options', valid_type=orm.Dict, help='Scheduler options of the MD and compile jobs.')
+        spec.expose_inputs(AseMdCalculation, namespace='md_job', include=('code', 'metadata'),
+                           namespace_options={'help': 'The code and scheduler options of the model MD (sei.ase_md).'})
+        spec.expose_inputs(NequipCompileCalculation, namespace='compile_job', include=('code', 'metadata'),
+                           namespace_options={'help': 'The code and scheduler options of compiling each model for that MD (sei.nequip_compile).'})
+        spec.expose_inputs(AllegroTrainingWorkChain, namespace='training', exclude=('train.dataset', 'train.validation'),
+                           namespace_options={'help': 'How each retraining runs (sei.allegro.train).'})
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=PER_FRAME, namespace_options={'help': 'How each frame is labelled (sei.label).'})
         spec.inputs.validator = validate_inputs
 
@@ -137,23 +131,28 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(404, 'ERROR_TRAINING_FAILED', message='Training failed: {message}')
 
     @classmethod
-    def get_builder_from_protocol(cls, codes, dataset, model, interface, products, protocol=None, overrides=None, options=None):
+    def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, dataset=None, model=None, interface=None, products=None):
         """Builder refining ``model`` (trained on ``dataset``) with MD of ``interface`` and of each
-        of ``products``. ``codes``: md (python), label, train, package, compile."""
-        missing = [name for name in CODES if name not in codes]
-        if missing:
-            raise ValueError(f'codes missing: {", ".join(missing)} (needs {", ".join(CODES)})')
+        of ``products`` (all None: a parent sets them). ``codes``: :attr:`CODES`; ``options`` go
+        over the protocol's options of the model MD, compile and training jobs."""
+        codes = code_roles(cls, codes)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
-        builder.dataset, builder.model, builder.interface = dataset, model, interface
-        builder.products = dict(products)
+        if model is not None:
+            builder.dataset, builder.model, builder.interface = dataset, model, interface
+            builder.products = dict(products or {})
         builder.iterations = orm.Int(inputs['iterations'])
         builder.n_frames = orm.Int(inputs['n_frames'])
         builder.md = orm.Dict(inputs['md'])
         builder.split = orm.Dict(inputs['split'])
-        builder.training = orm.Dict({**inputs['training'], 'options': options or {}})
-        builder.codes = {'md': codes['md'], 'compile': codes['compile'], 'train': codes['train'], 'package': codes['package']}
-        builder.options = orm.Dict({**inputs['options'], **(options or {})})
+        job_options = {**inputs['options'], **(options or {})}
+        builder.md_job = {'code': codes['md'], 'metadata': {'options': job_options}}
+        builder.compile_job = {'code': codes['compile'], 'metadata': {'options': job_options}}
+        try:
+            training = AllegroTrainingWorkChain.get_builder_from_protocol(codes, inputs['training']['protocol'], inputs['training']['overrides'], options)
+        except ProtocolError as exception:
+            raise within(exception, 'training')
+        builder.training = training._inputs(prune=True)
         builder.label = label_inputs(codes['label'], inputs['label'])
         return builder
 
@@ -177,9 +176,9 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         """Compile ``ctx.model`` for ASE, unless the previous validation compiled it already."""
         if self.ctx.compiled is not None and self.ctx.compiled.base.attributes.get('package_uuid') == self.ctx.model.uuid:
             return None
-        inputs = {'code': self.inputs.codes.compile, 'model': self.ctx.model, 'target': orm.Str('ase'), 'device': orm.Str('cpu'),
-                  'metadata': {'options': self.inputs.options.get_dict(), 'call_link_label': 'compile'}}
-        return ToContext(compile=self.submit(NequipCompileCalculation, **inputs))
+        inputs = self.exposed_inputs(NequipCompileCalculation, 'compile_job')
+        inputs['metadata'] = {**inputs.get('metadata', {}), 'call_link_label': 'compile'}
+        return ToContext(compile=self.submit(NequipCompileCalculation, **inputs, model=self.ctx.model, target=orm.Str('ase'), device=orm.Str('cpu')))
 
     def inspect_compile(self):
         node = self.ctx.get('compile')
@@ -196,10 +195,9 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         for name, structure in self._structures().items():
             parameters = md[INTERFACE] if name == INTERFACE else md['products']
             parameters = {**parameters, 'seed': md_settings(parameters)['seed'] + self.ctx.iteration}  # new velocities each iteration
-            calls[f'md_{name}'] = self.submit(
-                AseMdCalculation, code=self.inputs.codes.md, structure=structure, model=self.ctx.compiled, parameters=orm.Dict(parameters),
-                metadata={'options': self.inputs.options.get_dict(), 'call_link_label': f'md_{name}'},
-            )
+            inputs = self.exposed_inputs(AseMdCalculation, 'md_job')
+            inputs['metadata'] = {**inputs.get('metadata', {}), 'call_link_label': f'md_{name}'}
+            calls[f'md_{name}'] = self.submit(AseMdCalculation, **inputs, structure=structure, model=self.ctx.compiled, parameters=orm.Dict(parameters))
         self.report(f'iteration {self.ctx.iteration}: MD with compiled model<{self.ctx.compiled.pk}> of {", ".join(self._structures())}')
         return ToContext(**calls)
 
@@ -255,14 +253,11 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def train(self):
-        training = self.inputs.training.get_dict()
-        builder = AllegroTrainingWorkChain.get_builder_from_protocol(
-            self.inputs.codes.train, self.inputs.codes.package, self.ctx.parts['train'], self.ctx.parts['validation'],
-            protocol=training.get('protocol'), overrides=training.get('overrides'), options=training.get('options') or None,
-        )
-        builder.metadata.call_link_label = 'train'
+        inputs = self.exposed_inputs(AllegroTrainingWorkChain, 'training')
+        inputs['train'] = {**inputs['train'], 'dataset': self.ctx.parts['train'], 'validation': self.ctx.parts['validation']}
+        inputs['metadata'] = {**inputs.get('metadata', {}), 'call_link_label': 'train'}
         self.ctx.previous_compiled = self.ctx.compiled
-        return ToContext(training=self.submit(builder))
+        return ToContext(training=self.submit(AllegroTrainingWorkChain, **inputs))
 
     def inspect_training(self):
         node = self.ctx.training

@@ -7,7 +7,7 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
 from aiida_sei.calculations.singlepoint import SinglePointCalculation
-from aiida_sei.protocols import ProtocolMixin, fill_builder
+from aiida_sei.protocols import ProtocolMixin, code_roles, fill_builder
 
 
 class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
@@ -16,6 +16,7 @@ class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
 
     _namespace: str
     _keys_are_ports = True
+    NODES = ('structure',)
     #: Ports of the job that the work chain sets itself (GPAW: kpoints, from kpoints_distance).
     _exclude: tuple[str, ...] = ()
 
@@ -37,14 +38,14 @@ class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         return f'{cls._namespace}.structure', f'{cls._namespace}.frame_metadata'
 
     @classmethod
-    def get_builder_from_protocol(cls, code, structure=None, protocol=None, overrides=None, frame_metadata=None, options=None):
+    def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, structure=None, frame_metadata=None):
         """Builder of a single point of ``structure`` (None: set later, as sei.label does) with
-        ``code``; ``overrides`` name ports by path (``gpaw.parameters.ecut``), ``options`` go
-        over the protocol's scheduler options."""
+        ``codes`` (role ``label``, or the code itself); ``overrides`` name ports by path
+        (``gpaw.parameters.ecut``), ``options`` go over the protocol's scheduler options."""
         builder = cls.get_builder()
         fill_builder(builder, cls.get_protocol_inputs(protocol, overrides))
         namespace = builder[cls._namespace]
-        namespace.code = code
+        namespace.code = code_roles(cls, codes)['label']
         if structure is not None:
             namespace.structure = structure
         if options:

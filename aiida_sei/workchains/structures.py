@@ -53,8 +53,9 @@ class StructuresWorkChain(ProtocolMixin, WorkChain):
         spec.output_namespace('info', valid_type=orm.Dict, dynamic=True)
 
     @classmethod
-    def get_builder_from_protocol(cls, protocol: str | None = None, overrides: dict | None = None):
-        """A builder with the structures of ``protocol`` (`paper` or `demo`), updated by ``overrides``."""
+    def get_builder_from_protocol(cls, codes=None, protocol: str | None = None, overrides: dict | None = None, options=None):
+        """A builder with the structures of ``protocol`` (`paper` or `demo`), updated by
+        ``overrides``; it runs no codes (``codes`` and ``options`` are there for the common signature)."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.structures = orm.Dict(inputs['structures'])

@@ -14,7 +14,7 @@ from aiida.plugins import WorkflowFactory
 from aiida_sei.calculations.functions.vasp import frame_from_vasp
 from aiida_sei.data import FrameData
 from aiida_sei.calculations.functions.kpoints import create_kpoints, kpoints_choice
-from aiida_sei.protocols import ProtocolError, ProtocolMixin, fill_builder
+from aiida_sei.protocols import ProtocolError, ProtocolMixin, code_roles, fill_builder
 from aiida_sei.science.frames import settings_hash
 
 VaspWorkChain = WorkflowFactory('vasp.v2.vasp')
@@ -28,6 +28,9 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
 
     _protocol_file = 'vasp'
     _keys_are_ports = True
+    CODES = {'label': None}  # VASP is licensed: `aiida-sei setup` makes no code for it
+    NODES = ('structure',)
+    RESOURCE_ROLES = {'vasp': 'label'}  # aiida-vasp's jobs, in a resource profile
     _open_keys = ('vasp.parameters.incar',)  # any INCAR tag may be added
 
     @classmethod
@@ -50,9 +53,11 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(401, 'ERROR_NO_STRESS', message='VASP returned no stress: use ISIF >= 1.')
 
     @classmethod
-    def get_builder_from_protocol(cls, code, structure=None, protocol=None, overrides=None, frame_metadata=None, options=None):
-        """Builder for a VASP label of ``structure`` (None: set later, as sei.label does);
-        ``overrides`` name ports by path; ``vasp.potential_family`` is your POTCAR family."""
+    def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, structure=None, frame_metadata=None):
+        """Builder for a VASP label of ``structure`` (None: set later, as sei.label does) with
+        ``codes`` (role ``label``, or the code itself); ``overrides`` name ports by path;
+        ``vasp.potential_family`` is your POTCAR family."""
+        code = code_roles(cls, codes)['label']
         inputs = cls.get_protocol_inputs(protocol, overrides)
         if not inputs['vasp'].get('potential_family'):
             raise ProtocolError('VASP labels need vasp.potential_family: the name of a POTCAR family uploaded from your licensed files '

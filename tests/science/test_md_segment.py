@@ -6,11 +6,12 @@ from ase.calculators.lj import LennardJones
 
 from aiida_sei.science import crystals, sgp
 from aiida_sei.science.md_segment import MdState, run_segment
+from tests.science import fast_sgp_settings
 
 
 @pytest.fixture(scope='module')
 def model():
-    model = sgp.make_sgp(['Li'], cutoff=4.0, n_max=4, l_max=2)
+    model = sgp.make_sgp(['Li'], fast_sgp_settings())
     atoms = crystals.bcc_li(supercell=(2, 2, 2))
     atoms.rattle(0.01, seed=1)
     atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)

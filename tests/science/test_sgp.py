@@ -5,6 +5,7 @@ import pytest
 from ase.calculators.lj import LennardJones
 
 from aiida_sei.science import crystals, sgp
+from tests.science import fast_sgp_settings
 
 
 def labelled(atoms, seed, amplitude):
@@ -16,7 +17,7 @@ def labelled(atoms, seed, amplitude):
 
 @pytest.fixture(scope='module')
 def model():
-    model = sgp.make_sgp(['Li', 'S'], cutoff=4.0, n_max=4, l_max=2)
+    model = sgp.make_sgp(['Li', 'S'], fast_sgp_settings())
     atoms, energy, forces, stress = labelled(crystals.li2s(), 1, 0.02)
     sgp.add_frame(model, atoms, energy, forces, stress, range(len(atoms)))
     return model
@@ -29,7 +30,7 @@ def test_uncertainty_is_low_on_seen_and_high_on_unseen_environments(model):
 
 
 def test_adding_the_uncertain_frame_lowers_its_uncertainty():
-    model = sgp.make_sgp(['Li', 'S'], cutoff=4.0, n_max=4, l_max=2)
+    model = sgp.make_sgp(['Li', 'S'], fast_sgp_settings())
     first = labelled(crystals.li2s(), 1, 0.02)
     sgp.add_frame(model, *first, range(len(first[0])))
     unseen = labelled(crystals.li2s(), 3, 0.4)

@@ -12,7 +12,6 @@ from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.science import sgp as science
 
 #: SGP settings the work chain passes to `make_sgp`.
-SGP_KEYS = ('cutoff', 'n_max', 'l_max', 'sigma', 'power', 'sigma_e', 'sigma_f', 'sigma_s', 'variance_type', 'max_iterations')
 
 
 @calcfunction
@@ -34,9 +33,8 @@ def _label(frame: FrameData):
 def create_sgp(frame: FrameData, settings: orm.Dict) -> SgpModelData:
     """The first SGP: the species of the frame, every atom's environment as a sparse point
     (hyperparameters are trained from the second frame on, as in the paper)."""
-    options = {key: settings[key] for key in SGP_KEYS if key in settings}
     species = settings.get('species') or frame.base.attributes.get('elements')
-    model = science.make_sgp(species, **options)
+    model = science.make_sgp(species, settings.get_dict())
     atoms, energy, forces, stress = _label(frame)
     science.add_frame(model, atoms, energy, forces, stress, range(len(atoms)))
     node = SgpModelData(model)
