@@ -8,6 +8,7 @@ is never opened: the refusal happens before any job would read it.
 
 from __future__ import annotations
 
+import functools
 import io
 import pathlib
 import re
@@ -54,6 +55,29 @@ def compiled(target: str, species=SPECIES) -> CompiledModelData:
     return model
 
 
+@functools.cache
+def vasp_file(kind: str) -> pathlib.Path:
+    """A vasprun.xml of a 3-step relaxation by the stand-in VASP (VASP's format, not VASP):
+    `cut` (killed in its last step), `scf` (every SCF at NELM) or `short_forces` (a force row lost)."""
+    import tempfile
+
+    from ase.build import bulk
+
+    from tests.stand_ins import run_vasp_standin
+
+    incar = 'ENCUT = 400\nISMEAR = 0\nSIGMA = 0.1\nIBRION = 2\nNSW = 3\nISIF = 2\nEDIFFG = -1e-6\n'
+    atoms = bulk('Li', 'bcc', a=3.44, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    directory = run_vasp_standin(tempfile.mkdtemp(), atoms, incar, fail='scf' if kind == 'scf' else None)
+    path, text = directory / 'vasprun.xml', (directory / 'vasprun.xml').read_text()
+    if kind == 'cut':
+        path.write_text(text[: text.rindex('<calculation>') + 500])
+    elif kind == 'short_forces':
+        row = text.index('<v>', text.index('<varray name="forces"'))
+        path.write_text(text[:row] + text[text.index('</v>', row) + len('</v>'):])
+    return path
+
+
 def lammps(ctx, structure, model=None):
     return run_get_node(LammpsMdCalculation, code=ctx.code, structure=structure, model=model or compiled('pair_allegro'))
 
@@ -79,6 +103,10 @@ def active_learning(ctx, structure=None, protocol='fast', overrides=None):
 
 def sweep(ctx, structures):
     return run_get_node(ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': ctx.code, 'label': ctx.code}, 'fast', structures=structures))
+
+
+def interface(ctx, overrides):
+    return InterfaceWorkChain.get_builder_from_protocol({name: ctx.code for name in CODES}, 'demo', overrides)
 
 
 def label(ctx, structure=None, code=True, protocol='fast', overrides=None):
@@ -116,6 +144,23 @@ CASES = [
      lambda ctx: refinement(ctx, codes={name: ctx.code for name in ('md', 'train', 'package', 'compile')})),
     ('missing code', 'sei.interface', 'codes missing: label, train', 'protocols.code_roles',
      lambda ctx: run_get_node(InterfaceWorkChain.get_builder_from_protocol({'md': ctx.code}, protocol='demo'))),
+    ('truncated VASP file', 'import_frames_file', 'cut off after 2 complete ionic step', 'frames._check_vasp_run',
+     lambda ctx: import_frames_file(vasp_file('cut'))),
+    ('SCF not converged', 'import_frames_file', 'the SCF stopped at NELM without converging', 'frames._check_vasp_run',
+     lambda ctx: import_frames_file(vasp_file('scf'))),
+    ('force block shorter than the atoms', 'import_frames_file', '1 force rows for 2 atoms', 'frames._check_vasp_run',
+     lambda ctx: import_frames_file(vasp_file('short_forces'))),
+    ('unknown MD parameter', 'sei.interface', '; known: ensemble, temperature, pressure', '`production` validator, on builder assignment',
+     lambda ctx: interface(ctx, {'production': {'parameters': {'temprature': 300.0}}})),
+    ('split fractions not summing to 1', 'sei.interface', 'split fractions must be non-negative and sum to 1', '`split` validator, on builder assignment',
+     lambda ctx: interface(ctx, {'split': {'train': 5}})),
+    ('unknown classification setting', 'sei.interface', '; known: cutoff, nradmax, lmax', '`classification` validator, on builder assignment',
+     lambda ctx: interface(ctx, {'classification': {'settings': {'n_component': 4}}})),
+    ('MD value of the wrong type', 'sei.lammps', 'temperature must be a positive number, got True', '`parameters` validator',
+     lambda ctx: run_get_node(LammpsMdCalculation, code=ctx.code, structure=ctx.li2s, model=compiled('pair_allegro'),
+                              parameters=orm.Dict({'temperature': True}))),
+    ('empty structure', 'sei.label', 'the structure has no atoms', '`structure` validator, on builder assignment',
+     lambda ctx: label(ctx, orm.StructureData(cell=[[5, 0, 0], [0, 5, 0], [0, 0, 5]]))),
     ('unknown protocol key', 'sei.allegro.train', 'unknown protocol key `training.max_epoch`', 'protocols.recursive_merge',
      lambda ctx: training(ctx, overrides={'training': {'max_epoch': 1}})),
     ('unknown protocol key', 'sei.active_learning', 'unknown protocol key `max_dft_call`', 'protocols.recursive_merge',

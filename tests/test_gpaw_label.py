@@ -45,6 +45,8 @@ def test_label_agrees_with_a_direct_gpaw_call(aiida_profile_clean, gpaw_code, ki
     calculation = frame.creator
     assert isinstance(calculation, orm.CalcJobNode) and calculation.process_type.endswith('sei.gpaw')
     assert frame.base.attributes.get('system') == system and frame.base.attributes.get('is_dft') is True
+    assert frame.base.attributes.get('converged') is True  # what a dataset of DFT frames needs to know
+    assert frame.base.attributes.get('settings')['parameters'] == calculation.inputs.parameters.get_dict()
     energy, forces, stress = direct_gpaw(rattled, calculation)
     assert frame.energy == pytest.approx(energy, abs=1e-6)
     assert np.allclose(frame.get_array('forces'), forces, atol=1e-5)

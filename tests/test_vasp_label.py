@@ -73,6 +73,7 @@ def test_vasp_label_through_aiida_vasp_matches_the_calculator(vasp_code, potcar_
     assert np.allclose(frame.get_array('forces'), atoms.get_forces(), atol=1e-6)
     assert np.allclose(frame.get_array('stress'), atoms.get_stress(voigt=False), atol=1e-7)
     assert frame.base.attributes.get('backend') == 'vasp' and frame.base.attributes.get('system') == 'Li'
+    assert frame.base.attributes.get('converged') is True and frame.base.attributes.get('settings')['incar']['encut'] == 400
     # the provenance query walks from the frame back to aiida-vasp's VaspCalculation
     from aiida_sei.calculations.functions.dataset import create_dataset
 

@@ -9,6 +9,8 @@ import click
 from aiida.cmdline.params import types
 from aiida.cmdline.utils import decorators
 
+from aiida_sei.data.frame import IMPORT_DEFAULTS
+
 STRUCTURE = types.DataParamType(sub_classes=('aiida.data:core.structure',))
 
 
@@ -82,25 +84,29 @@ def dataset():
 
 @dataset.command('import')
 @click.argument('path', type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
-@click.option('--format', 'fmt', help='ASE format (default: from the file name; vasprun.xml, OUTCAR, extxyz, ...).')
+@click.option('--format', 'fmt', help='ASE format (default: vasprun.xml and OUTCAR by content, others by name; vasp-xml, vasp-out, extxyz, ...).')
 @click.option('--system', help='System of every frame (default: guessed from each composition).')
-@click.option('--origin', default='imported', show_default=True, help='Origin recorded on every frame.')
+@click.option('--origin', default=IMPORT_DEFAULTS['origin'], show_default=True, help='Origin recorded on every frame.')
 @click.option('--backend', help='What labelled the frames (vasp, gpaw, ...).')
-@click.option('--dft/--not-dft', 'is_dft', default=True, show_default=True, help='Whether the labels are DFT.')
+@click.option('--dft/--not-dft', 'is_dft', default=IMPORT_DEFAULTS['is_dft'], show_default=True, help='Whether the labels are DFT.')
+@click.option('--allow-truncated', is_flag=True, help='Import the complete ionic steps of a VASP file that was cut off (marked source_complete=false).')
+@click.option('--allow-unconverged', is_flag=True, help='Import VASP steps whose SCF stopped at NELM (marked converged=false; their forces are wrong).')
 @decorators.with_dbenv()
-def dataset_import(path, fmt, system, origin, backend, is_dft):
+def dataset_import(path, fmt, system, origin, backend, is_dft, allow_truncated, allow_unconverged):
     """Import frames labelled outside AiiDA (extxyz, FLARE _dft.xyz, vasprun.xml, OUTCAR)."""
     from aiida_sei.calculations.functions.dataset import import_frames_file
     from aiida_sei.science.frames import FrameError
 
     metadata = {'origin': origin, 'is_dft': is_dft}
-    metadata.update({k: v for k, v in {'format': fmt, 'system': system, 'backend': backend}.items() if v})
+    options = {'format': fmt, 'system': system, 'backend': backend, 'allow_truncated': allow_truncated, 'allow_unconverged': allow_unconverged}
+    metadata.update({k: v for k, v in options.items() if v})
     try:
         result = import_frames_file(path, **metadata)
     except (FrameError, ValueError) as exception:
         raise click.ClickException(str(exception)) from None
     node = result['dataset']
-    click.echo(f'dataset<{node.pk}>: {len(node)} frames from {path} {node.base.attributes.get("systems")}')
+    flagged = {key: node.base.attributes.get(key) for key in ('unconverged_frames', 'from_truncated_files') if node.base.attributes.get(key)}
+    click.echo(f'dataset<{node.pk}>: {len(node)} frames from {path} {node.base.attributes.get("systems")}' + (f'; flagged: {flagged}' if flagged else ''))
 
 
 @dataset.command('show')

@@ -16,7 +16,10 @@ from ase.data import chemical_symbols
 from aiida_sei.science.frames import Frame, check_frame, structure_hash
 
 #: Queryable attributes a frame may carry beyond the derived ones.
-METADATA_KEYS = ('system', 'condition', 'origin', 'settings_hash', 'backend', 'is_dft')
+METADATA_KEYS = ('system', 'condition', 'origin', 'settings_hash', 'backend', 'is_dft', 'converged', 'source_complete', 'settings')
+
+#: What an import of frames labelled elsewhere assumes unless told otherwise (Python and CLI alike).
+IMPORT_DEFAULTS = {'origin': 'imported', 'is_dft': True}
 
 #: The one repository file of a frame: every array in one uncompressed ``.npz``.
 ARRAYS_FILE = 'frame.npz'
@@ -70,7 +73,9 @@ class FrameData(ArrayData):
     Attributes (queryable): energy, energy_per_atom, n_atoms, formula, elements,
     structure_hash, and the metadata: system (e.g. 'Li6PS5Cl'), condition (dict: temperature K,
     pressure GPa, strain), origin ('active_learning', 'refinement_md', 'aimd', 'imported', ...),
-    settings_hash (labelling settings), backend ('gpaw', 'vasp', ...), is_dft.
+    settings_hash (labelling settings), backend ('gpaw', 'vasp', ...), is_dft, converged (False:
+    the SCF stopped at NELM, imported only on request), source_complete (False: from a file cut
+    off mid-run), settings (what labelled it, e.g. VASP's version, ENCUT, GGA, k-points, POTCARs).
     """
 
     _CLS_NODE_CACHING = FrameCaching

@@ -64,5 +64,7 @@ class SinglePointParser(Parser):
             stress=np.array(results['stress'], float),
         )
         metadata = self.node.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.node.inputs else {}
-        backend = self.backend()
-        return FrameData(frame, backend=backend, is_dft=self.is_dft, settings_hash=settings_hash(backend, self.settings()), **metadata)
+        backend, settings = self.backend(), self.settings()
+        # converged: a single point whose SCF did not converge ends in an exit code, never a frame
+        return FrameData(frame, backend=backend, is_dft=self.is_dft, settings=settings, settings_hash=settings_hash(backend, settings),
+                         converged=True, **metadata)

@@ -62,7 +62,9 @@ def build(kind: str, parameters: dict | None = None) -> Atoms:
 
 
 def check_atoms(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
-    """Refuse elements outside :data:`SPECIES` and atoms closer than ``min_distance`` Å."""
+    """Refuse an empty cell, elements outside :data:`SPECIES` and atoms closer than ``min_distance`` Å."""
+    if len(atoms) == 0:
+        raise StructureInputError('the structure has no atoms')
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(SPECIES))
     if unknown:
         raise StructureInputError(f'element(s) {", ".join(unknown)} are not species of this study ({", ".join(SPECIES)})')

@@ -88,6 +88,8 @@ def check_frame(frame: Frame, where: str = 'frame') -> Frame:
     if unknown:
         raise FrameError(f'{where}: element(s) {", ".join(unknown)} are not species of this study ({", ".join(SPECIES)})')
     n = frame.n_atoms
+    if n == 0:
+        raise FrameError(f'{where}: no atoms')
     shapes = {'positions': (n, 3), 'forces': (n, 3), 'cell': (3, 3), 'stress': (3, 3), 'pbc': (3,)}
     for name, shape in shapes.items():
         value = np.asarray(getattr(frame, name))
@@ -116,22 +118,50 @@ def settings_hash(backend: str, parameters: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def read_frames(path, index=':', fmt: str | None = None) -> list[Frame]:
+def read_frames(path, index=':', fmt: str | None = None, allow_truncated: bool = False, allow_unconverged: bool = False) -> list[Frame]:
     """Frames of a file ASE reads with energy, forces and stress (extxyz, vasprun.xml, OUTCAR, ...).
 
-    Every frame is checked; the first bad one raises :class:`FrameError` naming file and frame.
+    A VASP file is recognised by its content whatever its name. Every frame is checked; the first
+    bad one raises :class:`FrameError` naming file and frame. A VASP file that was cut off, or an
+    ionic step whose SCF stopped at NELM, is refused unless ``allow_truncated`` /
+    ``allow_unconverged``; the frames then say so (``converged``, ``source_complete``) and carry
+    the file's settings and their hash.
     """
     import ase.io
 
+    from . import vasp_files
+
+    fmt = fmt or vasp_files.is_vasp_file(path)
     try:
         images = ase.io.read(path, index=index, format=fmt)
     except Exception as exception:  # ASE raises many types for unreadable files
-        raise FrameError(f'{path}: cannot read ({exception})') from None
+        raise FrameError(f'{path}: cannot read ({exception}); name the format with --format (vasp-xml, vasp-out, extxyz, ...)') from None
     if isinstance(images, Atoms):
         images = [images]
     if not images:
         raise FrameError(f'{path}: no frames')
-    return [frame_from_atoms(atoms, f'{path}, frame {number}') for number, atoms in enumerate(images)]
+    frames = [frame_from_atoms(atoms, f'{path}, frame {number}') for number, atoms in enumerate(images)]
+    run = vasp_files.inspect(path, fmt)
+    if run is not None and index == ':':
+        _check_vasp_run(path, frames, run, allow_truncated, allow_unconverged)
+    return frames
+
+
+def _check_vasp_run(path, frames: list[Frame], run, allow_truncated: bool, allow_unconverged: bool) -> None:
+    """Refuse (or, where allowed, mark) what the VASP file says is not a good label."""
+    if not run.complete and not allow_truncated:
+        raise FrameError(f'{path}: cut off after {len(frames)} complete ionic step(s) (VASP did not finish writing it); nothing imported. '
+                         'Allow it (--allow-truncated) to import the complete steps, marked source_complete=false')
+    for number, frame in enumerate(frames):
+        where = f'{path}, frame {number} (ionic step {number + 1})'
+        if number < len(run.force_rows) and run.force_rows[number] != frame.n_atoms:
+            raise FrameError(f'{where}: {run.force_rows[number]} force rows for {frame.n_atoms} atoms (a damaged file); nothing imported')
+        converged = run.converged[number] if number < len(run.converged) else True
+        if not converged and not allow_unconverged:
+            raise FrameError(f'{where}: the SCF stopped at NELM without converging, so its forces are wrong; nothing imported. '
+                             'Allow it (--allow-unconverged) to import such frames marked converged=false')
+        frame.info.update(converged=converged, source_complete=run.complete, settings=run.settings,
+                          settings_hash=settings_hash('vasp', run.settings), backend='vasp')
 
 
 def write_extxyz(frames, path) -> None:

@@ -53,13 +53,20 @@ def md_settings(parameters: dict | None = None) -> dict:
         raise MdSettingsError(f'ensemble must be one of {ENSEMBLES}, got {settings["ensemble"]!r}')
     if settings['barostat_coupling'] not in COUPLINGS:
         raise MdSettingsError(f'barostat_coupling must be one of {COUPLINGS}, got {settings["barostat_coupling"]!r}')
-    for key in ('temperature', 'timestep', 'thermostat_damping', 'barostat_damping'):
-        if not settings[key] > 0:
-            raise MdSettingsError(f'{key} must be positive, got {settings[key]!r}')
+    for key in ('temperature', 'timestep', 'thermostat_damping', 'barostat_damping', 'pressure'):
+        if not _is_number(settings[key]) or (key != 'pressure' and not settings[key] > 0):
+            raise MdSettingsError(f'{key} must be a {"" if key == "pressure" else "positive "}number, got {settings[key]!r}')
     for key in ('steps', 'dump_interval', 'thermo_interval', 'seed'):
-        if not isinstance(settings[key], int) or settings[key] < (0 if key == 'steps' else 1):
+        if not _is_number(settings[key]) or not isinstance(settings[key], int) or settings[key] < (0 if key == 'steps' else 1):
             raise MdSettingsError(f'{key} must be a positive integer, got {settings[key]!r}')
     return settings
+
+
+def _is_number(value) -> bool:
+    """A real number that is finite (True is an int to Python, not a temperature to LAMMPS)."""
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def lammps_types(structure_species, model_species) -> list[str]:

@@ -66,6 +66,9 @@ def best_epoch_metrics(curve: dict[str, list]) -> dict:
 
 def package_metadata(package_bytes: bytes) -> dict:
     """``package_metadata.txt`` of a ``.nequip.zip``: atom types and the versions that built it."""
+    from .archives import check_zip
+
+    check_zip(package_bytes, 'model package')
     with zipfile.ZipFile(io.BytesIO(package_bytes)) as archive:
         (name,) = [n for n in archive.namelist() if n.endswith('/package_metadata.txt')]
         return yaml.safe_load(archive.read(name))

@@ -39,6 +39,15 @@ def validate_split(value, _):
     return None
 
 
+def validate_classification_settings(value, _):
+    from aiida_sei.calculations.functions.classification import DEFAULT_SETTINGS
+
+    unknown = set(value.get_dict()) - set(DEFAULT_SETTINGS)
+    if unknown:
+        return f'unknown classification settings {sorted(unknown)}; known: {", ".join(DEFAULT_SETTINGS)}'
+    return None
+
+
 def validate_inputs(inputs, _):
     """Every structure a step names is one that `structures` builds."""
     built = set(inputs['structures']['structures'].get_dict())
@@ -117,7 +126,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         spec.input('production.system', valid_type=orm.Str, help='Which of `structures` the production MD runs.')
         spec.input_namespace('classification', help='ACE -> PAk -> DPA on frames of the production run.')
         spec.input('classification.frames', valid_type=orm.Int, help='Frames of the trajectory the clustering is fitted on.')
-        spec.input('classification.settings', valid_type=orm.Dict, help='Descriptor and clustering settings (n_components, Z, ...).')
+        spec.input('classification.settings', valid_type=orm.Dict, validator=validate_classification_settings, help='Descriptor and clustering settings (n_components, Z, ...).')
         spec.input('classification.references', valid_type=orm.Dict, help='Phase name -> which of `structures` is its reference crystal.')
         spec.inputs.validator = validate_inputs
         spec.outline(

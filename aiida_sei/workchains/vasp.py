@@ -97,11 +97,12 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
             return self.exit_codes.ERROR_NO_STRESS
         metadata = self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}
         settings = {
-            'incar': self.inputs.vasp.parameters.get_dict(),
+            'incar': self.inputs.vasp.parameters.get_dict().get('incar', {}),  # aiida-vasp 5: {'incar': {...}}
             'kpoints': self.ctx.kpoints.get_kpoints_mesh()[0],
             'potentials': {kind: self.inputs.vasp.potential_mapping[kind] for kind in self.inputs.vasp.structure.get_kind_names()},
         }
-        metadata['settings_hash'] = settings_hash('vasp', settings)
+        # converged: aiida-vasp fails (or restarts) a run whose SCF did not converge, so no frame comes of it
+        metadata.update(settings=settings, settings_hash=settings_hash('vasp', settings), converged=True)
         frame = frame_from_vasp(self.inputs.vasp.structure, misc, orm.Dict(metadata), metadata={"call_link_label": "frame_from_vasp"})
         self.out('frame', frame)
         return None

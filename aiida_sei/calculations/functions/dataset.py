@@ -109,8 +109,16 @@ def export_dataset(dataset: DatasetData) -> orm.SinglefileData:
             return orm.SinglefileData(io.BytesIO(handle.read()), filename=EXPORT_FILENAME)
 
 
+#: Import options that are not frame metadata: the ASE format, and what to accept from a VASP file.
+IMPORT_OPTIONS = ('format', 'allow_truncated', 'allow_unconverged')
+
+
 def import_frames_file(path, **metadata) -> dict:
     """Import the frames of ``path`` with :func:`import_frames`, all or nothing.
+
+    ``metadata``: frame metadata over :data:`IMPORT_DEFAULTS` (origin, is_dft, backend, system,
+    condition) and :data:`IMPORT_OPTIONS` (``format``; ``allow_truncated``/``allow_unconverged``
+    import the complete / unconverged steps of a VASP file, marked, instead of refusing it).
 
     Bad files raise :class:`~aiida_sei.science.frames.FrameError` naming the file and frame, and
     nothing is stored: the import runs in one storage transaction, so a bad frame, an error or an
@@ -119,13 +127,13 @@ def import_frames_file(path, **metadata) -> dict:
     """
     from aiida.manage import get_manager
 
-    from aiida_sei.data.frame import METADATA_KEYS
+    from aiida_sei.data.frame import IMPORT_DEFAULTS, METADATA_KEYS
 
-    unknown = set(metadata) - set(METADATA_KEYS) - {'format'}
+    unknown = set(metadata) - set(METADATA_KEYS) - set(IMPORT_OPTIONS)
     if unknown:
-        raise ValueError(f'unknown frame metadata {sorted(unknown)}; allowed: {", ".join(METADATA_KEYS)}, format')
+        raise ValueError(f'unknown frame metadata {sorted(unknown)}; allowed: {", ".join(METADATA_KEYS + IMPORT_OPTIONS)}')
     with get_manager().get_profile_storage().transaction():
-        return import_frames(file=orm.SinglefileData(pathlib.Path(path).resolve()), settings=orm.Dict(metadata))
+        return import_frames(file=orm.SinglefileData(pathlib.Path(path).resolve()), settings=orm.Dict({**IMPORT_DEFAULTS, **metadata}))
 
 
 @calcfunction
@@ -137,9 +145,10 @@ def import_frames(file: orm.SinglefileData, settings: orm.Dict) -> dict:
     ``dataset``.
     """
     settings = settings.get_dict()
-    fmt = settings.pop('format', None)
+    options = {key: settings.pop(key) for key in IMPORT_OPTIONS if key in settings}
     with file.as_path() as path:
-        frames = read_frames(path, fmt=fmt)
+        frames = read_frames(path, fmt=options.get('format'), allow_truncated=options.get('allow_truncated', False),
+                             allow_unconverged=options.get('allow_unconverged', False))
     settings.setdefault('origin', 'imported')
     nodes = {}
     for number, frame in enumerate(frames):

@@ -7,6 +7,7 @@ from aiida import orm
 from aiida.engine import calcfunction
 
 from aiida_sei.data import CompiledModelData, DatasetData
+from aiida_sei.science.archives import check_zip
 from aiida_sei.science.model_errors import errors_by_system
 
 
@@ -22,6 +23,7 @@ def validate_model(compiled: CompiledModelData, dataset: DatasetData) -> dict:
 
     systems, n_atoms, e_ref, e_pred, f_err, s_err, f_ref, f_pred, f_system = [], [], [], [], [], [], [], [], []
     with compiled.as_path() as path:
+        check_zip(path, f'compiled model<{compiled.pk}>')  # before torch unpacks it in this process
         calculator = NequIPCalculator.from_compiled_model(str(path), device='cpu', chemical_species_to_atom_type_map=True)
         for frame in dataset.iter_frames():
             atoms = frame.get_atoms()

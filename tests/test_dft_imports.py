@@ -1,0 +1,119 @@
+"""Frames labelled outside AiiDA are trusted only as far as their files say: a VASP file that was
+cut off or whose SCF stopped at NELM is refused with nothing stored (accepted only on request, and
+then flagged), a damaged force block is refused, and frames of one structure labelled with
+different settings both survive merge + de-duplication.
+
+The files are written by the stand-in VASP (tests/stand_ins/vasp_standin.py: VASP 6's
+vasprun.xml and OUTCAR formats, Lennard-Jones numbers, not VASP) and cut or damaged here."""
+
+import pytest
+from aiida import orm
+from ase.build import bulk
+
+from aiida_sei.calculations.functions.dataset import deduplicate_dataset, import_frames_file, merge_datasets
+from aiida_sei.data import FrameData
+from aiida_sei.science.frames import FrameError
+from aiida_sei.science.vasp_files import inspect_outcar
+from tests.stand_ins import run_vasp_standin
+
+#: A 3-step relaxation (three ionic steps, three frames).
+RELAX = 'ENCUT = {encut}\nISMEAR = 0\nSIGMA = 0.1\nIBRION = 2\nNSW = 3\nISIF = 2\nEDIFFG = -1e-6\n'
+
+
+def li_cell():
+    atoms = bulk('Li', 'bcc', a=3.44, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(0.05, seed=1)
+    return atoms
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    """Stand-in VASP relaxations: at ENCUT 400 and 200 eV (same structures: LJ ignores ENCUT), and
+    one whose every SCF stops at NELM."""
+    root = tmp_path_factory.mktemp('vasp')
+    return {'400': run_vasp_standin(root / '400', li_cell(), RELAX.format(encut=400)),
+            '200': run_vasp_standin(root / '200', li_cell(), RELAX.format(encut=200)),
+            'scf': run_vasp_standin(root / 'scf', li_cell(), RELAX.format(encut=400), fail='scf')}
+
+
+@pytest.fixture
+def profile(aiida_profile_clean):
+    return aiida_profile_clean
+
+
+def cut_in_last_step(source, target):
+    """``source`` vasprun.xml cut 500 characters into its last ionic step, as a killed job leaves it."""
+    text = source.read_text()
+    target.write_text(text[: text.rindex('<calculation>') + 500])
+    return target
+
+
+def node_count() -> int:
+    return orm.QueryBuilder().append(orm.Node).count()
+
+
+def test_a_cut_off_vasprun_is_refused_and_imports_its_complete_steps_only_on_request(profile, runs, tmp_path):
+    path = cut_in_last_step(runs['400'] / 'vasprun.xml', tmp_path / 'vasprun.xml')
+    with pytest.raises(FrameError, match=r'cut off after 2 complete ionic step\(s\).*nothing imported.*--allow-truncated'):
+        import_frames_file(path)
+    assert node_count() == 0
+    dataset = import_frames_file(path, allow_truncated=True)['dataset']
+    assert len(dataset) == 2 and dataset.base.attributes.get('from_truncated_files') == 2
+    assert all(frame.base.attributes.get('source_complete') is False for frame in dataset.iter_frames())
+
+
+def test_an_unconverged_scf_is_refused_and_imported_flagged_only_on_request(profile, runs):
+    path = runs['scf'] / 'vasprun.xml'
+    with pytest.raises(FrameError, match=r'frame 0 \(ionic step 1\): the SCF stopped at NELM.*--allow-unconverged'):
+        import_frames_file(path)
+    assert node_count() == 0
+    dataset = import_frames_file(path, allow_unconverged=True)['dataset']
+    assert dataset.base.attributes.get('unconverged_frames') == len(dataset) == 3
+    flagged = orm.QueryBuilder().append(FrameData, filters={'attributes.converged': False}).count()
+    assert flagged == 3  # visible to a query that builds a training set
+
+
+def test_a_force_block_with_fewer_rows_than_atoms_is_refused(profile, runs, tmp_path):
+    """ASE pads a short force block with zeros; the importer counts rows against atoms."""
+    text = (runs['400'] / 'vasprun.xml').read_text()
+    start = text.index('<varray name="forces"')
+    first_row = text.index('<v>', start)
+    damaged = text[:first_row] + text[text.index('</v>', first_row) + len('</v>'):]
+    (tmp_path / 'vasprun.xml').write_text(damaged)
+    with pytest.raises(FrameError, match='frame 0 .*: 3 force rows for 4 atoms'):
+        import_frames_file(tmp_path / 'vasprun.xml')
+    assert node_count() == 0
+
+
+def test_frames_of_one_structure_with_two_settings_both_survive_merge_and_deduplication(profile, runs, tmp_path):
+    high = import_frames_file(runs['400'] / 'vasprun.xml')['dataset']
+    again = import_frames_file(runs['400'] / 'vasprun.xml')['dataset']
+    low = import_frames_file(runs['200'] / 'vasprun.xml')['dataset']
+    assert [f.base.attributes.get('structure_hash') for f in high.iter_frames()] == [f.base.attributes.get('structure_hash') for f in low.iter_frames()]
+    assert len(deduplicate_dataset(merge_datasets(a=high, b=again))) == 3  # same settings: duplicates
+    merged = deduplicate_dataset(merge_datasets(a=high, b=low))
+    assert len(merged) == 6 and len(merged.base.attributes.get('settings_hashes')) == 2
+    encut = orm.QueryBuilder().append(FrameData, filters={'attributes.settings.ENCUT': 200.0}, project='uuid').all(flat=True)
+    assert set(encut) == set(low.frame_uuids)  # the settings are queryable
+    frame = next(low.iter_frames())
+    settings = frame.base.attributes.get('settings')
+    assert settings['version'] == '6.4.2' and settings['kpoints']['mesh'] == [2, 2, 2] and settings['potcars'] == ['PAW_PBE Li_sv 11Jan1111']
+    assert frame.base.attributes.get('converged') is True and frame.base.attributes.get('is_dft') is True  # the CLI's defaults, in Python too
+
+
+def test_a_renamed_vasprun_is_read_by_its_content(profile, runs, tmp_path):
+    path = tmp_path / 'run.xml.1'
+    path.write_bytes((runs['400'] / 'vasprun.xml').read_bytes())
+    assert len(import_frames_file(path)['dataset']) == 3
+
+
+def test_outcar_inspection_sees_unconverged_steps_and_a_cut_off_file(runs, tmp_path):
+    """The OUTCAR reader of vasp_files (no profile): NELM iterations per ionic step, the timing
+    block that VASP writes last."""
+    assert inspect_outcar(runs['400'] / 'OUTCAR').converged == [True, True, True]
+    assert inspect_outcar(runs['scf'] / 'OUTCAR').converged == [False, False, False]
+    text = (runs['400'] / 'OUTCAR').read_text()
+    (tmp_path / 'OUTCAR').write_text(text[: text.rindex('TOTAL-FORCE') + 20])
+    cut = inspect_outcar(tmp_path / 'OUTCAR')
+    assert not cut.complete and len(cut.converged) == 3
+    assert inspect_outcar(runs['400'] / 'OUTCAR').settings['ENCUT'] == 400.0
