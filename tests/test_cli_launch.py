@@ -257,3 +257,26 @@ def test_an_unknown_potcar_family_is_refused_by_aiida_vasp_before_submission(sei
     result = sei('launch', 'sei.label', '--backend', 'vasp', '-p', 'paper', '--structure', li_cell.pk, '--code', f'label={vasp_standin}',
                  '--override', 'vasp.vasp.potential_family=PBE.99', '--dry-run', ok=False)
     assert result.exit_code == 2 and 'PBE.99' in result.output and 'not found' in result.output
+
+
+@pytest.mark.parametrize(('reference', 'json_name', 'frames', 'message'), [
+    ('_Li={li}', 'out.json', '{li}', 'LABEL letters and digits'),
+    ('S={s}', 'out.json', '{li}', 'no Li in its frames'),
+    ('Li={li}', 'missing/out.json', '{li}', 'the folder'),
+    ('Li={li}', 'out.json', '{small}', 'hold 2 Li environments; the clustering needs at least 10'),
+])
+def test_classify_refuses_bad_arguments_before_storing_anything(sei, tmp_path, reference, json_name, frames, message):
+    """Each of these used to fail with a traceback after the clustering was computed and stored."""
+    import ase.io
+    from ase import Atoms
+    from ase.build import bulk
+
+    paths = {'li': tmp_path / 'li.extxyz', 's': tmp_path / 's.extxyz', 'small': tmp_path / 'small.extxyz'}
+    ase.io.write(paths['li'], bulk('Li', 'bcc', a=3.44, cubic=True).repeat((3, 3, 3)))
+    ase.io.write(paths['s'], Atoms('S', cell=[5, 5, 5], pbc=True))
+    ase.io.write(paths['small'], bulk('Li', 'bcc', a=3.44, cubic=True))
+    before = node_count()
+    result = sei('classify', '--frames', frames.format(**paths), '--reference', reference.format(**paths),
+                 '--json', tmp_path / json_name, ok=False)
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert node_count() == before

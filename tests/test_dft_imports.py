@@ -117,3 +117,58 @@ def test_outcar_inspection_sees_unconverged_steps_and_a_cut_off_file(runs, tmp_p
     cut = inspect_outcar(tmp_path / 'OUTCAR')
     assert not cut.complete and len(cut.converged) == 3
     assert inspect_outcar(runs['400'] / 'OUTCAR').settings['ENCUT'] == 400.0
+
+
+def test_edited_frames_and_datasets_from_an_archive_are_found_and_not_exported(profile, runs, tmp_path):
+    """What an edited archive can bring in (attributes are imported as written): a frame whose
+    energy is a string, one whose atom count disagrees with its arrays, a dataset naming a frame
+    that does not exist. `verdi data sei check` names each; export refuses, writing nothing."""
+    from aiida.cmdline.commands.cmd_verdi import verdi
+    from click.testing import CliRunner
+
+    from aiida_sei.data import DatasetData
+    from aiida_sei.science.frames import read_frames
+
+    good = import_frames_file(runs['400'] / 'vasprun.xml')['dataset']
+    first, second = read_frames(runs['200'] / 'vasprun.xml')[:2]
+    text_energy, wrong_count = FrameData(first), FrameData(second)
+    text_energy.base.attributes.set('energy', 'not-a-number')
+    wrong_count.base.attributes.set('n_atoms', 7)
+    edited = DatasetData([text_energy.store(), wrong_count.store()]).store()
+    dangling = DatasetData(list(good.iter_frames()))
+    dangling.base.attributes.set('frame_uuids', [*good.frame_uuids, '00000000-0000-0000-0000-000000000000'])
+    dangling.store()
+
+    from aiida.manage import get_manager
+
+    args = ['-p', get_manager().get_profile().name]
+    result = CliRunner().invoke(verdi, [*args, 'data', 'sei', 'check'])
+    assert result.exit_code == 1
+    assert f"frame<{text_energy.pk}>: energy attribute is 'not-a-number'" in result.output
+    assert f'frame<{wrong_count.pk}>: attributes n_atoms/elements 7/' in result.output
+    assert f'dataset<{dangling.pk}>: names 1 frame(s) that do not exist' in result.output
+    assert f'dataset<{dangling.pk}>: n_frames is 3 for 4 frame UUIDs' in result.output and '4 problem(s)' in result.output
+    exported = CliRunner().invoke(verdi, [*args, 'data', 'sei', 'dataset', 'export', str(edited.pk), '-o', str(tmp_path / 'x.extxyz')])
+    assert exported.exit_code == 1 and 'not-a-number' in exported.output and not (tmp_path / 'x.extxyz').exists()
+
+
+def test_training_refuses_data_that_mixes_levels_of_theory_unless_told(profile, runs, tmp_path):
+    """ENCUT 200 and 400 eV frames of one structure are two levels of theory: one model is not
+    trained on both unless `allow_mixed_theories` says so. Checked when the inputs are validated,
+    before any job; nothing is trained here."""
+    from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
+    from tests.local import local_code, local_computer
+
+    high = import_frames_file(runs['400'] / 'vasprun.xml')['dataset']
+    low = import_frames_file(runs['200'] / 'vasprun.xml')['dataset']
+    mixed = merge_datasets(a=high, b=low)
+    assert len(mixed.base.attributes.get('theories')) == 2
+    code = local_code(local_computer('theory-localhost', tmp_path), 'python')
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol({'train': code, 'package': code}, 'fast', dataset=mixed, validation=high)
+    error = AllegroTrainingWorkChain.spec().inputs.validate(builder._inputs(prune=True))
+    assert error is not None and 'mixes 2 levels of theory' in str(error)
+    builder.allow_mixed_theories = orm.Bool(True)
+    assert AllegroTrainingWorkChain.spec().inputs.validate(builder._inputs(prune=True)) is None
+    repeat = import_frames_file(runs['400'] / 'vasprun.xml')['dataset']
+    single = AllegroTrainingWorkChain.get_builder_from_protocol({'train': code, 'package': code}, 'fast', dataset=high, validation=repeat)
+    assert AllegroTrainingWorkChain.spec().inputs.validate(single._inputs(prune=True)) is None  # k-points aside, one theory

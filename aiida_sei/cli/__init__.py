@@ -6,6 +6,7 @@ import inspect
 import json
 import os
 import pathlib
+import re
 
 import click
 
@@ -180,9 +181,11 @@ def plot_parity(ctx, pk, output):
     from aiida_sei.queries import model_validations
     from aiida_sei.science.model_errors import parity_plot
 
+    from aiida_sei.cli.report import load_any
+
     load_profile(ctx)
     try:
-        runs = model_validations(orm.load_node(pk))
+        runs = model_validations(load_any(pk, orm.Data))
     except TypeError as exception:
         raise click.ClickException(str(exception)) from None
     if not runs:
@@ -249,13 +252,20 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
     )
 
     load_profile(ctx)
+    if not json_path.parent.is_dir():  # checked first: nothing is computed or stored for a path that cannot be written
+        raise click.ClickException(f'--json {json_path}: the folder {json_path.parent} does not exist')
     parsed = {}
     for item in references:
         label, _, source = item.partition('=')
-        if not label.isidentifier() or not source:
-            raise click.ClickException(f'--reference must be LABEL=FILE with LABEL an identifier, got {item!r}')
+        if not re.fullmatch(r'[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*', label) or not source:
+            raise click.ClickException(f'--reference must be LABEL=FILE with LABEL letters and digits (a link label), got {item!r}')
         parsed.setdefault(label, []).extend(_frames_of(source, fmt))
+        if not any('Li' in node.get_symbols_set() for node in parsed[label]):
+            raise click.ClickException(f'--reference {item}: no Li in its frames; the environments are Li-centred, so it would label nothing')
     structures = [node for source in frames for node in _frames_of(source, fmt)]
+    lithium = sum(node.get_ase().get_chemical_symbols().count('Li') for node in structures)
+    if lithium < 10:
+        raise click.ClickException(f'--frames hold {lithium} Li environments; the clustering needs at least 10')
     settings = orm.Dict({'n_components': n_components, 'Z': z})
     clustering = cluster_environments(settings, **{f'frame_{i:05d}': s for i, s in enumerate(structures)})
     labelled = label_clustering(clustering, **reference_inputs(parsed))

@@ -24,6 +24,21 @@ def data_sei():
     """aiida-sei nodes: structures, datasets, models, trajectories and SEI compositions."""
 
 
+@data_sei.command('check')
+@decorators.with_dbenv()
+def check():
+    """Check every frame and dataset of the profile (after `verdi archive import` of an archive
+    you did not make): values, shapes, species, array hashes, frames a dataset names."""
+    from aiida_sei.integrity import problems
+
+    found = list(problems())
+    for line in found:
+        click.echo(line)
+    if found:
+        raise click.ClickException(f'{len(found)} problem(s): do not train on or export these nodes')
+    click.echo('every sei frame and dataset is what it claims')
+
+
 @data_sei.group('structure')
 def structure():
     """Structures built or imported by aiida-sei."""
@@ -133,9 +148,13 @@ def dataset_show(node):
 @decorators.with_dbenv()
 def dataset_export(node, output):
     """Write a dataset as extxyz (energy, forces, stress), the format nequip reads."""
-    from aiida_sei.science.frames import write_extxyz
+    from aiida_sei.science.frames import FrameError, write_extxyz
 
-    write_extxyz([frame.get_frame() for frame in node.iter_frames()], output)
+    try:
+        frames = [frame.get_frame() for frame in node.iter_frames()]
+    except FrameError as exception:
+        raise click.ClickException(f'{exception}; nothing written (`verdi data sei check` lists every such node)') from None
+    write_extxyz(frames, output)
     click.echo(f'written: {output} ({len(node)} frames)')
 
 

@@ -42,6 +42,7 @@ class DatasetData(Data):
                 'unconverged_frames': sum(frame.base.attributes.get('converged', True) is False for frame in frames),
                 'from_truncated_files': sum(frame.base.attributes.get('source_complete', True) is False for frame in frames),
                 'settings_hashes': dict(Counter(frame.base.attributes.get('settings_hash', None) or 'unknown' for frame in frames)),
+                'theories': dict(Counter(frame.base.attributes.get('theory_hash', None) or 'unknown' for frame in frames)),
             }
         )
 

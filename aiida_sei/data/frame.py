@@ -13,7 +13,7 @@ from aiida.orm.nodes.links import NodeLinks
 from aiida.orm.utils.links import validate_link
 from ase.data import chemical_symbols
 
-from aiida_sei.science.frames import Frame, check_frame, structure_hash
+from aiida_sei.science.frames import Frame, FrameError, check_frame, structure_hash, theory_hash
 
 #: Queryable attributes a frame may carry beyond the derived ones.
 METADATA_KEYS = ('system', 'condition', 'origin', 'settings_hash', 'backend', 'is_dft', 'converged', 'source_complete', 'settings')
@@ -75,7 +75,8 @@ class FrameData(ArrayData):
     pressure GPa, strain), origin ('active_learning', 'refinement_md', 'aimd', 'imported', ...),
     settings_hash (labelling settings), backend ('gpaw', 'vasp', ...), is_dft, converged (False:
     the SCF stopped at NELM, imported only on request), source_complete (False: from a file cut
-    off mid-run), settings (what labelled it, e.g. VASP's version, ENCUT, GGA, k-points, POTCARs).
+    off mid-run), settings (what labelled it, e.g. VASP's version, ENCUT, GGA, k-points, POTCARs)
+    and, derived from them, theory_hash (the settings without the k-point mesh: the level of theory).
     """
 
     _CLS_NODE_CACHING = FrameCaching
@@ -88,6 +89,9 @@ class FrameData(ArrayData):
             self._set_frame(check_frame(frame))
             known = {k: v for k, v in frame.info.items() if k in METADATA_KEYS}
             self.set_metadata(**{**known, **metadata})
+            settings, backend = self.base.attributes.get('settings', None), self.base.attributes.get('backend', None)
+            if settings is not None and backend:
+                self.base.attributes.set('theory_hash', theory_hash(backend, settings))
 
     def _set_frame(self, frame: Frame) -> None:
         arrays = {
@@ -157,16 +161,28 @@ class FrameData(ArrayData):
         return {key: self.base.attributes.get(key, None) for key in METADATA_KEYS}
 
     def get_frame(self) -> Frame:
-        return Frame(
+        """The frame, checked as when it was stored, and against its own attributes (a frame
+        edited in someone's archive is refused here, not exported or trained on)."""
+        where = f'frame<{self.pk}>'
+        energy = self.energy
+        if not isinstance(energy, (int, float)) or isinstance(energy, bool):
+            raise FrameError(f'{where}: energy attribute is {energy!r}, not a number')
+        frame = check_frame(Frame(
             numbers=self.get_array('numbers'),
             positions=self.get_array('positions'),
             cell=self.get_array('cell'),
             pbc=self.get_array('pbc'),
-            energy=self.energy,
+            energy=float(energy),
             forces=self.get_array('forces'),
             stress=self.get_array('stress'),
             info={k: v for k, v in self.metadata().items() if isinstance(v, (str, int, float, bool))},
-        )
+        ), where)
+        attributes = self.base.attributes
+        elements = sorted({chemical_symbols[z] for z in frame.numbers})
+        if attributes.get('n_atoms', None) != frame.n_atoms or attributes.get('elements', None) != elements:
+            raise FrameError(f'{where}: attributes n_atoms/elements {attributes.get("n_atoms", None)}/{attributes.get("elements", None)} '
+                             f'disagree with its arrays ({frame.n_atoms} atoms of {elements})')
+        return frame
 
     def get_atoms(self):
         """ASE atoms with a single-point calculator holding energy, forces and stress."""

@@ -141,6 +141,9 @@ def label_clusters(clustering: Clustering, references: dict[str, np.ndarray]) ->
     """Label each cluster by the reference environments that land in its core (majority), or
     ``unknown``; references are assigned without re-clustering. Sets and returns
     ``clustering.labels``."""
+    empty = [label for label, descriptors in references.items() if len(descriptors) == 0]
+    if empty:
+        raise ValueError(f'reference(s) {", ".join(empty)} hold no Li: the descriptors are Li-centred, so they would label nothing')
     votes = [Counter() for _ in range(clustering.n_clusters)]
     for label, descriptors in references.items():
         clusters, core = assign(clustering, descriptors)

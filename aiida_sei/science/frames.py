@@ -19,6 +19,10 @@ from ase.stress import voigt_6_to_full_3x3_stress
 from .catalogue import SPECIES
 
 
+#: Largest |energy| per atom (eV) taken as a label: all-electron codes reach 1e4, garbage 1e308.
+MAX_ENERGY_PER_ATOM = 1.0e6
+
+
 class FrameError(ValueError):
     """A frame is incomplete or inconsistent (the message names what and where)."""
 
@@ -98,8 +102,8 @@ def check_frame(frame: Frame, where: str = 'frame') -> Frame:
     for name in ('positions', 'forces', 'cell', 'stress'):
         if not np.all(np.isfinite(getattr(frame, name))):
             raise FrameError(f'{where}: {name} contains NaN or inf')
-    if not np.isfinite(frame.energy):
-        raise FrameError(f'{where}: energy is {frame.energy}')
+    if not np.isfinite(frame.energy) or abs(frame.energy) / n > MAX_ENERGY_PER_ATOM:
+        raise FrameError(f'{where}: energy is {frame.energy} eV ({frame.energy / n:.4g} eV/atom: not a physical energy)')
     return frame
 
 
@@ -116,6 +120,12 @@ def settings_hash(backend: str, parameters: dict) -> str:
     equal hashes are consistent training data."""
     text = json.dumps({'backend': backend, 'parameters': parameters}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def theory_hash(backend: str, settings: dict) -> str:
+    """Hash of the level of theory: the labelling settings without the k-point mesh, which each
+    cell has its own of. Frames of one model share it (their ``settings_hash`` may differ)."""
+    return settings_hash(backend, {key: value for key, value in settings.items() if key != 'kpoints'})
 
 
 def read_frames(path, index=':', fmt: str | None = None, allow_truncated: bool = False, allow_unconverged: bool = False) -> list[Frame]:
@@ -135,7 +145,8 @@ def read_frames(path, index=':', fmt: str | None = None, allow_truncated: bool =
     try:
         images = ase.io.read(path, index=index, format=fmt)
     except Exception as exception:  # ASE raises many types for unreadable files
-        raise FrameError(f'{path}: cannot read ({exception}); name the format with --format (vasp-xml, vasp-out, extxyz, ...)') from None
+        raise FrameError(f'{_first_unreadable(path, fmt)}: cannot read ({exception}); '
+                         'name the format with --format (vasp-xml, vasp-out, extxyz, ...)') from None
     if isinstance(images, Atoms):
         images = [images]
     if not images:
@@ -145,6 +156,19 @@ def read_frames(path, index=':', fmt: str | None = None, allow_truncated: bool =
     if run is not None and index == ':':
         _check_vasp_run(path, frames, run, allow_truncated, allow_unconverged)
     return frames
+
+
+def _first_unreadable(path, fmt) -> str:
+    """``path``, with the number of the first frame ASE cannot read when it reads some."""
+    import ase.io
+
+    count = 0
+    try:
+        for _ in ase.io.iread(path, format=fmt):
+            count += 1
+    except Exception:  # the same error as the whole read: where it happens is what we want
+        return f'{path}, frame {count}' if count else str(path)
+    return str(path)
 
 
 def _check_vasp_run(path, frames: list[Frame], run, allow_truncated: bool, allow_unconverged: bool) -> None:

@@ -119,6 +119,28 @@ def _restore_dynamics(dynamics, saved: dict, rng) -> None:
         dynamics.initialized = 1
 
 
+def upper_triangular(atoms: Atoms) -> Atoms:
+    """Rotate ``atoms`` rigidly (cell, positions, momenta) so that the cell matrix is upper
+    triangular, as ASE's NPT needs; lengths, angles and every distance stay as they were.
+
+    Zeroing the lower triangle instead (np.triu) changes the lattice: hexagonal Li3P becomes
+    orthorhombic and its atoms overlap. RQ: cell = U Q with U upper triangular, Q a rotation.
+    """
+    from scipy.linalg import rq
+
+    cell = atoms.cell.array
+    if np.allclose(cell, np.triu(cell)):
+        return atoms
+    upper, rotation = rq(cell)
+    signs = np.sign(np.diag(upper))
+    upper, rotation = upper * signs, signs[:, None] * rotation  # positive diagonal: a proper rotation for a right-handed cell
+    momenta = atoms.get_momenta()
+    atoms.set_cell(np.triu(upper), scale_atoms=False)
+    atoms.positions = atoms.positions @ rotation.T
+    atoms.set_momenta(momenta @ rotation.T)
+    return atoms
+
+
 def _check_distances(atoms: Atoms, step: int) -> None:
     """Refuse a frame with atoms closer than :data:`MIN_DISTANCE`: the SGP drove the MD where
     no DFT should be asked to go."""
@@ -146,8 +168,8 @@ def run_segment(sgp: SparseGP, start: MdState | Atoms, max_steps: int, threshold
     exactly) or atoms (momenta drawn at ``temperature_K`` from ``seed`` unless present)."""
     state = start if isinstance(start, MdState) else initial_state(start, temperature_K, seed)
     atoms = state.atoms.copy()
-    if pressure_GPa is not None and not np.allclose(atoms.cell.array, np.triu(atoms.cell.array)):
-        atoms.set_cell(np.triu(atoms.cell.array), scale_atoms=False)  # NPT needs an upper-triangular cell
+    if pressure_GPa is not None:
+        upper_triangular(atoms)  # ASE's NPT integrates an upper-triangular cell
     atoms.calc = sgp.calculator
     sgp.calculator.reset()
     rng = np.random.default_rng(seed)

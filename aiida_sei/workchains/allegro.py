@@ -38,6 +38,12 @@ def validate_inputs(inputs, namespace):
     for name in ('dataset', 'validation'):
         if len(inputs['train'][name]) == 0:
             return f'the {name} dataset is empty'
+    theories = set()
+    for name in ('dataset', 'validation'):
+        theories |= set(inputs['train'][name].base.attributes.get('theories', {})) - {'unknown'}
+    if len(theories) > 1 and not inputs.get('allow_mixed_theories', orm.Bool(False)).value:
+        return (f'the training data mixes {len(theories)} levels of theory (frames labelled with different settings: '
+                'dataset attribute `theories`); one model, one level of theory. Set allow_mixed_theories to train anyway')
     return None
 
 
@@ -61,6 +67,8 @@ class AllegroTrainingWorkChain(ProtocolMixin, BaseRestartWorkChain):
         spec.input('training', valid_type=orm.Dict, validator=validate_training,
                    help='batch_size, learning_rate, max_epochs, loss_coeffs, accelerator.')
         spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of the weights and the data shuffling.')
+        spec.input('allow_mixed_theories', valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   help='Train on frames labelled at different levels of theory (different settings besides the k-points).')
         spec.input('model_dtype', valid_type=orm.Str, default=lambda: orm.Str('float32'), help='float32 or float64.')
         spec.inputs.validator = validate_inputs
         spec.outline(cls.setup, while_(cls.should_run_process)(cls.run_process, cls.inspect_process), cls.results)

@@ -87,3 +87,9 @@ def test_repeated_environments_are_clustered_once():
     perfect = np.repeat(CENTRES['Li2S'][None, :], 50, axis=0)  # a perfect crystal: one environment
     fitted = fit_clustering(np.vstack([data, perfect]), n_components=10, maxk=40)
     assert len(fitted.points) == 201 and np.isfinite(fitted.log_density).all()
+
+
+def test_a_reference_without_li_environments_is_refused_not_dropped(clustering):
+    """A reference of S only has no Li-centred descriptors: it would label nothing, silently."""
+    with pytest.raises(ValueError, match='reference\\(s\\) S hold no Li'):
+        label_clusters(clustering, {'Li2S': blob('Li2S', 40, 10), 'S': np.empty((0, 30))})

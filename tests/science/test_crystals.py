@@ -120,3 +120,15 @@ def test_close_pairs_agrees_with_brute_force():
     i, j = np.nonzero(np.triu(d < 2.6, k=1))
     assert sorted(zip(first.tolist(), second.tolist())) == sorted(zip(i.tolist(), j.tolist()))
     assert np.allclose(np.sort(distance), np.sort(d[i, j]))
+
+
+@pytest.mark.parametrize(('parameters', 'message'), [
+    ({'supercell': [1000, 1000, 1000]}, 'repeats the cell 1,000,000,000 times'),
+    ({'a': 1e300}, 'up to 1000'),
+])
+def test_absurd_sizes_are_refused_before_anything_is_built(parameters, message):
+    from aiida_sei.science.catalogue import build
+    from aiida_sei.science.validation import StructureInputError
+
+    with pytest.raises(StructureInputError, match=message):
+        build('bcc-li', parameters)

@@ -75,3 +75,34 @@ def test_a_segment_that_drives_atoms_together_is_refused(model):
     start.positions[1] = start.positions[0] + [0.3, 0.0, 0.0]
     with pytest.raises(UnstableMDError, match=r'atoms 0 and 1 are 0\.\d+ Å apart'):
         run_segment(model, start, max_steps=2, threshold=1e6)
+
+
+@pytest.mark.parametrize('name', ['hcp_li', 'li3p', 'triclinic'])
+def test_upper_triangular_is_a_rigid_rotation(name):
+    """Lengths, angles, every distance and the kinetic energy stay; the cell becomes what ASE's
+    NPT integrates. (np.triu, used before, made hexagonal Li3P orthorhombic: atoms 1.24 Å apart.)"""
+    from ase.build import bulk
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    from aiida_sei.science.md_segment import upper_triangular
+
+    atoms = {'hcp_li': lambda: bulk('Li', 'hcp', a=3.1, c=5.09), 'li3p': crystals.li3p,
+             'triclinic': lambda: bulk('Li', 'bcc', a=3.44) * (2, 1, 1)}[name]()
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    before = (atoms.cell.cellpar(), atoms.get_all_distances(mic=True), atoms.get_kinetic_energy(), atoms.get_volume())
+    upper_triangular(atoms)
+    assert np.allclose(atoms.cell.array, np.triu(atoms.cell.array))
+    assert np.allclose(atoms.cell.cellpar(), before[0]) and np.allclose(atoms.get_all_distances(mic=True), before[1])
+    assert atoms.get_kinetic_energy() == pytest.approx(before[2]) and atoms.get_volume() == pytest.approx(before[3])  # right-handed still
+
+
+def test_npt_at_zero_pressure_keeps_a_hexagonal_lattice_hexagonal(model):
+    """A few NPT steps of hcp Li at 0 GPa leave its lattice as it was (the bug: 120° -> 90°)."""
+    from ase.build import bulk
+
+    start = bulk('Li', 'hcp', a=3.1, c=5.09) * (2, 2, 2)
+    before = start.cell.cellpar()
+    segment = run_segment(model, start, max_steps=5, threshold=1e6, temperature_K=300, pressure_GPa=0.0, seed=1, thin=5)
+    after = segment.atoms.cell.cellpar()
+    assert after[5] == pytest.approx(120.0, abs=0.5) and np.allclose(after[:3], before[:3], rtol=0.01)
+    assert segment.atoms.get_all_distances(mic=True)[np.triu_indices(len(start), 1)].min() > 2.5

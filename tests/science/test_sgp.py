@@ -56,3 +56,8 @@ def test_json_round_trip_predicts_the_same(model):
 def test_flare_stress_order_and_sign():
     stress = np.array([[1.0, 6.0, 5.0], [6.0, 2.0, 4.0], [5.0, 4.0, 3.0]])
     assert list(sgp.flare_stress(stress)) == [-1.0, -6.0, -5.0, -2.0, -4.0, -3.0]
+
+
+def test_incomplete_sgp_settings_name_what_is_missing():
+    with pytest.raises(ValueError, match='SGP settings lack sigma_e'):
+        sgp.make_sgp(['Li'], {k: v for k, v in fast_sgp_settings().items() if k != 'sigma_e'})
