@@ -54,6 +54,9 @@ def test_training_produces_a_packaged_model_with_its_provenance(trained, lj_data
     assert node.is_finished_ok, node.exit_message
     model = results['model']
     assert model.species == ['Li', 'S'] and model.r_max == 4.0
+    shifts = results['energy_shifts_used']  # Lennard-Jones labels: no table of their own, so fitted
+    assert shifts['source'].startswith('fitted by least squares') and set(shifts['shifts']) == {'Li', 'S'}
+    assert model.creator.inputs.config['training_module']['model']['per_type_energy_shifts'] == shifts['shifts']
     recorded = model.base.attributes.get('versions')
     assert (recorded['nequip'], recorded['allegro']) == (version('nequip'), version('nequip-allegro'))  # what trained it
     assert model.base.attributes.get('dataset_uuid') == lj_dataset['train'].uuid

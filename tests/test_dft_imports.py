@@ -172,3 +172,19 @@ def test_training_refuses_data_that_mixes_levels_of_theory_unless_told(profile, 
     repeat = import_frames_file(runs['400'] / 'vasprun.xml')['dataset']
     single = AllegroTrainingWorkChain.get_builder_from_protocol({'train': code, 'package': code}, 'fast', dataset=high, validation=repeat)
     assert AllegroTrainingWorkChain.spec().inputs.validate(single._inputs(prune=True)) is None  # k-points aside, one theory
+
+
+def test_vasp_labels_take_the_papers_energy_shifts_and_other_labels_a_fit(profile, runs):
+    """The paper's per-species shifts are VASP single-atom energies: they fit VASP labels only.
+    The same frames said to come from another labeller get shifts fitted to their energies."""
+    from aiida_sei.workchains.allegro import AllegroTrainingWorkChain, energy_shifts
+
+    tables = orm.Dict(AllegroTrainingWorkChain.get_protocol_inputs('paper')['energy_shifts'])
+    vasp = import_frames_file(runs['400'] / 'vasprun.xml')['dataset']
+    fixed = energy_shifts(vasp, vasp, tables)
+    assert fixed['source'] == 'fixed: the table of vasp labels' and fixed['shifts'] == {'Li': -0.29767466}
+    other = import_frames_file(runs['400'] / 'vasprun.xml', backend='gpaw')['dataset']
+    fitted = energy_shifts(other, other, tables)
+    per_atom = [frame.energy / frame.base.attributes.get('n_atoms') for frame in other.iter_frames()]
+    assert fitted['source'] == 'fitted by least squares over the 6 training and validation frames, labelled by gpaw'
+    assert fitted['shifts']['Li'] == pytest.approx(sum(per_atom) / len(per_atom))

@@ -6,6 +6,8 @@ it, so storing it as an input makes a training reproducible from its provenance.
 
 from __future__ import annotations
 
+import numpy as np
+
 #: Files the training job writes and reads, relative to its working directory.
 TRAIN_FILE = 'train.extxyz'
 VALIDATION_FILE = 'validation.extxyz'
@@ -18,6 +20,15 @@ def _mlp(prefix: str, settings: dict, nonlinearity) -> dict:
         f'{prefix}_mlp_hidden_layers_width': settings['width'],
         f'{prefix}_mlp_nonlinearity': nonlinearity,
     }
+
+
+def fit_energy_shifts(compositions: list[dict[str, int]], energies: list[float], species: list[str]) -> dict[str, float]:
+    """Per-species energies (eV) that best explain the frames' total energies by least squares,
+    E_frame ~ sum_s n_s mu_s: the shifts for data whose labeller has no table of its own. With
+    collinear compositions (only Li2S, say) the minimum-norm solution is taken."""
+    counts = np.array([[composition.get(s, 0) for s in species] for composition in compositions], float)
+    solution, *_ = np.linalg.lstsq(counts, np.asarray(energies, float), rcond=None)
+    return {s: float(value) for s, value in zip(species, solution)}
 
 
 def allegro_model(species: list[str], architecture: dict, seed: int, model_dtype: str) -> dict:

@@ -35,3 +35,4 @@ def test_values_no_code_produces_are_refused(change, message):
     change(frame)
     with pytest.raises(FrameError, match=message):
         check_frame(frame)
+
