@@ -182,6 +182,9 @@ def test_report_of_active_learning_counts_labels_and_the_sgp(sei, active_learnin
     assert f'SGP: {node.outputs.sgp.n_training_structures} training structures' in report
     assert f'dataset: {len(node.outputs.dataset)} frames' in report
     assert (tmp_path / 'uncertainty.png').exists()
+    assert 'label 2 (ase:lennard-jones, stand-in, not DFT): frame<' in report  # not announced as a DFT call
+    logs = [n for n in node.called_descendants if n.process_label == 'update_sgp' and 'training_log' in n.outputs]
+    assert logs and 'Precomputing' in logs[0].outputs.training_log.get_content()  # FLARE's printout: kept, off the terminal
 
 
 def test_plot_uncertainty_refuses_other_processes(sei, label_run):

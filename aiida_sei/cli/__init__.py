@@ -290,23 +290,28 @@ STAND_IN_LABELS = {'label': {'backend': 'ase', 'protocol': 'universal'}, 'refine
 @click.pass_context
 def demo(ctx, output, protocol, labels):
     """The whole study (sei.interface) on the embedded profile: structures, active learning with
-    GPAW labels, an Allegro model, refinement, LAMMPS production, classification; then a summary
-    read from the stored nodes."""
+    GPAW labels, an Allegro model, LAMMPS production, classification; then a summary read from
+    the stored nodes. The refinement runs with --labels chgnet (with GPAW, one label of its
+    interface cell costs more than the whole demo)."""
     from aiida import orm
-    from aiida.engine import run_get_node
 
+    from aiida_sei.cli.launch import run_in_process
     from aiida_sei.workchains.interface import InterfaceWorkChain
 
     profile = load_profile(ctx)
     defaults = {**InterfaceWorkChain.CODES, 'label': 'python' if labels == 'chgnet' else 'gpaw'}
     codes = {role: orm.load_code(f'{label}@localhost') for role, label in defaults.items()}
     builder = InterfaceWorkChain.get_builder_from_protocol(codes, protocol, STAND_IN_LABELS if labels == 'chgnet' else None)
-    click.echo(f'running sei.interface ({protocol} protocol, {labels} labels) in profile `{profile.name}`; progress: verdi -p {profile.name} process report <pk>')
-    results, node = run_get_node(builder)
+
+    def announce(node):
+        click.echo(f'running sei.interface<{node.pk}> ({protocol} protocol, {labels} labels) in profile `{profile.name}`; '
+                   f'progress: verdi -p {profile.name} process report {node.pk}')
+
+    node = run_in_process(builder, announce)  # report lines as `[pk] message`
     if not node.is_finished_ok:
         raise click.ClickException(f'sei.interface<{node.pk}> failed: {node.exit_message} (verdi -p {profile.name} process report {node.pk})')
-    write_interface_outputs(results, output)
-    echo_interface_summary(node, results['summary'].get_dict(), output, profile.name)
+    write_interface_outputs(node.outputs, output)
+    echo_interface_summary(node, node.outputs.summary.get_dict(), output, profile.name)
 
 
 cli.add_command(launch_command(load_profile))

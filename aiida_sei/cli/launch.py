@@ -278,11 +278,13 @@ def _not_a_report(record) -> bool:
     return getattr(record, 'dbnode_id', None) is None
 
 
-def run_in_process(builder):
+def run_in_process(builder, announce=None):
     """Run ``builder`` here; its processes' report lines are echoed as ``[pk] message`` (AiiDA's
-    own console handlers skip them meanwhile, so each line shows once). Returns the node."""
+    own console handlers skip them meanwhile, so each line shows once). ``announce(node)`` is
+    called once the process has its node, before it runs. Returns the node."""
     from aiida.common.log import LOG_LEVEL_REPORT
-    from aiida.engine import run_get_node
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
 
     logger = logging.getLogger('aiida')  # process nodes log here, with their pk as dbnode_id
     consoles = [h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
@@ -291,7 +293,11 @@ def run_in_process(builder):
         console.addFilter(_not_a_report)
     logger.addHandler(handler)
     try:
-        return run_get_node(builder)[1]
+        runner = get_manager().create_runner(communicator=None)  # a local runner, as run_get_node makes: no broker needed
+        process = instantiate_process(runner, builder)
+        if announce is not None:
+            announce(process.node)
+        return runner.run_get_node(process)[1]
     finally:
         logger.removeHandler(handler)
         for console in consoles:

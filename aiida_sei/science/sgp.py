@@ -8,6 +8,8 @@ The paper's settings: B2, 6 Å cutoff, n_max 9, l_max 3.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from dataclasses import dataclass
 
@@ -72,9 +74,39 @@ def add_frame(sgp: SparseGP, atoms: Atoms, energy: float, forces, stress_3x3, at
                         energy=float(energy), stress=flare_stress(stress_3x3), mode='specific')
 
 
-def train(sgp: SparseGP) -> None:
-    """Optimise the hyperparameters on the training set (the paper: from the second frame on)."""
-    sgp.model.train()
+def train(sgp: SparseGP) -> str:
+    """Optimise the hyperparameters on the training set (the paper: from the second frame on).
+    Returns what FLARE printed meanwhile (hundreds of lines per training, from Python and C++),
+    which would otherwise bury the report lines of the run on the terminal."""
+    with captured_output() as log:
+        sgp.model.train()
+    return log[0]
+
+
+@contextlib.contextmanager
+def captured_output():
+    """Capture everything written to stdout, by Python and by C/C++ (file descriptor 1), into
+    the one-element list it yields."""
+    import io
+    import os
+    import sys
+    import tempfile
+
+    log = ['']
+    sys.stdout.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(1)
+        os.dup2(sink.fileno(), 1)
+        python = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(python):
+                yield log
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            log[0] = sink.read().decode(errors='replace') + python.getvalue()
 
 
 def uncertainties(sgp: SparseGP, atoms: Atoms) -> np.ndarray:

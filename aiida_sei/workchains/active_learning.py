@@ -214,7 +214,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         comparison = '>' if misc['triggered'] else '<='
         self.report(
             f'iteration {self.ctx.iteration}: MD {self.ctx.step * self.inputs.md["timestep_fs"] / 1000:.3f} ps (step {self.ctx.step}), '
-            f'max uncertainty {misc["max_uncertainty"]:.4g} {comparison} {threshold}, DFT calls so far {self.ctx.dft_calls}'
+            f'max uncertainty {misc["max_uncertainty"]:.4g} {comparison} {threshold}, labels so far {self.ctx.dft_calls}'
         )
         return None
 
@@ -230,10 +230,10 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             return error
         n_frames = self.ctx.sgp.n_training_structures + 1
         settings = {'add_threshold': self.inputs.thresholds['add_atom'], 'train': 2 <= n_frames <= self.inputs.train_until.value}
-        self.ctx.sgp = update_sgp(self.ctx.sgp, frame, self.ctx.md.outputs.uncertainties, orm.Dict(settings))
+        self.ctx.sgp = update_sgp(self.ctx.sgp, frame, self.ctx.md.outputs.uncertainties, orm.Dict(settings))['sgp']
         self.ctx.dataset = extend_dataset(self.ctx.dataset, frame_00000=frame)
         self.report(
-            f'  DFT call {self.ctx.dft_calls}: frame<{frame.pk}> -> dataset of {len(self.ctx.dataset)}; '
+            f'  label {self.ctx.dft_calls} ({_labeller(frame)}): frame<{frame.pk}> -> dataset of {len(self.ctx.dataset)}; '
             f'{self.ctx.sgp.base.attributes.get("atoms_added")} atoms added to SGP<{self.ctx.sgp.pk}>'
             f'{", hyperparameters retrained" if settings["train"] else ""}'
         )
@@ -247,4 +247,10 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def results(self):
         self._output_progress()
-        self.report(f'done: {self.ctx.dft_calls} DFT calls, {len(self.ctx.dataset)} frames, MD step {self.ctx.step}')
+        self.report(f'done: {self.ctx.dft_calls} labels, {len(self.ctx.dataset)} frames, MD step {self.ctx.step}')
+
+
+def _labeller(frame) -> str:
+    """``gpaw, DFT`` or ``ase:chgnet, stand-in, not DFT``: what labelled ``frame``."""
+    attributes = frame.base.attributes
+    return f'{attributes.get("backend", None)}, {"DFT" if attributes.get("is_dft", False) else "stand-in, not DFT"}'

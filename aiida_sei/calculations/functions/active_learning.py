@@ -3,6 +3,8 @@ start, the first SGP and each SGP update, so every model links back to the frame
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
@@ -42,11 +44,16 @@ def create_sgp(frame: FrameData, settings: orm.Dict) -> SgpModelData:
     return node
 
 
+#: FLARE's printout of a hyperparameter training, in the repository of the SGP it made.
+TRAINING_LOG = 'hyperparameter_training.log'
+
+
 @calcfunction
-def update_sgp(sgp: SgpModelData, frame: FrameData, uncertainties: orm.ArrayData, settings: orm.Dict) -> SgpModelData:
-    """``sgp`` with ``frame`` added: the atoms whose uncertainty (from the MD that found the
-    frame) is above ``add_threshold`` become sparse points (at least the most uncertain one);
-    the hyperparameters are retrained when ``train`` is set."""
+def update_sgp(sgp: SgpModelData, frame: FrameData, uncertainties: orm.ArrayData, settings: orm.Dict) -> dict:
+    """``sgp`` with ``frame`` added (output ``sgp``): the atoms whose uncertainty (from the MD that
+    found the frame) is above ``add_threshold`` become sparse points (at least the most uncertain
+    one); the hyperparameters are retrained when ``train`` is set, and what FLARE printed doing it
+    is the output ``training_log``."""
     values = uncertainties.get_array('uncertainties')
     added = np.flatnonzero(values > settings['add_threshold'])
     if added.size == 0:
@@ -54,8 +61,10 @@ def update_sgp(sgp: SgpModelData, frame: FrameData, uncertainties: orm.ArrayData
     model = sgp.load()
     atoms, energy, forces, stress = _label(frame)
     science.add_frame(model, atoms, energy, forces, stress, added)
-    if settings['train']:
-        science.train(model)
+    log = science.train(model) if settings['train'] else None
     node = SgpModelData(model)
     node.base.attributes.set('atoms_added', int(added.size))
-    return node
+    outputs = {'sgp': node}
+    if log is not None:  # FLARE's printout, kept off the terminal: `verdi node repo cat <pk>` of this output
+        outputs['training_log'] = orm.SinglefileData(io.BytesIO(log.encode()), filename=TRAINING_LOG)
+    return outputs
