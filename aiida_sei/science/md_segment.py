@@ -150,6 +150,20 @@ def _check_distances(atoms: Atoms, step: int) -> None:
         raise UnstableMDError(f'atoms {i} and {j} are {distances[i, j]:.2f} Å apart at step {step}')
 
 
+#: Largest change of a cell length (fraction) and angle (degrees) one segment may make: beyond
+#: them the cell collapsed or sheared, and the frame is no structure to ask DFT about.
+MAX_LENGTH_CHANGE, MAX_ANGLE_CHANGE = 0.25, 10.0
+
+
+def _check_cell(start: Atoms, atoms: Atoms, step: int) -> None:
+    before, after = start.cell.cellpar(), atoms.cell.cellpar()
+    lengths = np.abs(after[:3] / before[:3] - 1)
+    angles = np.abs(after[3:] - before[3:])
+    if lengths.max() > MAX_LENGTH_CHANGE or angles.max() > MAX_ANGLE_CHANGE:
+        raise UnstableMDError(f'the cell jumped by step {step}: lengths {before[:3].round(3).tolist()} -> {after[:3].round(3).tolist()} Å, '
+                              f'angles {before[3:].round(1).tolist()} -> {after[3:].round(1).tolist()}°')
+
+
 def initial_state(atoms: Atoms, temperature_K: float, seed: int = 0) -> MdState:
     """Step 0 of a run: ``atoms`` with Maxwell-Boltzmann momenta at ``temperature_K`` (from
     ``seed``) unless they carry momenta already."""
@@ -187,5 +201,6 @@ def run_segment(sgp: SparseGP, start: MdState | Atoms, max_steps: int, threshold
         if current.max() > threshold:
             break
     _check_distances(atoms, state.step + step)
+    _check_cell(state.atoms, atoms, state.step + step)
     final = MdState(atoms.copy(), state.step + step, _save_dynamics(dynamics, rng))
     return Segment(step, bool(current.max() > threshold), float(current.max()), current, final, frames)

@@ -106,3 +106,17 @@ def test_npt_at_zero_pressure_keeps_a_hexagonal_lattice_hexagonal(model):
     after = segment.atoms.cell.cellpar()
     assert after[5] == pytest.approx(120.0, abs=0.5) and np.allclose(after[:3], before[:3], rtol=0.01)
     assert segment.atoms.get_all_distances(mic=True)[np.triu_indices(len(start), 1)].min() > 2.5
+
+
+def test_a_cell_that_jumps_in_one_segment_is_refused_not_labelled():
+    """A sheared or collapsed cell (here: the old np.triu bug's 120° -> 90°) is no frame for DFT."""
+    from ase.build import bulk
+
+    from aiida_sei.science.md_segment import UnstableMDError, _check_cell
+
+    start = bulk('Li', 'hcp', a=3.1, c=5.09)
+    broken = start.copy()
+    broken.set_cell(np.triu(start.cell.array), scale_atoms=False)
+    with pytest.raises(UnstableMDError, match=r'the cell jumped by step 7: .* angles \[90.0, 90.0, 120.0\] -> \[90.0, 90.0, 90.0\]'):
+        _check_cell(start, broken, 7)
+    _check_cell(start, start.copy(), 7)  # an unchanged cell passes
