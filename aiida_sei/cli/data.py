@@ -124,6 +124,19 @@ def dataset_import(path, fmt, system, origin, backend, is_dft, allow_truncated, 
     click.echo(f'dataset<{node.pk}>: {len(node)} frames from {path} {node.base.attributes.get("systems")}' + (f'; flagged: {flagged}' if flagged else ''))
 
 
+def labellers(dataset) -> dict[str, int]:
+    """Frames per labeller (backend, and whether DFT) of ``dataset``."""
+    from collections import Counter
+
+    from aiida import orm
+
+    from aiida_sei.data import FrameData
+
+    rows = orm.QueryBuilder().append(FrameData, filters={'uuid': {'in': dataset.frame_uuids}},
+                                     project=['attributes.backend', 'attributes.is_dft']).all()
+    return dict(Counter(f'{backend or "unknown"} ({"DFT" if is_dft else "not DFT"})' for backend, is_dft in rows))
+
+
 @dataset.command('show')
 @click.argument('node', type=DATASET)
 @decorators.with_dbenv()
@@ -137,6 +150,9 @@ def dataset_show(node):
         'systems': attributes.get('systems'),
         'elements': node.elements,
         'all_dft': attributes.get('all_dft'),
+        'labelled_by': labellers(node),
+        'unconverged_frames': attributes.get('unconverged_frames', None),
+        'levels_of_theory': len(set(attributes.get('theories', None) or {}) - {'unknown'}),
         'created_by': process_tag(node.creator),
     }
     click.echo(json.dumps(report, indent=2))
@@ -167,11 +183,14 @@ def dataset_list():
     from aiida_sei.data import DatasetData
 
     qb = orm.QueryBuilder().append(DatasetData, project=['id', 'attributes.n_frames', 'attributes.n_atoms_total', 'attributes.systems', 'ctime'], tag='dataset')
-    qb.append(orm.ProcessNode, with_outgoing='dataset', project='attributes.process_label', outerjoin=True)
+    # the creator only: a dataset a work chain returns has a RETURN link too, and would be listed twice
+    qb.append(orm.ProcessNode, with_outgoing='dataset', edge_filters={'type': 'create'}, project='attributes.process_label', outerjoin=True)
     qb.order_by({DatasetData: {'id': 'asc'}})
-    click.echo(f'{"PK":>6} {"frames":>7} {"atoms":>8}  {"created":16s}  {"created by":20s} systems')
+    click.echo(f'{"PK":>6} {"frames":>7} {"atoms":>8}  {"created":16s}  {"created by":24s} systems')
     for pk, frames, atoms, systems, ctime, creator in qb.all():
-        click.echo(f'{pk:>6} {frames:>7} {atoms:>8}  {ctime:%Y-%m-%d %H:%M}  {creator or "-":20s} {json.dumps(systems)}')
+        creator = creator or '-'
+        creator = creator if len(creator) <= 24 else creator[:23] + '…'  # long names would shift the columns
+        click.echo(f'{pk:>6} {frames:>7} {atoms:>8}  {ctime:%Y-%m-%d %H:%M}  {creator:24s} {json.dumps(systems)}')
 
 
 MODEL = types.DataParamType(sub_classes=('aiida.data:sei.model', 'aiida.data:sei.compiled_model'))

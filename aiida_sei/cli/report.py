@@ -64,7 +64,10 @@ def composition_figure(series, path: pathlib.Path) -> dict[str, float]:
     from aiida_sei.science import plots
 
     fractions = composition_from_series(series)
-    plots.composition_series(series.get_array('time'), fractions, path)
+    trajectory = series.creator.inputs.trajectory if series.creator and 'trajectory' in series.creator.inputs else None
+    source = f'trajectory<{trajectory.pk}>' if trajectory is not None else 'frames'
+    plots.composition_series(series.get_array('time'), fractions, path,
+                             title=f'composition<{series.pk}> of {source}: Li environments by phase (Fig. 4c)')
     return {label: float(parts['core'][-1] + parts['non_core'][-1]) for label, parts in fractions.items()}
 
 
@@ -82,12 +85,17 @@ def active_learning_node(node):
 
 
 def uncertainty_rows(node) -> list[dict]:
-    """Per MD segment: pk, steps run, maximum uncertainty and whether it triggered a label."""
+    """Per MD segment: pk, steps run, the maximum uncertainty over its stored frames and its last
+    step (``misc`` holds the last step's only), and whether it triggered a label."""
     rows = []
     for segment in md_segments(node):
         misc = segment.outputs.misc.get_dict() if 'misc' in segment.outputs else {}
-        rows.append({'pk': segment.pk, 'steps': misc.get('steps'), 'max_uncertainty': misc.get('max_uncertainty'),
-                     'triggered': 'trigger' in segment.outputs, 'state': segment.process_state.value if segment.process_state else '?'})
+        values = [misc['max_uncertainty']] if misc.get('max_uncertainty') is not None else []
+        if 'trajectory' in segment.outputs:
+            values += segment.outputs.trajectory.get_array('max_uncertainty').tolist()
+        rows.append({'pk': segment.pk, 'steps': misc.get('steps'), 'max_uncertainty': max(values) if values else None,
+                     'last_uncertainty': misc.get('max_uncertainty'), 'triggered': 'trigger' in segment.outputs,
+                     'state': segment.process_state.value if segment.process_state else '?'})
     return rows
 
 
@@ -99,10 +107,13 @@ def uncertainty_figure(node, path: pathlib.Path) -> None:
     segments = []
     for segment in md_segments(node):
         trajectory = segment.outputs.trajectory if 'trajectory' in segment.outputs else None
+        misc = segment.outputs.misc.get_dict() if 'misc' in segment.outputs else {}
         segments.append((None if trajectory is None else trajectory.get_stepids(),
                          None if trajectory is None else trajectory.get_array('max_uncertainty'),
-                         segment.outputs.misc['steps'] if 'misc' in segment.outputs else None))
-    uncertainty_segments(segments, node.inputs.thresholds.get_dict(), path, title=f'sei.active_learning<{node.pk}>')
+                         misc.get('steps'), misc.get('max_uncertainty'), 'trigger' in segment.outputs))
+    start = node.inputs.state.step if 'state' in node.inputs else 0
+    uncertainty_segments(segments, node.inputs.thresholds.get_dict(), path, start_step=start,
+                         title=f'sei.active_learning<{node.pk}>: max per-atom uncertainty of each MD segment')
 
 
 def echo_uncertainty_table(node) -> None:

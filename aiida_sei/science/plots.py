@@ -14,8 +14,9 @@ def _pyplot():
     return plt
 
 
-def composition_series(times, fractions: dict[str, dict[str, np.ndarray]], path, time_unit='ps') -> None:
-    """Stacked fractions of each label over time, core (solid) and non-core (hatched): Fig. 4c."""
+def composition_series(times, fractions: dict[str, dict[str, np.ndarray]], path, time_unit='ps', title='') -> None:
+    """Stacked fractions of each label over time, core (solid) and non-core (hatched): Fig. 4c.
+    ``title``: which run it is (the figure is read without the docs)."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4))
     bottom = np.zeros(len(times))
@@ -26,37 +27,47 @@ def composition_series(times, fractions: dict[str, dict[str, np.ndarray]], path,
                               label=f'{label}$_{{{"C" if part == "core" else "N"}}}$')
             bottom = bottom + values
     axis.set_xlabel(f'time ({time_unit})')
-    axis.set_ylabel('fraction of Li environments')
+    axis.set_ylabel('fraction of Li environments (C: cluster core, N: non-core)')
     axis.set_ylim(0, 1)
+    axis.set_title(title or 'Li environments by phase (ACE -> PAk -> DPA)', fontsize=9)
     axis.legend(fontsize=7, ncol=2, loc='upper left', bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
 
-def uncertainty_segments(segments, thresholds: dict, path, title='') -> None:
-    """Active learning: the maximum per-atom uncertainty of each stored frame, MD segments back
-    to back, against the ``dft`` and ``add_atom`` thresholds. ``segments``: (step ids, maximum
-    uncertainties, steps run) per segment; None where a segment stored no frames or did not finish."""
+def uncertainty_segments(segments, thresholds: dict, path, title='', start_step: int = 0) -> list[tuple[list, list]]:
+    """Active learning: the maximum per-atom uncertainty of each stored frame and of each
+    segment's last step, at their MD steps, against the ``dft`` and ``add_atom`` thresholds; a
+    cross where a segment called for a label. ``segments``: per segment, (stored step ids or None,
+    their maximum uncertainties, steps run or None if it did not finish, the last step's maximum
+    uncertainty, whether it triggered); ``start_step``: where the run's MD started. Returns the
+    points drawn, (steps, uncertainties) per segment."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4))
-    offset = 0
-    for number, (steps, uncertainties, steps_run) in enumerate(segments, start=1):
-        if steps is not None:
-            axis.plot(offset + steps - steps[0], uncertainties, marker='.', label=f'segment {number}' if number <= 10 else None)
+    end, drawn = start_step, []
+    for number, (steps, uncertainties, steps_run, last, triggered) in enumerate(segments, start=1):
+        x, y = (list(steps), list(uncertainties)) if steps is not None else ([], [])
         if steps_run is not None:
-            offset += steps_run
-            axis.axvline(offset, color='0.85', lw=0.8)
+            end += steps_run
+            if last is not None and (not x or x[-1] != end):
+                x, y = [*x, end], [*y, last]  # a segment shorter than the thinning stored no frame
+            axis.axvline(end, color='0.85', lw=0.8)
+        axis.plot(x, y, marker='.', label=f'segment {number}' if number <= 10 else None)
+        drawn.append((x, y))
+        if triggered and x:
+            axis.plot(x[-1], y[-1], 'kx', ms=8, label='label called' if number == 1 or not any(s[4] for s in segments[:number - 1]) else None)
     for name, style in (('dft', '--'), ('add_atom', ':')):
         if name in thresholds:
             axis.axhline(thresholds[name], color='k', ls=style, lw=1, label=f'{name} threshold {thresholds[name]:g}')
-    axis.set_xlabel('MD step (segments back to back)')
-    axis.set_ylabel('max per-atom uncertainty')
+    axis.set_xlabel('MD step')
+    axis.set_ylabel('max per-atom uncertainty (FLARE, normalised)')
     axis.set_title(title)
     axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+    return drawn
 
 
 def sei_evolution(times, intact_ps4, thickness_lower, thickness_upper, path, time_unit='ps') -> None:
