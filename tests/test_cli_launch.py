@@ -290,26 +290,21 @@ def test_classify_refuses_bad_arguments_before_storing_anything(sei, tmp_path, r
 
 def test_dataset_list_shows_each_dataset_once(sei, active_learning_run):
     """A dataset a work chain returns has a CREATE and a RETURN link; the list shows it once."""
-    from aiida.cmdline.commands.cmd_verdi import verdi
-    from aiida.manage import get_manager
-    from click.testing import CliRunner
-
+    from aiida_sei.cli.data import dataset_list
     from aiida_sei.data import DatasetData
 
     returned = active_learning_run.outputs.dataset
     assert returned.base.links.get_incoming(link_type=LinkType.RETURN).all()  # the case that doubled rows
-    output = CliRunner().invoke(verdi, ['-p', get_manager().get_profile().name, 'data', 'sei', 'dataset', 'list']).output
+    output = CliRunner().invoke(dataset_list, []).output  # `verdi data sei dataset list`, on the loaded test profile
     rows = [line.split()[0] for line in output.splitlines()[1:]]
     assert sorted(map(int, rows)) == sorted(orm.QueryBuilder().append(DatasetData, project='id').all(flat=True))
 
 
 def test_dataset_show_names_the_labellers(sei, active_learning_run):
-    from aiida.cmdline.commands.cmd_verdi import verdi
-    from aiida.manage import get_manager
-    from click.testing import CliRunner
+    from aiida_sei.cli.data import dataset_show
 
     dataset = active_learning_run.outputs.dataset
-    output = CliRunner().invoke(verdi, ['-p', get_manager().get_profile().name, 'data', 'sei', 'dataset', 'show', str(dataset.pk)]).output
+    output = CliRunner().invoke(dataset_show, [str(dataset.pk)]).output
     shown = json.loads(output)
     assert shown['labelled_by'] == {'ase:lennard-jones (not DFT)': len(dataset)}
     assert shown['unconverged_frames'] == 0 and shown['levels_of_theory'] == 1

@@ -123,9 +123,9 @@ def test_edited_frames_and_datasets_from_an_archive_are_found_and_not_exported(p
     """What an edited archive can bring in (attributes are imported as written): a frame whose
     energy is a string, one whose atom count disagrees with its arrays, a dataset naming a frame
     that does not exist. `verdi data sei check` names each; export refuses, writing nothing."""
-    from aiida.cmdline.commands.cmd_verdi import verdi
     from click.testing import CliRunner
 
+    from aiida_sei.cli.data import check, dataset_export
     from aiida_sei.data import DatasetData
     from aiida_sei.science.frames import read_frames
 
@@ -139,16 +139,15 @@ def test_edited_frames_and_datasets_from_an_archive_are_found_and_not_exported(p
     dangling.base.attributes.set('frame_uuids', [*good.frame_uuids, '00000000-0000-0000-0000-000000000000'])
     dangling.store()
 
-    from aiida.manage import get_manager
-
-    args = ['-p', get_manager().get_profile().name]
-    result = CliRunner().invoke(verdi, [*args, 'data', 'sei', 'check'])
+    # the commands of `verdi data sei`, invoked on the loaded test profile (an in-process `verdi -p`
+    # would rebind AiiDA's logging to the runner's stream, which is closed after it)
+    result = CliRunner().invoke(check, [])
     assert result.exit_code == 1
     assert f"frame<{text_energy.pk}>: energy attribute is 'not-a-number'" in result.output
     assert f'frame<{wrong_count.pk}>: attributes n_atoms/elements 7/' in result.output
     assert f'dataset<{dangling.pk}>: names 1 frame(s) that do not exist' in result.output
     assert f'dataset<{dangling.pk}>: n_frames is 3 for 4 frame UUIDs' in result.output and '4 problem(s)' in result.output
-    exported = CliRunner().invoke(verdi, [*args, 'data', 'sei', 'dataset', 'export', str(edited.pk), '-o', str(tmp_path / 'x.extxyz')])
+    exported = CliRunner().invoke(dataset_export, [str(edited.pk), '-o', str(tmp_path / 'x.extxyz')])
     assert exported.exit_code == 1 and 'not-a-number' in exported.output and not (tmp_path / 'x.extxyz').exists()
 
 

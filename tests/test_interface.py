@@ -81,8 +81,7 @@ def test_an_imported_localhost_is_configured_before_it_runs_anything(pipeline, t
 def test_every_steps_settings_are_input_ports_of_the_interface_node(pipeline):
     """What `verdi process show` lists: each step's settings as the exposed inputs of the work
     chain or job that ran it (no opaque protocol Dict), the same nodes the steps received."""
-    from aiida.cmdline.commands.cmd_verdi import verdi
-    from aiida.manage import get_manager
+    from aiida.cmdline.commands.cmd_process import process_show
     from click.testing import CliRunner
 
     results, node = pipeline
@@ -95,7 +94,7 @@ def test_every_steps_settings_are_input_ports_of_the_interface_node(pipeline):
     sweep = next(c for c in node.called if c.process_label == 'ActiveLearningSweepWorkChain')
     assert sweep.inputs.active_learning.md.uuid == inputs.active_learning.active_learning.md.uuid  # passed on, not rebuilt
     assert training.inputs.training.get_dict() == inputs.refinement.training.training.get_dict()
-    shown = CliRunner().invoke(verdi, ['-p', get_manager().get_profile().name, 'process', 'show', str(node.pk)]).output
+    shown = CliRunner().invoke(process_show, [str(node.pk)]).output  # `verdi process show`, on the loaded test profile
     assert 'Inputs' in shown and 'protocol' not in shown.split('Outputs')[0]
     for namespace in ('active_learning', 'allegro', 'refinement', 'production', 'classification'):
         assert namespace in shown
