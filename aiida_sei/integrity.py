@@ -17,7 +17,7 @@ from aiida_sei.data import DatasetData, FrameData
 def problems() -> Iterator[str]:
     """One line per frame or dataset that is not what it claims."""
     known = set()
-    for frame in QueryBuilder().append(FrameData).all(flat=True):
+    for (frame,) in QueryBuilder().append(FrameData).iterall(batch_size=500):  # a profile may hold 10^4 frames
         known.add(frame.uuid)
         try:
             frame.get_frame()

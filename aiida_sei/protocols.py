@@ -29,6 +29,16 @@ def within(exception: ProtocolError, namespace: str) -> ProtocolError:
     return exception
 
 
+def child_inputs(where: str, workchain, codes, protocol=None, overrides=None, options=None) -> dict:
+    """The inputs of ``workchain``'s protocol builder, for a parent that exposes them; a protocol
+    error names ``where`` it arose (the parent's namespace or step)."""
+    try:
+        builder = workchain.get_builder_from_protocol(codes, protocol, overrides, options)
+    except ProtocolError as exception:
+        raise within(exception, where)
+    return builder._inputs(prune=True)
+
+
 def load_protocol_file(name: str) -> dict:
     with open(PROTOCOL_DIRECTORY / f'{name}.yaml', encoding='utf-8') as handle:
         return yaml.safe_load(handle)

@@ -21,7 +21,7 @@ from aiida_sei.calculations.functions.classification import classify_structure, 
 from aiida_sei.calculations.functions.dataset import check_fractions, split
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
-from aiida_sei.protocols import ProtocolError, ProtocolMixin, code_roles, recursive_merge, within
+from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles, recursive_merge
 from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.refinement import RefinementWorkChain
@@ -284,8 +284,5 @@ def _step(name: str, workchain, codes: dict, step: dict, label: dict | None, opt
     """The inputs of ``workchain`` for the interface's ``step`` ({protocol, overrides}), with the
     run's ``label`` settings over the step's own; a bad key names the step."""
     overrides = step['overrides'] if label is None else recursive_merge(step['overrides'], {'label': label})
-    try:
-        builder = workchain.get_builder_from_protocol({role: codes[role] for role in workchain.CODES}, step['protocol'], overrides, options)
-    except ProtocolError as exception:
-        raise within(exception, f'{name} step ({workchain.build_process_type().partition(":")[2]})')
-    return builder._inputs(prune=True)
+    where = f'{name} step ({workchain.build_process_type().partition(":")[2]})'
+    return child_inputs(where, workchain, codes, step['protocol'], overrides, options)  # code_roles picks the child's roles

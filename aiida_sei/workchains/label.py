@@ -12,7 +12,7 @@ from aiida.orm import Dict, StructureData
 
 from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import FrameData
-from aiida_sei.protocols import ProtocolError, code_roles, within
+from aiida_sei.protocols import ProtocolError, child_inputs, code_roles
 from aiida_sei.science.frames import guess_system
 from aiida_sei.workchains.ase import AseBaseWorkChain
 from aiida_sei.workchains.gpaw import GpawBaseWorkChain
@@ -72,12 +72,8 @@ class LabelWorkChain(WorkChain):
         other = set(overrides) - {backend}
         if other:
             raise ProtocolError(f'overrides of {", ".join(sorted(other))}, but the labelling backend is `{backend}`: override `{backend}.…`')
-        try:
-            backend_builder = workchain.get_builder_from_protocol(code, protocol, overrides.get(backend), options)
-        except ProtocolError as exception:
-            raise within(exception, backend)
         builder = cls.get_builder()
-        builder[backend] = backend_builder._inputs(prune=True)
+        builder[backend] = child_inputs(backend, workchain, code, protocol, overrides.get(backend), options)
         if structure is not None:
             builder.structure = structure
         if frame_metadata:
@@ -129,11 +125,7 @@ def label_inputs(code, settings: dict, options=None) -> dict:
     ports (``{'gpaw': {'parameters': {'ecut': 350}}}``)."""
     settings = dict(settings)
     protocol = settings.pop('protocol', None)
-    try:
-        builder = LabelWorkChain.get_builder_from_protocol(code, protocol, settings, options)
-    except ProtocolError as exception:
-        raise within(exception, 'label')
-    return builder._inputs(prune=True)
+    return child_inputs('label', LabelWorkChain, code, protocol, settings, options)
 
 
 def submit_label(process, structure, frame_metadata: dict, namespace: str = 'label'):

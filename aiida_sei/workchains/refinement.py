@@ -20,7 +20,7 @@ from aiida_sei.calculations.functions.validation import validate_model
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import CompiledModelData, DatasetData, ModelData
-from aiida_sei.protocols import ProtocolError, ProtocolMixin, code_roles, within
+from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
@@ -148,11 +148,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         job_options = {**inputs['options'], **(options or {})}
         builder.md_job = {'code': codes['md'], 'metadata': {'options': job_options}}
         builder.compile_job = {'code': codes['compile'], 'metadata': {'options': job_options}}
-        try:
-            training = AllegroTrainingWorkChain.get_builder_from_protocol(codes, inputs['training']['protocol'], inputs['training']['overrides'], options)
-        except ProtocolError as exception:
-            raise within(exception, 'training')
-        builder.training = training._inputs(prune=True)
+        builder.training = child_inputs('training', AllegroTrainingWorkChain, codes, inputs['training']['protocol'], inputs['training']['overrides'], options)
         builder.label = label_inputs(codes['label'], inputs['label'])
         return builder
 
