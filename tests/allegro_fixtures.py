@@ -81,8 +81,11 @@ def tiny_config() -> dict:
 def _cache_key(config: dict) -> str:
     from importlib.metadata import version
 
+    from aiida_sei.runners import nequip_compile
+
     versions = [version(p) for p in ('nequip', 'nequip-allegro', 'torch')]
-    return hashlib.sha256(json.dumps([config, versions], sort_keys=True).encode()).hexdigest()[:16]
+    compiler = pathlib.Path(nequip_compile.__file__).read_text()  # what the compile changes in the graph
+    return hashlib.sha256(json.dumps([config, versions, compiler], sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build_tiny_models(directory: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -104,7 +107,7 @@ def build_tiny_models(directory: pathlib.Path) -> dict[str, pathlib.Path]:
         raise RuntimeError(f'nequip-train failed: {train.stderr[-2000:]}')
     paths = {target: directory / f'{target}.nequip.pt2' for target in TARGETS}
     # the two compiles are independent single-threaded processes: run them side by side
-    compiles = [subprocess.Popen([BIN / 'nequip-compile', '--mode', 'aotinductor', '--device', 'cpu', '--target', target,
+    compiles = [subprocess.Popen([BIN / 'sei-nequip-compile', '--mode', 'aotinductor', '--device', 'cpu', '--target', target,
                                   f'{RUN_DIRECTORY}/best.ckpt', str(path)], cwd=directory, env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for target, path in paths.items()]
     for process in compiles:

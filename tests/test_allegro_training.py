@@ -1,6 +1,8 @@
 """Allegro training for real (nequip 0.19 + allegro 0.8, CPU): a tiny model on a small dataset."""
 
 
+import pathlib
+import re
 from importlib.metadata import version
 
 import numpy as np
@@ -18,21 +20,29 @@ from tests.local import local_code, local_computer
 
 
 
+def lj_li2s_cells(count: int, seed: int) -> list:
+    """Rattled Li2S cells labelled by Lennard-Jones (energy, forces, stress)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        atoms = catalogue.build('li2s')
+        atoms.positions += rng.normal(0, 0.08, atoms.positions.shape)
+        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+        results = {'energy': atoms.get_potential_energy(), 'forces': atoms.get_forces(), 'stress': atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        images.append(atoms)
+    return images
+
+
 @pytest.fixture(scope='module')
 def lj_dataset(aiida_profile, tmp_path_factory):
     """30 rattled Li2S cells with Lennard-Jones labels, split 80/20."""
     import ase.io
 
-    rng = np.random.default_rng(0)
-    images = []
-    for _ in range(30):
-        atoms = catalogue.build('li2s')
-        atoms.positions += rng.normal(0, 0.08, atoms.positions.shape)
-        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
-        atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
-        images.append(atoms)
     path = tmp_path_factory.mktemp('lj') / 'li2s.extxyz'
-    ase.io.write(path, images, format='extxyz')
+    ase.io.write(path, lj_li2s_cells(30, seed=0), format='extxyz')
     dataset = import_frames_file(path, is_dft=False, backend='lj')['dataset']
     return split(dataset, {'train': 0.8, 'validation': 0.2}, seed=1)
 
@@ -79,6 +89,8 @@ def test_metrics_and_learning_curve_come_from_the_training_log(trained):
     for split_name in ('train', 'validation'):
         assert all(np.isfinite(v) and v >= 0 for v in metrics[split_name].values())
     assert metrics['validation']['forces_rmse'] >= metrics['validation']['forces_mae']
+    shown = NequipTrainCalculation.progress(pathlib.Path(calculation.get_remote_workdir()))  # what a run shows as it trains
+    assert re.fullmatch(r'epoch 3/3, loss (\S+)', shown) and np.isfinite(float(shown.split()[-1]))
 
 
 def job_inputs(codes, lj_dataset) -> dict:
@@ -114,7 +126,7 @@ def test_an_empty_dataset_is_refused(codes, lj_dataset):
 def compiled(codes, trained):
     from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 
-    compile_code = local_code(codes['train'].computer, 'nequip-compile')
+    compile_code = local_code(codes['train'].computer, 'nequip-compile', executable='sei-nequip-compile')
     return run_get_node(NequipCompileCalculation, code=compile_code, model=trained[0]['model'], target=orm.Str('ase'))
 
 
@@ -141,6 +153,40 @@ def test_compiled_model_in_ase_reproduces_the_stored_validation_metrics(compiled
     stored = trained[0]['metrics']['validation']
     assert np.mean(energy_errors) == pytest.approx(stored['energy_per_atom_mae'], rel=1e-3)
     assert np.mean(force_errors) == pytest.approx(stored['forces_mae'], rel=1e-3)
+
+
+def test_the_compiled_graph_has_no_det_and_its_stress_is_the_strain_derivative(compiled, lj_dataset):
+    """`sei-nequip-compile` replaces torch.linalg.det (whose CUDA AOTInductor build segfaults,
+    docs/production.md) by a triple product: the compiled wrapper no longer calls `_linalg_det`,
+    and the stress, the one output that needs the cell volume, still equals -1/V dE/dstrain by
+    finite differences of the same model's energy, on a sheared cell."""
+    import zipfile
+
+    from nequip.integrations.ase import NequIPCalculator
+
+    with compiled[0]['compiled'].as_path() as path:
+        with zipfile.ZipFile(path) as archive:
+            wrappers = [archive.read(name) for name in archive.namelist() if name.endswith('.wrapper.cpp')]
+        calculator = NequIPCalculator.from_compiled_model(str(path), device='cpu', chemical_species_to_atom_type_map=True)
+        assert wrappers and not any(b'_linalg_det' in code for code in wrappers)
+        atoms = next(lj_dataset['validation'].iter_frames()).get_atoms()
+        atoms.set_cell(atoms.cell.array @ np.array([[1, 0.04, 0], [0, 1, 0.03], [0.02, 0, 1]]), scale_atoms=True)
+        atoms.calc = calculator
+        stress, volume, step = atoms.get_stress(voigt=False), atoms.get_volume(), 1e-3
+        derivative = np.zeros((3, 3))
+        for i, j in ((0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (0, 2)):
+            energies = []
+            for sign in (1, -1):
+                strained = atoms.copy()
+                strain = np.eye(3)
+                strain[i, j] += sign * step / (1 if i == j else 2)
+                strain[j, i] += 0 if i == j else sign * step / 2
+                strained.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+                strained.calc = calculator
+                energies.append(strained.get_potential_energy())
+            derivative[i, j] = derivative[j, i] = (energies[0] - energies[1]) / (2 * step) / volume
+    assert np.abs(stress).max() > 1e-4  # a stress to compare, not zeros
+    assert np.allclose(stress, derivative, atol=2e-3 * np.abs(stress).max() + 1e-6)
 
 
 def test_validation_stores_per_system_errors_and_parity(compiled, trained, lj_dataset, tmp_path):
@@ -278,3 +324,26 @@ def test_compiling_a_truncated_model_file_fails_with_a_clear_exit_code(codes, tr
     results, node = run_get_node(NequipCompileCalculation, code=compile_code, model=damaged)
     assert node.exit_status == NequipCompileCalculation.exit_codes.ERROR_COMPILED_MISSING.status
     assert 'compiled' not in results
+
+
+def test_frames_without_stress_import_and_train_on_energies_and_forces(codes, tmp_path):
+    """A real training (the one this module adds for it) on frames of which some were labelled
+    without stress: they import with `has_stress` false, the stress term leaves the loss instead
+    of turning it NaN, and the stress errors come from the frames that have one."""
+    import ase.io
+
+    images = lj_li2s_cells(10, seed=3)
+    for atoms in images[::2]:
+        del atoms.calc.results['stress']  # labelled with energy and forces only
+    ase.io.write(tmp_path / 'mixed.extxyz', images, format='extxyz')
+    dataset = import_frames_file(tmp_path / 'mixed.extxyz', is_dft=False, backend='lj')['dataset']
+    assert dataset.base.attributes.get('frames_without_stress') == 5
+    parts = split(dataset, {'train': 0.8, 'validation': 0.2}, seed=1)
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(codes, 'fast', dataset=parts['train'], validation=parts['validation'],
+                                                                 overrides={'training': {'max_epochs': 2}})
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    loss = results['model'].creator.inputs.config['training_module']['loss']
+    assert loss['coeffs']['stress'] is None and loss['ignore_nan'] == {'stress': True}
+    assert all(np.isfinite(value) for value in results['learning_curve'].get_array('train_loss'))
+    assert np.isfinite(results['metrics']['train']['stress_mae'])  # over the 4 training frames with a stress

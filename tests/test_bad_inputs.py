@@ -55,6 +55,16 @@ def compiled(target: str, species=SPECIES) -> CompiledModelData:
     return model
 
 
+def partly_nan_stress_file() -> pathlib.Path:
+    """An extxyz frame whose stress lost one entry (a stress that is not known is NaN in all nine)."""
+    import tempfile
+
+    path = pathlib.Path(tempfile.mkdtemp()) / 'partly_nan.extxyz'
+    path.write_text('2\nLattice="3.44 0 0 0 3.44 0 0 0 3.44" Properties=species:S:1:pos:R:3:forces:R:3 energy=-7.6 '
+                    'stress="0.01 0 0 0 nan 0 0 0 0.01" pbc="T T T"\nLi 0 0 0 0 0 0\nLi 1.72 1.72 1.72 0 0 0\n')
+    return path
+
+
 @functools.cache
 def vasp_file(kind: str) -> pathlib.Path:
     """A vasprun.xml of a 3-step relaxation by the stand-in VASP (VASP's format, not VASP):
@@ -150,6 +160,8 @@ CASES = [
      lambda ctx: import_frames_file(vasp_file('scf'))),
     ('force block shorter than the atoms', 'import_frames_file', '1 force rows for 2 atoms', 'frames._check_vasp_run',
      lambda ctx: import_frames_file(vasp_file('short_forces'))),
+    ('stress with some NaN entries', 'import_frames_file', 'frame 0: stress contains NaN or inf', 'frames.check_frame',
+     lambda ctx: import_frames_file(partly_nan_stress_file())),
     ('unknown MD parameter', 'sei.interface', '; known: ensemble, temperature, pressure', '`production` validator, on builder assignment',
      lambda ctx: interface(ctx, {'production': {'parameters': {'temprature': 300.0}}})),
     ('split fractions not summing to 1', 'sei.interface', 'split fractions must be non-negative and sum to 1', '`split` validator, on builder assignment',

@@ -60,6 +60,8 @@ def test_structure_command_stores_and_writes(run, tmp_path):
     shown = json.loads(run('verdi', '-p', 'sei', 'data', 'sei', 'structure', 'show', pk).stdout)
     assert shown['parameters']['li_ratio'] == 6 and shown['created_by'].startswith('build_structure')
     assert 'interface' in run('verdi', '-p', 'sei', 'data', 'sei', 'structure', 'list').stdout
+    run('verdi', '-p', 'sei', 'node', 'graph', 'generate', pk, '-f', 'png', '-O', 'graph.png')  # graphviz's `dot`, installed by make install
+    assert (tmp_path / 'graph.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     run('verdi', '-p', 'sei', 'data', 'sei', 'structure', 'export', pk, '-o', 'again.extxyz')
     assert ase.io.read(tmp_path / 'again.extxyz').positions == pytest.approx(expected.positions)
 
@@ -148,11 +150,26 @@ def test_demo_runs_the_whole_pipeline_and_prints_numbers_from_the_nodes(demo_run
     processes = run('verdi', '-p', 'sei', 'process', 'list', '-a', '-p1').stdout
     assert 'LammpsMdCalculation' in processes and 'RefinementWorkChain' in processes
     stored = run('verdi', '-p', 'sei', 'storage', 'info').stdout
-    report = run('aiida-sei', 'report', demo_run.pk, '-o', tmp_path / 'report').stdout  # the run's summary, again from the nodes
+    report = run('aiida-sei', 'report', demo_run.pk).stdout  # the run's summary, again from the nodes
     assert run('verdi', '-p', 'sei', 'storage', 'info').stdout == stored  # a report stores nothing
     assert f'frames: {summary["frames"]}' in report
-    assert json.loads((tmp_path / 'report' / 'summary.json').read_text()) == summary
-    assert (tmp_path / 'report' / 'composition.png').stat().st_size > 1000
+    written = demo_run.directory / f'sei-interface-{demo_run.pk}'  # named by the run: no run overwrites another's
+    assert json.loads((written / 'summary.json').read_text()) == summary
+    assert (written / 'composition.png').stat().st_size > 1000
+
+
+def test_a_received_archive_leaves_this_profiles_codes_in_charge(run, demo_run):
+    """`verdi archive import` of someone's run brings their codes on their computer (`localhost
+    (Imported #0)`, not configured here); `aiida-sei setup` hides them and the runs here keep
+    using this profile's codes."""
+    run('aiida-sei', 'setup')
+    run('verdi', '-p', 'sei', 'archive', 'import', demo_run.directory / 'demo.aiida')
+    assert 'Imported #0' in run('verdi', '-p', 'sei', 'code', 'list').stdout
+    assert 'hid 6 codes of computers not configured here' in run('aiida-sei', 'setup').stderr
+    listed = run('verdi', '-p', 'sei', 'code', 'list').stdout
+    assert 'Imported' not in listed and 'python@localhost' in listed
+    assert 'python@localhost (Imported #0)' in run('verdi', '-p', 'sei', 'code', 'list', '-a').stdout  # provenance kept
+    assert run('aiida-sei', 'setup').stderr == ''  # nothing more to do
 
 
 def test_classify_command_writes_the_composition_of_each_frame(run, tmp_path):

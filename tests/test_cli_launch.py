@@ -120,11 +120,45 @@ def label_run(sei, li_cell):
     return output, orm.load_node(pk_of(output, 'sei.label'))
 
 
+def test_jobs_in_flight_show_their_elapsed_time_and_what_their_engine_wrote(sei, tmp_path):
+    """A GPAW job in flight on the local computer, its working directory holding the first lines
+    of a real GPAW log: a quiet progress log names it with its elapsed time and SCF iteration."""
+    import io
+
+    from aiida_sei.cli.progress import ProgressLog
+
+    (tmp_path / 'gpaw.txt').write_text(GPAW_LOG_START)
+    node = orm.CalcJobNode(computer=orm.load_computer('localhost'), process_type='aiida.calculations:sei.gpaw')
+    node.set_option('resources', {'num_machines': 1})
+    node.set_process_label('GpawCalculation')
+    node.set_process_state('waiting')
+    node.set_remote_workdir(str(tmp_path))
+    node.store()
+    stream = io.StringIO()
+    ProgressLog(start=node.ctime.timestamp() - 1, quiet=0, stream=stream).tick()
+    assert re.search(rf'running: GpawCalculation<{node.pk}> \d+:\d\d SCF iteration 3$', stream.getvalue().strip())
+    node.set_process_state('finished')
+    ProgressLog(start=node.ctime.timestamp() - 1, quiet=0, stream=stream).tick()
+    assert stream.getvalue().count('running:') == 1  # finished jobs are not in flight
+
+
+#: The start of GPAW's SCF table as GPAW 26.7 writes it (tests/test_gpaw_label.py checks the
+#: reader on a whole real log).
+GPAW_LOG_START = """SCF iterations
+|iter     |     time |      energy | eigst |  dens |
+|iter:   1| 23:20:15 |  -30.683981 | -0.06 |       |
+|iter:   2| 23:20:17 |  -30.659131 | -2.29 | -1.28 |
+|iter:   3| 23:20:19 |  -30.455586 | -2.35 | -1.29 |
+"""
+
+
 def test_run_shows_report_lines_and_report_shows_the_frame(sei, label_run):
     output, node = label_run
     assert node.is_finished_ok
     frame = node.outputs.frame
-    assert f'[{node.pk}] [{node.pk}|LabelWorkChain|results]: frame<{frame.pk}> Li16' in output  # echoed as it ran
+    echoed = re.search(rf'^ *\d+:\d\d LabelWorkChain<{node.pk}> frame<{frame.pk}> Li16', output, flags=re.MULTILINE)
+    assert echoed, output  # echoed as it ran: elapsed time, process, message
+    assert 'remote folders will not be cleaned' not in output  # routine lines stay in `verdi process report`
     last = output.rstrip().splitlines()[-1]
     assert last.startswith(f'sei.label<{node.pk}> finished ok; summary: aiida-sei --profile ') and last.endswith(f' report {node.pk}')
     report = sei('report', node.pk).output

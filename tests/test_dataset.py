@@ -113,7 +113,7 @@ def test_query_finds_the_processes_that_made_the_frames(imported):
 @pytest.mark.parametrize(
     ('mutate', 'message'),
     [
-        (lambda atoms: atoms.calc.results.pop('stress'), 'frame 3: missing stress'),
+        (lambda atoms: atoms.calc.results.__setitem__('stress', np.array([0.01, np.nan, 0, 0, 0, 0])), 'frame 3: stress contains NaN'),
         (lambda atoms: atoms.calc.results.pop('forces'), 'frame 3: missing forces'),
         (lambda atoms: atoms.calc.results.__setitem__('energy', float('nan')), 'frame 3: energy is nan'),
         (lambda atoms: atoms.symbols.__setitem__(0, 'Fe'), 'frame 3: element'),

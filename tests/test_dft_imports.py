@@ -101,6 +101,26 @@ def test_frames_of_one_structure_with_two_settings_both_survive_merge_and_dedupl
     assert frame.base.attributes.get('converged') is True and frame.base.attributes.get('is_dft') is True  # the CLI's defaults, in Python too
 
 
+def test_extxyz_frames_carry_the_info_they_share_and_the_users_label_as_settings(profile, runs, tmp_path):
+    """An extxyz does not record what labelled it as VASP does: the info entries every frame shares
+    and the user's `settings_label` become the frames' settings, so two levels of theory of the
+    same frames stay apart through merge + de-duplication."""
+    import ase.io
+
+    images = ase.io.read(runs['400'] / 'vasprun.xml', index=':')
+    for step, atoms in enumerate(images):
+        atoms.info.update(code='stand-in', xc='PBE', step=step)  # shared: code, xc; per frame: step
+    ase.io.write(tmp_path / 'frames.extxyz', images, format='extxyz')
+    pbe = import_frames_file(tmp_path / 'frames.extxyz', settings_label='PBE 400 eV')['dataset']
+    r2scan = import_frames_file(tmp_path / 'frames.extxyz', settings_label='r2SCAN 400 eV')['dataset']
+    frame = next(pbe.iter_frames())
+    assert frame.base.attributes.get('settings') == {'code': 'stand-in', 'xc': 'PBE', 'label': 'PBE 400 eV'}
+    assert frame.base.attributes.get('backend') == 'imported' and frame.base.attributes.get('theory_hash')
+    assert len(deduplicate_dataset(merge_datasets(a=pbe, b=r2scan))) == 6
+    labelled = orm.QueryBuilder().append(FrameData, filters={'attributes.settings.label': 'r2SCAN 400 eV'}, project='uuid').all(flat=True)
+    assert set(labelled) == set(r2scan.frame_uuids)
+
+
 def test_a_renamed_vasprun_is_read_by_its_content(profile, runs, tmp_path):
     path = tmp_path / 'run.xml.1'
     path.write_bytes((runs['400'] / 'vasprun.xml').read_bytes())

@@ -4,6 +4,8 @@ Conventions the pages follow:
 - every ```python block of an EXECUTED page runs, in page order, in one namespace per page, on
   the test profile (the tutorial twice, in the same folder); a block right after ``<!-- docs-test: skip ... -->`` is not run (the test
   does the equivalent itself, e.g. the profile setup). The blocks' ``assert`` lines are the checks.
+- the python blocks of a SCRIPTS page, joined, run as a fresh script (`python page.py`) in a new
+  AiiDA configuration where `aiida-sei setup` ran: what a reader who copies them does.
 - every other ```python block must at least compile.
 - in ```bash blocks (docs pages and README.md), `aiida-sei ...`, `verdi ...` and `make ...` must name existing commands.
 """
@@ -25,7 +27,9 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / 'docs'
-EXECUTED = ('index.md', 'tutorial.md')
+EXECUTED = ('tutorial.md',)
+#: Pages whose python blocks, together, run as a fresh script on a profile `aiida-sei setup` made.
+SCRIPTS = ('index.md',)
 #: Pages run more than once in the same folder (what a reader does who tries them again).
 RUNS = {'tutorial.md': 2}
 SKIP_MARKER = '<!-- docs-test: skip'
@@ -157,6 +161,18 @@ def test_executed_page_runs_and_its_assertions_hold(page, local_setup, tmp_path,
         for block in runnable:
             exec(compiled(DOCS / page, block), namespace)
     assert capsys.readouterr().out.strip(), f'{page} printed nothing for the reader to compare'
+
+
+@pytest.mark.parametrize('page', SCRIPTS)
+def test_page_runs_as_a_fresh_script(page, tmp_path):
+    from tests.conftest import command_runner
+
+    run = command_runner(tmp_path / 'config', tmp_path)
+    run('aiida-sei', 'setup')
+    blocks = [block['code'] for block in fenced_blocks(DOCS / page) if block['language'] == 'python']
+    (tmp_path / 'page.py').write_text('\n\n'.join(blocks) + '\n')
+    result = run('python', 'page.py')
+    assert result.stdout.strip(), f'{page} printed nothing for the reader to compare'
 
 
 # --- shell commands --------------------------------------------------------------------------

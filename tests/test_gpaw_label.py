@@ -1,5 +1,8 @@
 """Labelling with GPAW for real through sei.label, and the restart handlers of sei.gpaw.base."""
 
+import json
+import pathlib
+
 import numpy as np
 import pytest
 from aiida import orm
@@ -11,6 +14,7 @@ from aiida_sei.calculations.functions.structures import build_structure_node
 from aiida_sei.calculations.gpaw import GpawCalculation
 from aiida_sei.data import FrameData
 from aiida_sei.runners.gpaw_singlepoint import make_calculator
+from aiida_sei.science.frames import FrameError, read_frames
 from aiida_sei.workchains.gpaw import GpawBaseWorkChain
 from aiida_sei.workchains.label import LabelWorkChain
 
@@ -52,6 +56,11 @@ def test_label_agrees_with_a_direct_gpaw_call(aiida_profile_clean, gpaw_code, ki
     assert np.allclose(frame.get_array('forces'), forces, atol=1e-5)
     assert np.allclose(frame.get_array('stress'), stress, atol=1e-6)
     assert np.abs(forces).max() > 1e-3  # rattled: the forces are not trivially zero
+    iterations = json.loads(calculation.outputs.retrieved.get_object_content('results.json'))['scf_iterations']
+    workdir = pathlib.Path(calculation.get_remote_workdir())
+    assert GpawCalculation.progress(workdir) == f'SCF iteration {iterations}'  # what a run shows while GPAW runs
+    with pytest.raises(FrameError, match='a GPAW text log, which ASE cannot read'):  # rather than ASE's UnboundLocalError
+        read_frames(workdir / 'gpaw.txt')
 
 
 def test_scf_not_converged_is_restarted_with_more_steps_and_less_mixing(aiida_profile_clean, gpaw_code):

@@ -33,6 +33,9 @@ def test_summary_numbers_come_from_the_stored_nodes(pipeline):
     last = results['composition']
     for label, part in fractions.items():
         assert last.get_array(f'{label}__core')[-1] == pytest.approx(part['core'])
+    first = summary['first_frame_fractions']  # the cell as built, before any MD
+    for label, part in first.items():
+        assert last.get_array(f'{label}__core')[0] == pytest.approx(part['core'])
 
 
 def test_the_model_in_production_links_back_to_the_labels(pipeline):
@@ -98,3 +101,55 @@ def test_every_steps_settings_are_input_ports_of_the_interface_node(pipeline):
     assert 'Inputs' in shown and 'protocol' not in shown.split('Outputs')[0]
     for namespace in ('active_learning', 'allegro', 'refinement', 'production', 'classification'):
         assert namespace in shown
+
+
+def test_references_are_md_frames_of_each_crystal_with_the_production_model(pipeline):
+    """The paper's references: 300 K MD of each reference crystal with the model in use, not
+    static cells; then the second pass names unknown clusters by the ordered doped Li2S cell
+    without re-clustering, and leaves the clusters the first pass named as they were."""
+    from aiida.common.links import LinkType
+
+    results, node = pipeline
+    model = results['trajectory'].creator.inputs.model
+    built = next(c for c in node.called if c.process_label == 'StructuresWorkChain').outputs.structures
+    passes = {process.process_label: process for process in node.called if process.process_label in ('label_clustering', 'label_unknown_clusters')}
+    expected = {**node.inputs.classification.references.get_dict(), **node.inputs.classification.second_pass.get_dict()}
+    seen = set()
+    for process in passes.values():
+        for link in process.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all():
+            if link.link_label == 'clustering':
+                continue
+            phase = link.link_label.rsplit('__', 1)[0]
+            md = link.node.creator.inputs.trajectory.creator  # last_frames <- the reference's LAMMPS run
+            assert md.process_label == 'LammpsMdCalculation' and md.inputs.model.uuid == model.uuid
+            assert md.inputs.structure.uuid == built[expected[phase]].uuid
+            assert md.inputs.parameters['temperature'] == 300.0
+            seen.add(phase)
+    assert seen == set(expected)
+    first = passes['label_clustering'].outputs.result.labels
+    second = passes['label_unknown_clusters'].outputs.result.labels
+    assert second == [new if old == 'unknown' else old for old, new in zip(first, second)]
+    assert passes['label_unknown_clusters'].inputs.clustering.uuid == passes['label_clustering'].outputs.result.uuid
+
+
+def test_the_final_model_is_checked_on_its_validation_frames_and_can_be_plotted(pipeline, tmp_path):
+    """The chain compiles the final model for ASE too and runs validate_model on the frames it
+    was validated on: the errors agree with the training's own, and `aiida-sei plot parity` of
+    the model (what a user runs after the demo) finds them."""
+    from click.testing import CliRunner
+
+    from aiida_sei.cli import cli
+
+    results, _ = pipeline
+    errors = results['validation_errors'].get_dict()['all']
+    trained = results['model'].creator.outputs.metrics['validation']
+    assert errors['frames'] == len(results['model'].creator.inputs.validation)
+    assert errors['energy_per_atom_mae'] == pytest.approx(trained['energy_per_atom_mae'], rel=1e-3)
+    assert errors['forces_mae'] == pytest.approx(trained['forces_mae'], rel=1e-3)
+    from aiida.manage import get_manager
+
+    profile = get_manager().get_profile().name
+    shown = CliRunner().invoke(cli, ['--profile', profile, 'plot', 'parity', str(results['model'].pk), '-o', str(tmp_path / 'parity.png')])
+    assert shown.exit_code == 0, shown.output
+    assert (tmp_path / 'parity.png').stat().st_size > 1000
+    assert f'{errors["frames"]:5d} frames' in shown.output

@@ -4,6 +4,7 @@ tiny Allegro model (tests/allegro_fixtures.py), NPT Nosé-Hoover at 300 K on a s
 from __future__ import annotations
 
 import io
+import pathlib
 
 import numpy as np
 import pytest
@@ -67,6 +68,7 @@ def test_npt_run_gives_thermo_with_the_expected_rows_at_300_k(npt_run):
     temperature = thermo.get_array('temperature')
     assert temperature[0] == pytest.approx(300.0, rel=1e-6)  # velocity create scales to exactly T
     assert np.all((temperature > 30.0) & (temperature < 3000.0))
+    assert LammpsMdCalculation.progress(pathlib.Path(node.get_remote_workdir())) == f'step {NPT["steps"]}/{NPT["steps"]}'  # shown while it runs
 
 
 def test_trajectory_holds_every_dumped_frame_with_a_cell_that_moves_under_npt(npt_run, structure):

@@ -19,6 +19,8 @@ DEBIAN_PACKAGES=(
   libeigen3-dev nlohmann-json3-dev googletest libopenblas-dev liblapacke-dev
   # GPAW
   libxc-dev libfftw3-dev
+  # `verdi node graph generate` (graphviz's dot)
+  graphviz
   # `import ovito` (PySide6)
   libgl1 libegl1 libopengl0 libglx0 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
   libgssapi-krb5-2

@@ -6,8 +6,11 @@ GPAW is the open-source DFT engine of the embedded profile. The job runs the sta
 
 from __future__ import annotations
 
+import re
+
 from aiida import orm
 
+from . import read_tail
 from .singlepoint import SinglePointCalculation
 
 #: Parameters the runner needs; values in eV (ecut, smearing width).
@@ -46,6 +49,12 @@ class GpawCalculation(SinglePointCalculation):
         spec.input('parameters', valid_type=orm.Dict, validator=validate_parameters, help='GPAW settings: ecut (eV), xc, smearing (eV), convergence, maxiter, mixer.')
         spec.inputs['metadata']['options']['parser_name'].default = 'sei.gpaw'
         spec.exit_code(410, 'ERROR_SCF_NOT_CONVERGED', message='The SCF cycle did not converge within maxiter steps.')
+
+    @staticmethod
+    def progress(workdir) -> str:
+        """The SCF iteration GPAW's log reached (for progress shown while it runs)."""
+        iterations = re.findall(r'^\|iter:\s*(\d+)\|', read_tail(workdir / 'gpaw.txt'), flags=re.MULTILINE)
+        return f'SCF iteration {iterations[-1]}' if iterations else ''
 
     def runner_input(self) -> dict:
         mesh, _ = self.inputs.kpoints.get_kpoints_mesh()

@@ -9,11 +9,13 @@ text exports; a cluster LAMMPS with the official pair style built in takes ``loa
 
 from __future__ import annotations
 
+import re
+
 from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
-from aiida_sei.calculations import set_serial_defaults
+from aiida_sei.calculations import read_tail, set_serial_defaults
 from aiida_sei.data import CompiledModelData
 from aiida_sei.science import catalogue, lammps_md
 from aiida_sei.science.validation import StructureInputError
@@ -90,6 +92,13 @@ class LammpsMdCalculation(CalcJob):
         spec.exit_code(410, 'ERROR_LOST_ATOMS', message='Atoms were lost: the MD blew up ({message}).')
         spec.exit_code(411, 'ERROR_NAN_THERMO', message='The thermo output turned NaN at step {step}: the MD blew up.')
         spec.exit_code(412, 'ERROR_INCOMPLETE_RUN', message='LAMMPS stopped after {done} of {steps} steps without an error message.')
+
+    @staticmethod
+    def progress(workdir) -> str:
+        """The MD step of LAMMPS's last thermo line, out of the input's `run` steps."""
+        total = re.search(r'^run (\d+)', read_tail(workdir / lammps_md.INPUT_FILE), flags=re.MULTILINE)
+        steps = re.findall(r'^\s*(\d+)\s+-?\d', read_tail(workdir / lammps_md.LOG_FILE), flags=re.MULTILINE)
+        return f'step {steps[-1]}/{total.group(1)}' if steps and total else ''
 
     def prepare_for_submission(self, folder):
         structure, model = self.inputs.structure, self.inputs.model

@@ -13,7 +13,7 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
 
-from aiida_sei.calculations import set_serial_defaults
+from aiida_sei.calculations import read_head, read_tail, set_serial_defaults
 from aiida_sei.data import DatasetData, ModelData
 from aiida_sei.science.allegro import RUN_DIRECTORY, TRAIN_FILE, VALIDATION_FILE
 from aiida_sei.science.frames import write_extxyz
@@ -22,6 +22,8 @@ CONFIG_FILE = 'config.yaml'
 PACKAGE_FILE = 'model.nequip.zip'
 METRICS_FILE = f'{RUN_DIRECTORY}/metrics/version_0/metrics.csv'
 LOG_FILE = f'{RUN_DIRECTORY}/train.log'
+#: the training loss Lightning logs every step (shown as progress)
+LOSS_COLUMN = 'train_loss_step/weighted_sum'
 LAST_CHECKPOINT = f'{RUN_DIRECTORY}/last.ckpt'
 RESTART_CHECKPOINT = 'restart.ckpt'
 #: plain retrieve_list entries land under their base names
@@ -68,6 +70,21 @@ class NequipTrainCalculation(CalcJob):
         spec.exit_code(310, 'ERROR_OUT_OF_MEMORY', message='The training ran out of memory.')
         spec.exit_code(400, 'ERROR_OUT_OF_WALLTIME', message='The job hit its walltime before training finished.')
         spec.exit_code(410, 'ERROR_NAN_LOSS', message='The training loss became NaN at epoch {epoch}.')
+
+    @staticmethod
+    def progress(workdir) -> str:
+        """Epochs done out of max_epochs, and the last training loss, from the metrics file
+        (Lightning writes each step's row as it comes; epochs count from 0)."""
+        lines = read_tail(workdir / METRICS_FILE).splitlines()
+        header = read_head(workdir / METRICS_FILE).split(',')
+        rows = [line.split(',') for line in lines[1:] if len(line.split(',')) == len(header)]
+        if not rows or not rows[-1][0].isdigit():
+            return ''
+        config = yaml.safe_load(read_tail(workdir / CONFIG_FILE, size=1 << 20) or '{}')
+        text = f'epoch {int(rows[-1][0]) + 1}/{config.get("trainer", {}).get("max_epochs", "?")}'
+        column = header.index(LOSS_COLUMN) if LOSS_COLUMN in header else None
+        losses = [row[column] for row in rows if column is not None and row[column]]
+        return f'{text}, loss {float(losses[-1]):.4g}' if losses else text
 
     def prepare_for_submission(self, folder):
         write_extxyz([f.get_frame() for f in self.inputs.dataset.iter_frames()], folder.get_abs_path(TRAIN_FILE))

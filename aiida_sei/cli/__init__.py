@@ -12,7 +12,7 @@ import click
 
 from aiida_sei.cli.launch import launch_command
 from aiida_sei.cli.report import (
-    echo_interface_summary, plot_composition_command, plot_uncertainty_command, report_command, status_command, write_interface_outputs,
+    echo_interface_summary, plot_composition_command, run_folder, plot_uncertainty_command, report_command, status_command, write_interface_outputs,
 )
 from aiida_sei.science import catalogue
 from aiida_sei.science.validation import StructureInputError
@@ -27,7 +27,19 @@ def load_profile(ctx: click.Context):
     return ensure_profile(ctx.find_root().params['profile'], echo=lambda line: click.echo(f'[setup] {line}', err=True))
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """A usage error is one line, the message and where help is, instead of click's usage block."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            if error.ctx is None:
+                raise
+            raise click.UsageError(f'{error.format_message()} (see `{error.ctx.command_path} --help`)') from None
+
+
+@click.group(cls=OneLineErrors)
 @click.option(
     '--profile',
     default=lambda: os.environ.get(PROFILE_ENV, 'sei'),
@@ -56,7 +68,7 @@ def setup(ctx, postgres, db_host, db_port, db_name, db_user, db_password, broker
     from aiida import orm
     from aiida.common.exceptions import StorageMigrationError
 
-    from aiida_sei.profile import ProfileMismatch, ensure_profile, postgres_backends
+    from aiida_sei.profile import ProfileMismatch, ensure_profile, hide_imported_codes, postgres_backends
 
     backends = None
     if postgres:
@@ -69,7 +81,9 @@ def setup(ctx, postgres, db_host, db_port, db_name, db_user, db_password, broker
         raise click.ClickException(str(exception)) from None
     except StorageMigrationError as exception:
         raise click.ClickException(f'{exception}\n(is PostgreSQL running with that database and role? see tools/services.sh)') from None
-    codes = orm.QueryBuilder().append(orm.InstalledCode, project=['label']).all(flat=True)
+    hide_imported_codes(echo=lambda line: click.echo(f'[setup] {line}', err=True))
+    codes = orm.QueryBuilder().append(orm.Computer, filters={'label': 'localhost'}, tag='computer').append(
+        orm.InstalledCode, with_computer='computer', project=['label']).all(flat=True)
     click.echo(f'profile `{profile.name}` ready: storage {profile.storage_backend}, broker {profile.process_control_backend}')
     click.echo(f'codes on localhost: {", ".join(sorted(codes)) or "none"}')
 
@@ -189,7 +203,8 @@ def plot_parity(ctx, pk, output):
     except TypeError as exception:
         raise click.ClickException(str(exception)) from None
     if not runs:
-        raise click.ClickException(f'node {pk} has no validate_model run yet')
+        raise click.ClickException(f'node {pk} has no validate_model run yet: sei.interface runs one of its final model; for another, '
+                                   'validate_model(compiled, dataset) of aiida_sei.calculations.functions.validation with the model compiled for `ase`')
     parity, errors = runs[0].outputs.parity, runs[0].outputs.errors.get_dict()
     parity_plot(parity.base.attributes.get('systems'), parity.get_array('energy_per_atom_reference'),
                 parity.get_array('energy_per_atom_predicted'), parity.get_array('force_reference'),
@@ -284,7 +299,7 @@ STAND_IN_LABELS = {'label': {'backend': 'ase', 'protocol': 'universal'}, 'refine
 
 
 @cli.command()
-@click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default='demo-output', show_default=True, help='Directory for the figures, dataset and summary.')
+@click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default=None, help='Directory for the figures, dataset and summary [default: demo-output/sei-interface-<PK>].')
 @click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.interface (demo or paper).')
 @click.option('--labels', type=click.Choice(['gpaw', 'chgnet']), default='gpaw', show_default=True, help='GPAW DFT labels, or CHGNet stand-ins (a universal potential, not DFT: the machinery in a few minutes).')
 @click.pass_context
@@ -310,6 +325,7 @@ def demo(ctx, output, protocol, labels):
     node = run_in_process(builder, announce)  # report lines as `[pk] message`
     if not node.is_finished_ok:
         raise click.ClickException(f'sei.interface<{node.pk}> failed: {node.exit_message} (verdi -p {profile.name} process report {node.pk})')
+    output = output or run_folder(node, pathlib.Path('demo-output'))
     write_interface_outputs(node.outputs, output)
     echo_interface_summary(node, node.outputs.summary.get_dict(), output, profile.name)
 

@@ -106,21 +106,24 @@ def dataset():
 @click.option('--dft/--not-dft', 'is_dft', default=IMPORT_DEFAULTS['is_dft'], show_default=True, help='Whether the labels are DFT.')
 @click.option('--allow-truncated', is_flag=True, help='Import the complete ionic steps of a VASP file that was cut off (marked source_complete=false).')
 @click.option('--allow-unconverged', is_flag=True, help='Import VASP steps whose SCF stopped at NELM (marked converged=false; their forces are wrong).')
+@click.option('--settings-label', help='Your name for the level of theory of a file that does not record it (extxyz), e.g. "PBE 500 eV, Smith 2024"; part of the frames\' settings hash.')
 @decorators.with_dbenv()
-def dataset_import(path, fmt, system, origin, backend, is_dft, allow_truncated, allow_unconverged):
+def dataset_import(path, fmt, system, origin, backend, is_dft, allow_truncated, allow_unconverged, settings_label):
     """Import frames labelled outside AiiDA (extxyz, FLARE _dft.xyz, vasprun.xml, OUTCAR)."""
     from aiida_sei.calculations.functions.dataset import import_frames_file
     from aiida_sei.science.frames import FrameError
 
     metadata = {'origin': origin, 'is_dft': is_dft}
-    options = {'format': fmt, 'system': system, 'backend': backend, 'allow_truncated': allow_truncated, 'allow_unconverged': allow_unconverged}
+    options = {'format': fmt, 'system': system, 'backend': backend, 'allow_truncated': allow_truncated,
+               'allow_unconverged': allow_unconverged, 'settings_label': settings_label}
     metadata.update({k: v for k, v in options.items() if v})
     try:
         result = import_frames_file(path, **metadata)
     except (FrameError, ValueError) as exception:
         raise click.ClickException(str(exception)) from None
     node = result['dataset']
-    flagged = {key: node.base.attributes.get(key) for key in ('unconverged_frames', 'from_truncated_files') if node.base.attributes.get(key)}
+    flagged = {key: node.base.attributes.get(key) for key in ('unconverged_frames', 'from_truncated_files', 'frames_without_stress')
+               if node.base.attributes.get(key)}
     click.echo(f'dataset<{node.pk}>: {len(node)} frames from {path} {node.base.attributes.get("systems")}' + (f'; flagged: {flagged}' if flagged else ''))
 
 

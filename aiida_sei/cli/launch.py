@@ -265,41 +265,44 @@ def describe(value):
     return value
 
 
-class EchoReports(logging.Handler):
-    """Echoes the report lines of processes running in this interpreter as they are logged."""
-
-    def emit(self, record):
-        pk = getattr(record, 'dbnode_id', None)
-        if pk is not None:  # a process's report, not AiiDA's own messages
-            click.echo(f'[{pk}] {record.getMessage()}')
-
-
 def _not_a_report(record) -> bool:
     return getattr(record, 'dbnode_id', None) is None
 
 
 def run_in_process(builder, announce=None):
-    """Run ``builder`` here; its processes' report lines are echoed as ``[pk] message`` (AiiDA's
-    own console handlers skip them meanwhile, so each line shows once). ``announce(node)`` is
-    called once the process has its node, before it runs. Returns the node."""
-    from aiida.common.log import LOG_LEVEL_REPORT
+    """Run ``builder`` here, showing progress (aiida_sei.cli.progress): report lines as
+    ``elapsed Class<pk> message`` (AiiDA's own console handlers skip them meanwhile, so each line
+    shows once) and the jobs in flight when the log is quiet. ``announce(node)`` is called once
+    the process has its node, before it runs. Returns the node."""
     from aiida.engine.utils import instantiate_process
     from aiida.manage import get_manager
 
+    from aiida_sei.cli.progress import ProgressLog
+
     logger = logging.getLogger('aiida')  # process nodes log here, with their pk as dbnode_id
     consoles = [h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
-    handler = EchoReports(level=LOG_LEVEL_REPORT)
+    runner = get_manager().create_runner(communicator=None)  # a local runner, as run_get_node makes: no broker needed
+    process = instantiate_process(runner, builder)
+    progress = ProgressLog(start=process.node.ctime.timestamp())
+
+    pending = []
+
+    def tick():
+        progress.tick()
+        pending[:] = [runner.loop.call_later(1.0 if progress.terminal else 5.0, tick)]
+
     for console in consoles:
         console.addFilter(_not_a_report)
-    logger.addHandler(handler)
+    logger.addHandler(progress)
     try:
-        runner = get_manager().create_runner(communicator=None)  # a local runner, as run_get_node makes: no broker needed
-        process = instantiate_process(runner, builder)
         if announce is not None:
             announce(process.node)
+        pending.append(runner.loop.call_later(1.0, tick))
         return runner.run_get_node(process)[1]
     finally:
-        logger.removeHandler(handler)
+        for handle in pending:
+            handle.cancel()
+        logger.removeHandler(progress)
         for console in consoles:
             console.removeFilter(_not_a_report)
 

@@ -14,6 +14,11 @@ SEI_PROCESS_TYPES = ('aiida.workflows:sei.', 'aiida.calculations:sei.')
 
 # -- sei.interface: the demo's outputs ------------------------------------------------------
 
+def run_folder(node, parent: pathlib.Path = pathlib.Path('.')) -> pathlib.Path:
+    """Where a run's files go unless told: named by the run, so that no run overwrites another's."""
+    return parent / f'sei-interface-{node.pk}'
+
+
 def write_interface_outputs(results, output: pathlib.Path) -> None:
     """Dataset, summary, last production frame and composition figure of a sei.interface run
     (``results``: its outputs, a dict or the node's ``outputs``) into ``output``. Stores nothing:
@@ -28,15 +33,25 @@ def write_interface_outputs(results, output: pathlib.Path) -> None:
     composition_figure(results['composition'], output / 'composition.png')
 
 
+def model_errors(metrics: dict) -> str:
+    """``E MAE .. meV/atom, F RMSE .. eV/Å, stress MAE .. GPa`` of a metrics dict (None: not measured)."""
+    def value(key, scale, unit, digits):
+        number = metrics.get(key)
+        return 'n/a' if number is None else f'{scale * number:.{digits}f} {unit}'
+    return (f'E MAE {value("energy_per_atom_mae", 1000, "meV/atom", 1)}, F RMSE {value("forces_rmse", 1, "eV/Å", 3)}, '
+            f'stress MAE {value("stress_mae", 160.21766, "GPa", 2)}')
+
+
 def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: str) -> None:
-    metrics = summary['model_metrics']
-    validation = {k: v for k, v in metrics.items() if k.startswith('validation')} or metrics
     click.echo(f'sei.interface<{node.pk}> finished:')
     click.echo(f'  frames: {summary["frames"]} ({summary["dft_frames"]} DFT) {summary["frames_per_system"]}')
-    click.echo(f'  model metrics: {json.dumps(validation)}')
+    click.echo(f'  model errors on the validation frames: {model_errors(summary["model_metrics"].get("validation", {}))}')
     click.echo(f'  production: {summary["atoms"]} atoms, {summary["md_steps"]} steps = {summary["md_time_ps"]:.3f} ps, {summary["md_frames"]} frames')
-    fractions = {label: round(parts['core'] + parts['non_core'], 3) for label, parts in summary['phase_fractions'].items()}
-    click.echo(f'  phase fractions of the last frame (all Li): {fractions}')
+    for which in ('first', 'last'):
+        parts = summary.get('first_frame_fractions') if which == 'first' else summary['phase_fractions']
+        if parts is not None:  # runs stored before the first frame was classified lack it
+            fractions = ', '.join(f'{label} {part["core"] + part["non_core"]:.2f}' for label, part in parts.items())
+            click.echo(f'  Li of the {which} frame by phase (core + non-core): {fractions}')
     click.echo(f'  written to {output}/: composition.png, dataset.extxyz, last_frame.extxyz, summary.json')
     click.echo(f'  everything is in profile `{profile}`: verdi -p {profile} process status {node.pk}')
 
@@ -225,7 +240,7 @@ def report_command(load_profile):
         echo_header(node)
         kind = node.process_type or ''
         if kind == 'aiida.workflows:sei.interface' and node.is_finished_ok:
-            output = output or pathlib.Path(f'sei-interface-{node.pk}')
+            output = output or run_folder(node)
             write_interface_outputs(node.outputs, output)
             echo_interface_summary(node, node.outputs.summary.get_dict(), output, profile.name)
         elif kind == 'aiida.workflows:sei.active_learning':

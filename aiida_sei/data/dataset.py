@@ -40,6 +40,7 @@ class DatasetData(Data):
                 'all_dft': all(frame.base.attributes.get('is_dft', False) for frame in frames),
                 # frames imported on request although their SCF did not converge, or from a cut-off file
                 'unconverged_frames': sum(frame.base.attributes.get('converged', True) is False for frame in frames),
+                'frames_without_stress': sum(frame.base.attributes.get('has_stress', True) is False for frame in frames),
                 'from_truncated_files': sum(frame.base.attributes.get('source_complete', True) is False for frame in frames),
                 'settings_hashes': dict(Counter(frame.base.attributes.get('settings_hash', None) or 'unknown' for frame in frames)),
                 'theories': dict(Counter(frame.base.attributes.get('theory_hash', None) or 'unknown' for frame in frames)),

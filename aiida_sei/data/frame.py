@@ -116,6 +116,7 @@ class FrameData(ArrayData):
                 'energy': float(frame.energy),
                 'energy_per_atom': float(frame.energy) / frame.n_atoms,
                 'n_atoms': frame.n_atoms,
+                'has_stress': frame.has_stress,  # False: labelled with energy and forces only
                 'formula': ''.join(f'{s}{n}' for s, n in counts.items()),
                 'elements': sorted(counts),
                 'structure_hash': structure_hash(frame.numbers, frame.positions, frame.cell),

@@ -68,16 +68,25 @@ def allegro_model(species: list[str], architecture: dict, seed: int, model_dtype
     return model
 
 
-def training_config(species: list[str], protocol: dict) -> dict:
-    """The full `nequip-train` config for ``species`` from protocol inputs (see allegro.yaml)."""
+def training_config(species: list[str], protocol: dict, stress: bool = True) -> dict:
+    """The full `nequip-train` config for ``species`` from protocol inputs (see allegro.yaml).
+
+    ``stress=False`` (some frames were labelled without stress, which is NaN in their files):
+    the stress term leaves the loss and the metrics' weighted sum, and stress errors are reported
+    over the frames that have one. nequip weighs loss terms per batch, not per frame, and a
+    NaN-masked term is NaN for a batch of stress-less frames, so this is all-or-nothing.
+    """
     architecture, training = protocol['architecture'], protocol['training']
     seed = protocol['seed']
     species = sorted(species)
     loader = {'_target_': 'torch.utils.data.DataLoader', 'batch_size': training['batch_size']}
     metrics = {
         '_target_': 'nequip.train.EnergyForceStressMetrics',
-        'coeffs': {'per_atom_energy_mae': 1.0, 'forces_mae': 1.0, 'stress_mae': 1.0},
+        'coeffs': {'per_atom_energy_mae': 1.0, 'forces_mae': 1.0, 'stress_mae': 1.0 if stress else None},
+        'ignore_nan': {'stress': not stress},
     }
+    loss = {'_target_': 'nequip.train.EnergyForceStressLoss', 'per_atom_energy': True,
+            'coeffs': {**training['loss_coeffs'], **({} if stress else {'stress': None})}, 'ignore_nan': {'stress': not stress}}
     return {
         'run': ['train'],
         'seed': seed,
@@ -109,6 +118,7 @@ def training_config(species: list[str], protocol: dict) -> dict:
                 'save_dir': '${hydra:runtime.output_dir}',
                 'name': 'metrics',
                 'version': 0,
+                'flush_logs_every_n_steps': 1,  # rows on disk as they come: progress while it trains
             },
             'callbacks': [
                 {
@@ -122,7 +132,10 @@ def training_config(species: list[str], protocol: dict) -> dict:
         },
         'training_module': {
             '_target_': 'nequip.train.EMALightningModule',
-            'loss': {'_target_': 'nequip.train.EnergyForceStressLoss', 'per_atom_energy': True, 'coeffs': dict(training['loss_coeffs'])},
+            # the packaged (evaluation) model is the moving average of the weights: with 0.999 it
+            # is ~98 % the initial weights after 20 steps, so short trainings need a lower decay
+            'ema_decay': training.get('ema_decay', 0.999),
+            'loss': loss,
             'val_metrics': metrics,
             'train_metrics': metrics,
             'optimizer': {'_target_': 'torch.optim.Adam', 'lr': training['learning_rate']},

@@ -141,6 +141,23 @@ def label_clusters(clustering: Clustering, references: dict[str, np.ndarray]) ->
     """Label each cluster by the reference environments that land in its core (majority), or
     ``unknown``; references are assigned without re-clustering. Sets and returns
     ``clustering.labels``."""
+    votes = _core_votes(clustering, references)
+    clustering.labels = [vote.most_common(1)[0][0] if vote else UNKNOWN for vote in votes]
+    return clustering.labels
+
+
+def label_unknown_clusters(clustering: Clustering, references: dict[str, np.ndarray]) -> list[str]:
+    """The paper's second pass: clusters still ``unknown`` take the label of the reference
+    environments that land in their core (e.g. the ordered Li2S(1-2x)PxClx approximants); the
+    labelled clusters keep theirs and nothing is re-clustered. Sets and returns ``clustering.labels``."""
+    votes = _core_votes(clustering, references)
+    clustering.labels = [vote.most_common(1)[0][0] if label == UNKNOWN and vote else label
+                         for label, vote in zip(clustering.labels, votes)]
+    return clustering.labels
+
+
+def _core_votes(clustering: Clustering, references: dict[str, np.ndarray]) -> list[Counter]:
+    """Per cluster, how many environments of each reference land in its core."""
     empty = [label for label, descriptors in references.items() if len(descriptors) == 0]
     if empty:
         raise ValueError(f'reference(s) {", ".join(empty)} hold no Li: the descriptors are Li-centred, so they would label nothing')
@@ -149,8 +166,7 @@ def label_clusters(clustering: Clustering, references: dict[str, np.ndarray]) ->
         clusters, core = assign(clustering, descriptors)
         for cluster in clusters[core]:
             votes[cluster][label] += 1
-    clustering.labels = [vote.most_common(1)[0][0] if vote else UNKNOWN for vote in votes]
-    return clustering.labels
+    return votes
 
 
 def label_fractions(labels, core, names=None) -> dict[str, dict[str, float]]:

@@ -10,11 +10,19 @@ def _mae_rmse(errors) -> tuple[float, float]:
     return float(np.mean(np.abs(errors))), float(np.sqrt(np.mean(errors**2)))
 
 
+def _stress_mae_rmse(errors) -> tuple[float | None, float | None]:
+    """Over the frames labelled with a stress (the others' errors are NaN); None if none was."""
+    errors = np.asarray(errors, float).ravel()
+    known = errors[~np.isnan(errors)]
+    return _mae_rmse(known) if known.size else (None, None)
+
+
 def errors_by_system(systems, n_atoms, energy_reference, energy_predicted, force_errors, stress_errors) -> dict:
     """MAE and RMSE of energy per atom (eV), forces (eV/Å) and stress (eV/Å^3) for each system
     and for all frames together (key ``all``).
 
-    ``force_errors`` and ``stress_errors`` hold one array per frame (predicted - reference).
+    ``force_errors`` and ``stress_errors`` hold one array per frame (predicted - reference);
+    a frame labelled without stress has NaN stress errors and counts for energy and forces only.
     """
     systems = np.asarray(systems)
     energy_errors = (np.asarray(energy_predicted) - np.asarray(energy_reference)) / np.asarray(n_atoms)
@@ -24,7 +32,7 @@ def errors_by_system(systems, n_atoms, energy_reference, energy_predicted, force
         picked = np.flatnonzero(mask)
         energy = _mae_rmse(energy_errors[mask])
         forces = _mae_rmse(np.concatenate([np.ravel(force_errors[i]) for i in picked]))
-        stress = _mae_rmse(np.concatenate([np.ravel(stress_errors[i]) for i in picked]))
+        stress = _stress_mae_rmse(np.concatenate([np.ravel(stress_errors[i]) for i in picked]))
         table[system] = {
             'frames': int(mask.sum()),
             'energy_per_atom_mae': energy[0],

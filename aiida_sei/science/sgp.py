@@ -69,9 +69,11 @@ def flare_stress(stress_3x3) -> np.ndarray:
 
 def add_frame(sgp: SparseGP, atoms: Atoms, energy: float, forces, stress_3x3, atom_indices) -> None:
     """Add a labelled frame to the training set, with the environments of ``atom_indices`` as
-    sparse points (the atoms whose uncertainty passed the threshold)."""
+    sparse points (the atoms whose uncertainty passed the threshold). A frame without stress
+    (all NaN) adds energy and forces only."""
+    stress = None if np.all(np.isnan(stress_3x3)) else flare_stress(stress_3x3)
     sgp.model.update_db(atoms, np.asarray(forces, float), custom_range=[int(i) for i in atom_indices],
-                        energy=float(energy), stress=flare_stress(stress_3x3), mode='specific')
+                        energy=float(energy), stress=stress, mode='specific')
 
 
 def train(sgp: SparseGP) -> str:

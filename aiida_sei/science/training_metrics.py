@@ -60,8 +60,13 @@ def best_epoch_metrics(curve: dict[str, list]) -> dict:
     return {
         'epochs': len(curve['epoch']),
         'best_epoch': int(curve['epoch'][best]),
-        **{split: {ours: curve[f'{split}_{ours}'][best] for ours in METRICS.values()} for split in SPLITS},
+        **{split: {ours: _known(curve[f'{split}_{ours}'][best]) for ours in METRICS.values()} for split in SPLITS},
     }
+
+
+def _known(value):
+    """None for a metric with nothing to measure (stress of a split whose frames have none)."""
+    return None if value is None or math.isnan(value) else value
 
 
 def package_metadata(package_bytes: bytes) -> dict:

@@ -123,7 +123,11 @@ class AllegroTrainingWorkChain(ProtocolMixin, BaseRestartWorkChain):
         shifts = energy_shifts(train.dataset, train.validation, self.inputs.energy_shifts)
         self.out('energy_shifts_used', shifts)
         self.report(f'energy shifts (eV) {", ".join(f"{s} {v:.4f}" for s, v in shifts["shifts"].items())}: {shifts["source"]}')
-        self.ctx.inputs.config = orm.Dict(training_config(species, self._settings(shifts['shifts'])))
+        without_stress = sum(data.base.attributes.get('frames_without_stress', 0) for data in (train.dataset, train.validation))
+        if without_stress:
+            self.report(f'{without_stress} of {len(train.dataset) + len(train.validation)} frames have no stress: '
+                        'training on energies and forces only (stress errors over the frames that have one)')
+        self.ctx.inputs.config = orm.Dict(training_config(species, self._settings(shifts['shifts']), stress=not without_stress))
 
     def _settings(self, shifts: dict) -> dict:
         architecture = {**self.inputs.architecture.get_dict(), 'per_type_energy_shifts': shifts}

@@ -14,13 +14,19 @@ adds what earlier steps made: structures, datasets and models.
 
 from __future__ import annotations
 
+import re
+
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, calcfunction, if_
 
-from aiida_sei.calculations.functions.classification import classify_structure, classify_trajectory, cluster_environments, label_clustering
+from aiida_sei.calculations.functions.classification import (
+    classify_structure, classify_trajectory, cluster_environments, label_clustering, label_unknown_clusters,
+)
 from aiida_sei.calculations.functions.dataset import check_fractions, split
+from aiida_sei.calculations.functions.validation import validate_model
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
+from aiida_sei.science.classification import UNKNOWN
 from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles, recursive_merge
 from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
@@ -35,7 +41,10 @@ def validate_split(value, _):
     try:
         check_fractions({key: value[key] for key in ('train', 'validation')})
     except (KeyError, ValueError) as exception:
-        return f'split: {exception} (give train, validation and seed)'
+        return f'split: {exception} (give train, validation and seed; by_system optional)'
+    unknown = set(value.get_dict()) - {'train', 'validation', 'seed', 'by_system'}
+    if unknown:
+        return f'split: unknown keys {sorted(unknown)}; known: train, validation, seed, by_system'
     return None
 
 
@@ -48,14 +57,40 @@ def validate_classification_settings(value, _):
     return None
 
 
+def validate_reference_md(value, _):
+    """`frames` (a positive integer) and LAMMPS parameters (checked with the production's)."""
+    frames = value.get_dict().get('frames')
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+        return f'reference_md: `frames` must be a positive integer (how many of its last frames are references), got {frames!r}'
+    return None
+
+
+def validate_phases(value, _):
+    """Phase names become link labels of the labelling calcfunction's inputs."""
+    bad = [name for name in value.get_dict() if not re.fullmatch(r'[A-Za-z][A-Za-z0-9_]*', name)]
+    if bad:
+        return f'phase names {bad} must be letters, digits and underscores (they label provenance links)'
+    return None
+
+
 def validate_inputs(inputs, _):
-    """Every structure a step names is one that `structures` builds."""
+    """Every structure a step names is one that `structures` builds; the reference MD's parameters
+    are valid LAMMPS parameters."""
     built = set(inputs['structures']['structures'].get_dict())
+    classification = inputs['classification']
     named = {
         'active_learning.systems': inputs['active_learning']['systems'].get_list(),
         'production.system': [inputs['production']['system'].value],
-        'classification.references': list(inputs['classification']['references'].get_dict().values()),
+        'classification.references': list(classification['references'].get_dict().values()),
+        'classification.second_pass': list(classification['second_pass'].get_dict().values()) if 'second_pass' in classification else [],
     }
+    if 'reference_md' in classification:
+        from aiida_sei.science.lammps_md import MdSettingsError, md_settings
+
+        try:
+            md_settings(reference_md_parameters(inputs['production']['parameters'], classification['reference_md']))
+        except MdSettingsError as exception:
+            return f'classification.reference_md: {exception}'
     if inputs.get('refinement'):
         named['refinement.interface_system'] = [inputs['refinement']['interface_system'].value]
         named['refinement.product_systems'] = inputs['refinement']['product_systems'].get_list()
@@ -64,6 +99,19 @@ def validate_inputs(inputs, _):
         if unknown:
             return f'{port} names {", ".join(unknown)}, which `structures` does not build (it builds {", ".join(sorted(built))})'
     return None
+
+
+def reference_md_parameters(production: orm.Dict, reference_md: orm.Dict) -> dict:
+    """The LAMMPS parameters of a reference crystal's MD: the production's, under those of
+    ``reference_md`` (all of its keys but `frames`)."""
+    return {**production.get_dict(), **{k: v for k, v in reference_md.get_dict().items() if k != 'frames'}}
+
+
+@calcfunction
+def last_frames(trajectory: orm.TrajectoryData, count: orm.Int) -> dict:
+    """The last ``count`` frames of ``trajectory`` as structures (those furthest from the start)."""
+    first = max(0, trajectory.numsteps - count.value)
+    return {f'frame_{index:05d}': trajectory.get_step_structure(index) for index in range(first, trajectory.numsteps)}
 
 
 @calcfunction
@@ -76,9 +124,11 @@ def trajectory_frames(trajectory: orm.TrajectoryData, count: orm.Int) -> dict:
 
 
 @calcfunction
-def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajectory: orm.TrajectoryData, composition: orm.Dict) -> orm.Dict:
+def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajectory: orm.TrajectoryData, composition: orm.Dict,
+              first: orm.Dict) -> orm.Dict:
     """The run in numbers, from its nodes: frames and DFT calls, model errors, MD length, and the
-    last frame's phase fractions (all Li and the SEI region)."""
+    phase fractions of the first frame (the cell as built: Li metal and electrolyte) and of the
+    last (all Li and the SEI region)."""
     frames = list(dataset.iter_frames())
     times = trajectory.get_array('times') if 'times' in trajectory.get_arraynames() else [0.0]
     return orm.Dict({
@@ -90,6 +140,7 @@ def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajector
         'md_time_ps': float(times[-1]),
         'md_frames': trajectory.numsteps,
         'atoms': len(trajectory.symbols),
+        'first_frame_fractions': first['fractions'],
         'phase_fractions': composition['fractions'],
         'sei_fractions': composition.get('sei_fractions'),
         'sei_composition': composition.get('sei_composition'),
@@ -101,7 +152,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
 
     _protocol_file = 'interface'
     #: Overrides of the steps' own protocols are checked by those work chains, not here.
-    _open_keys = ('label', 'active_learning.overrides', 'allegro.overrides', 'refinement.overrides', 'production.parameters', 'classification.settings')
+    _open_keys = ('label', 'active_learning.overrides', 'allegro.overrides', 'refinement.overrides', 'production.parameters', 'classification.settings',
+                  'classification.reference_md', 'classification.second_pass')
     CODES = CODES
 
     @classmethod
@@ -127,7 +179,14 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         spec.input_namespace('classification', help='ACE -> PAk -> DPA on frames of the production run.')
         spec.input('classification.frames', valid_type=orm.Int, help='Frames of the trajectory the clustering is fitted on.')
         spec.input('classification.settings', valid_type=orm.Dict, validator=validate_classification_settings, help='Descriptor and clustering settings (n_components, Z, ...).')
-        spec.input('classification.references', valid_type=orm.Dict, help='Phase name -> which of `structures` is its reference crystal.')
+        spec.input('classification.references', valid_type=orm.Dict, validator=validate_phases, help='Phase name -> which of `structures` is its reference crystal.')
+        spec.input('classification.reference_md', valid_type=orm.Dict, required=False, validator=validate_reference_md,
+                   help='MD of each reference crystal with the production model before it labels clusters (the paper: 300 K): '
+                        'LAMMPS parameters over the production\'s, and `frames`, how many of its last dumped frames are '
+                        'the reference. Absent: the static cells.')
+        spec.input('classification.second_pass', valid_type=orm.Dict, required=False, validator=validate_phases,
+                   help='Phase name -> which of `structures` names the clusters still unknown after the first pass, '
+                        'without re-clustering (the paper: the ordered Li2S(1-2x)PxClx cells).')
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.build_structures,
@@ -144,6 +203,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         spec.output('model', help='The final Allegro model (packaged).')
         spec.output('trajectory', valid_type=orm.TrajectoryData, help='The production trajectory.')
         spec.output('composition', valid_type=orm.ArrayData, help='Phase fractions of every production frame (Fig. 4c).')
+        spec.output('validation_errors', valid_type=orm.Dict, help='Errors of the compiled final model on its validation frames, per system (validate_model).')
         spec.output('summary', valid_type=orm.Dict, help='The run in numbers.')
         spec.exit_code(400, 'ERROR_STEP_FAILED', message='The {step} step failed: {message}')
 
@@ -171,7 +231,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         builder.production = {'code': codes['lammps'], 'parameters': orm.Dict(step['parameters']), 'system': orm.Str(step['system']),
                               'metadata': {'options': {**step['options'], **(options or {})}}}
         step = inputs['classification']
-        builder.classification = {'frames': orm.Int(step['frames']), 'settings': orm.Dict(step['settings']), 'references': orm.Dict(step['references'])}
+        builder.classification = {'frames': orm.Int(step['frames']), 'settings': orm.Dict(step['settings']), 'references': orm.Dict(step['references']),
+                                  **{key: orm.Dict(step[key]) for key in ('reference_md', 'second_pass') if step.get(key)}}
         return builder
 
     # -- helpers ---------------------------------------------------------------------------
@@ -210,7 +271,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
 
     def _train(self, dataset):
         settings = self.inputs.split.get_dict()
-        parts = split(dataset, {'train': settings['train'], 'validation': settings['validation']}, seed=settings['seed'])
+        parts = split(dataset, {'train': settings['train'], 'validation': settings['validation']}, seed=settings['seed'],
+                      by_system=settings.get('by_system', False))
         inputs = self.exposed_inputs(AllegroTrainingWorkChain, 'allegro')
         inputs['train'] = {**inputs['train'], 'dataset': parts['train'], 'validation': parts['validation']}
         return self.submit(AllegroTrainingWorkChain, **inputs)
@@ -241,41 +303,84 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             if error := self._failed('refinement', self.ctx.refinement):
                 return error
             self.ctx.dataset, self.ctx.model = self.ctx.refinement.outputs.dataset, self.ctx.refinement.outputs.model
-        node = self.submit(NequipCompileCalculation, **self.exposed_inputs(NequipCompileCalculation, 'compile'), model=self.ctx.model)
-        self.report(f'5. compiling the model for LAMMPS: {node.process_label}<{node.pk}>')
-        return ToContext(compiled=node)
+        inputs = self.exposed_inputs(NequipCompileCalculation, 'compile')
+        node = self.submit(NequipCompileCalculation, **inputs, model=self.ctx.model)
+        for_ase = self.submit(NequipCompileCalculation, **{**inputs, 'target': orm.Str('ase'), 'device': orm.Str('cpu')}, model=self.ctx.model)
+        self.report(f'5. compiling the model for LAMMPS: {node.process_label}<{node.pk}>, '
+                    f'and for ASE to check it on the validation frames: {for_ase.process_label}<{for_ase.pk}>')
+        return ToContext(compiled=node, compiled_ase=for_ase)
 
     def production(self):
-        if error := self._failed('compilation', self.ctx.compiled):
+        if error := self._failed('compilation', self.ctx.compiled) or self._failed('compilation for ASE', self.ctx.compiled_ase):
             return error
+        validation = self.ctx.model.creator.inputs.validation  # the frames the final model was validated on
+        self.ctx.validation = validate_model(self.ctx.compiled_ase.outputs.compiled, validation)
+        errors = self.ctx.validation['errors']['all']
+        self.report(f'   the compiled model on its {errors["frames"]} validation frames: E MAE {1000 * errors["energy_per_atom_mae"]:.1f} meV/atom, '
+                    f'F RMSE {errors["forces_rmse"]:.3f} eV/Å (validate_model; parity: aiida-sei plot parity {self.ctx.model.pk})')
         system = self.inputs.production.system.value
         structure = self._structure(system)
         inputs = self.exposed_inputs(LammpsMdCalculation, 'production')
-        node = self.submit(LammpsMdCalculation, **inputs, structure=structure, model=self.ctx.compiled.outputs.compiled)
+        model = self.ctx.compiled.outputs.compiled
+        node = self.submit(LammpsMdCalculation, **inputs, structure=structure, model=model)
         self.report(f'6. production MD of {system} ({len(structure.sites)} atoms, {inputs["parameters"]["steps"]} steps): {node.process_label}<{node.pk}>')
-        return ToContext(production=node)
+        running = {'production': node}
+        if 'reference_md' in self.inputs.classification:
+            parameters = orm.Dict(reference_md_parameters(inputs['parameters'], self.inputs.classification.reference_md))
+            for source in sorted(set(self._phases().values())):
+                running[f'reference_md_{source}'] = self.submit(LammpsMdCalculation, **{**inputs, 'parameters': parameters},
+                                                                structure=self._structure(source), model=model)
+            self.report(f'   and MD of the reference crystals {", ".join(sorted(set(self._phases().values())))} '
+                        f'({parameters["temperature"]} K, {parameters["steps"]} steps) with the same model')
+        return ToContext(**running)
+
+    def _phases(self) -> dict:
+        """Phase name -> structure label of the references, first and second pass."""
+        step = self.inputs.classification
+        return {**step.references.get_dict(), **(step.second_pass.get_dict() if 'second_pass' in step else {})}
+
+    def _references(self, phases: dict) -> dict:
+        """``{phase}__{n}`` -> structure: the last frames of each reference crystal's MD, or the
+        static cell when the protocol runs no reference MD."""
+        references = {}
+        for phase, source in phases.items():
+            if 'reference_md' not in self.inputs.classification:
+                references[f'{phase}__0'] = self._structure(source)
+                continue
+            frames = last_frames(self.ctx[f'reference_md_{source}'].outputs.trajectory, orm.Int(self.inputs.classification.reference_md['frames']))
+            references.update({f'{phase}__{n}': frame for n, (_, frame) in enumerate(sorted(frames.items()))})
+        return references
 
     def classify(self):
         if error := self._failed('production', self.ctx.production):
             return error
+        for source in sorted(set(self._phases().values())):
+            if f'reference_md_{source}' in self.ctx and (error := self._failed(f'reference MD of {source}', self.ctx[f'reference_md_{source}'])):
+                return error
         step = self.inputs.classification
         trajectory = self.ctx.production.outputs.trajectory
         frames = trajectory_frames(trajectory, step.frames)
-        clustering = cluster_environments(step.settings, **frames)
-        references = {f'{label}__0': self._structure(source) for label, source in step.references.get_dict().items()}
-        self.ctx.clustering = label_clustering(clustering, **references)
-        self.ctx.series = classify_trajectory(self.ctx.clustering, trajectory)
-        self.ctx.last = classify_structure(self.ctx.clustering, frames[sorted(frames)[-1]])
-        self.report(f'7. classification: {len(set(self.ctx.clustering.labels))} labels over {len(self.ctx.clustering.labels)} clusters; '
-                    f'last frame {self.ctx.last["fractions"]}')
+        clustering = label_clustering(cluster_environments(step.settings, **frames), **self._references(step.references.get_dict()))
+        if 'second_pass' in step:
+            unknown = clustering.labels.count(UNKNOWN)
+            clustering = label_unknown_clusters(clustering, **self._references(step.second_pass.get_dict()))
+            self.report(f'7. second pass ({", ".join(step.second_pass.get_dict())}): {unknown - clustering.labels.count(UNKNOWN)} '
+                        f'of {unknown} unknown clusters named')
+        self.ctx.clustering = clustering
+        self.ctx.series = classify_trajectory(clustering, trajectory)
+        self.ctx.first = classify_structure(clustering, frames[sorted(frames)[0]])
+        self.ctx.last = classify_structure(clustering, frames[sorted(frames)[-1]])
+        fractions = ', '.join(f'{label} {parts["core"] + parts["non_core"]:.2f}' for label, parts in self.ctx.last['fractions'].items())
+        self.report(f'7. classification: {len(set(clustering.labels))} labels over {len(clustering.labels)} clusters; '
+                    f'Li of the last frame (core + non-core): {fractions}')
         return None
 
     def results(self):
         production = self.ctx.production.outputs
         metrics = self.ctx.model.creator.outputs.metrics  # of the training that made the final model
-        summary = summarise(self.ctx.dataset, metrics, production.thermo, production.trajectory, self.ctx.last)
+        summary = summarise(self.ctx.dataset, metrics, production.thermo, production.trajectory, self.ctx.last, self.ctx.first)
         for name, node in (('dataset', self.ctx.dataset), ('model', self.ctx.model), ('trajectory', production.trajectory),
-                           ('composition', self.ctx.series), ('summary', summary)):
+                           ('composition', self.ctx.series), ('validation_errors', self.ctx.validation['errors']), ('summary', summary)):
             self.out(name, node)
         self.report(f'done: summary<{summary.pk}>')
 

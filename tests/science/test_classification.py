@@ -4,7 +4,9 @@ well-separated Gaussian blobs standing for phases (the ACE-descriptor tests use 
 import numpy as np
 import pytest
 
-from aiida_sei.science.classification import UNKNOWN, assign, classify, fit_clustering, label_clusters, label_fractions
+from aiida_sei.science.classification import (
+    UNKNOWN, assign, classify, fit_clustering, label_clusters, label_fractions, label_unknown_clusters,
+)
 
 CENTRES = {name: np.random.default_rng(i).normal(0, 6, 30) for i, name in enumerate(['Li2S', 'LiCl', 'new'])}
 
@@ -48,6 +50,18 @@ def test_unreferenced_cluster_is_unknown_until_its_reference_is_added(clustering
     label_clusters(clustering, {'Li2S': blob('Li2S', 40, 10), 'LiCl': blob('LiCl', 40, 11), 'new': blob('new', 40, 13)})
     assert np.array_equal(clustering.cluster, clusters_before)  # no re-clustering
     assert set(classify(clustering, blob('new', 50, 12))[0]) == {'new'}
+
+
+def test_the_second_pass_names_only_the_unknown_cluster(clustering):
+    """The paper's second pass: a reference added afterwards (here one that also overlaps a
+    labelled phase) names the unknown cluster and leaves the labelled ones as they were."""
+    label_clusters(clustering, {'Li2S': blob('Li2S', 40, 10), 'LiCl': blob('LiCl', 40, 11)})
+    first = list(clustering.labels)
+    doped = np.vstack([blob('new', 40, 13), blob('Li2S', 60, 14)])  # more votes in Li2S's core than in the new one's
+    labels = label_unknown_clusters(clustering, {'Li2S(1-2x)PxClx': doped})
+    assert [new for old, new in zip(first, labels) if old != UNKNOWN] == [old for old in first if old != UNKNOWN]
+    assert labels[first.index(UNKNOWN)] == 'Li2S(1-2x)PxClx'
+    assert set(classify(clustering, blob('new', 50, 12))[0]) == {'Li2S(1-2x)PxClx'}
 
 
 def test_assignment_agrees_with_reclustering():

@@ -8,7 +8,7 @@ from aiida import orm
 from aiida.engine import calcfunction
 
 from aiida_sei.data import ClusteringData
-from aiida_sei.science.classification import classify, fit_clustering, label_clusters, label_fractions
+from aiida_sei.science.classification import classify, fit_clustering, label_clusters, label_fractions, label_unknown_clusters as label_unknown
 from aiida_sei.science.descriptors import ace_basis, li_ace_descriptors
 
 #: Defaults: the paper's descriptor (6 Å, Li/P/S/Cl) and the clustering settings that separated
@@ -37,12 +37,26 @@ def cluster_environments(settings: orm.Dict, **structures) -> ClusteringData:
 def label_clustering(clustering: ClusteringData, **references) -> ClusteringData:
     """A labelled copy of ``clustering``: references are keyword inputs ``<label>__<n>`` holding
     structures of one phase each; no re-clustering."""
+    fitted = clustering.get_clustering()
+    label_clusters(fitted, _reference_descriptors(references, clustering.settings))
+    return ClusteringData.from_clustering(fitted, clustering.settings)
+
+
+@calcfunction
+def label_unknown_clusters(clustering: ClusteringData, **references) -> ClusteringData:
+    """The second pass: a copy of ``clustering`` whose clusters still ``unknown`` are named by the
+    references (``<label>__<n>`` structures, as :func:`label_clustering`); no re-clustering."""
+    fitted = clustering.get_clustering()
+    label_unknown(fitted, _reference_descriptors(references, clustering.settings))
+    return ClusteringData.from_clustering(fitted, clustering.settings)
+
+
+def _reference_descriptors(references: dict, settings: dict) -> dict:
+    """``{label: descriptors}`` of keyword inputs ``<label>__<n>``, the structures of one phase each."""
     by_label: dict[str, list] = {}
     for key in sorted(references):
         by_label.setdefault(key.rsplit('__', 1)[0], []).append(references[key])
-    fitted = clustering.get_clustering()
-    label_clusters(fitted, {label: _descriptors(nodes, clustering.settings) for label, nodes in by_label.items()})
-    return ClusteringData.from_clustering(fitted, clustering.settings)
+    return {label: _descriptors(nodes, settings) for label, nodes in by_label.items()}
 
 
 @calcfunction

@@ -14,7 +14,7 @@ from aiida.engine import calcfunction
 from ase.data import chemical_symbols
 
 from aiida_sei.data import DatasetData, FrameData
-from aiida_sei.science.frames import guess_system, read_frames, write_extxyz
+from aiida_sei.science.frames import guess_system, read_frames, settings_hash, split_indices, write_extxyz
 
 EXPORT_FILENAME = 'dataset.extxyz'
 
@@ -73,27 +73,23 @@ def check_fractions(fractions: dict) -> None:
         raise ValueError(f'split names must be identifiers, got {list(fractions)}')
 
 
-def split(dataset: DatasetData, fractions: dict, seed: int = 0) -> dict:
-    """Check, then split ``dataset`` with :func:`split_dataset` (paper: train 0.9, validation 0.1)."""
+def split(dataset: DatasetData, fractions: dict, seed: int = 0, by_system: bool = False) -> dict:
+    """Check, then split ``dataset`` with :func:`split_dataset` (paper: train 0.9, validation 0.1,
+    at random; ``by_system``: held-out frames only from systems with frames to spare)."""
     check_fractions(fractions)
-    return split_dataset(dataset, orm.Dict({'fractions': fractions, 'seed': seed}))
+    return split_dataset(dataset, orm.Dict({'fractions': fractions, 'seed': seed, **({'by_system': True} if by_system else {})}))
 
 
 @calcfunction
 def split_dataset(dataset: DatasetData, parameters: orm.Dict) -> dict:
-    """Random split into named parts: ``parameters = {fractions: {train: 0.9, validation: 0.1},
-    seed: 0}``. Counts are rounded down except for the last part, which takes the rest."""
+    """Split into named parts: ``parameters = {fractions: {train: 0.9, validation: 0.1}, seed: 0,
+    by_system: false}`` (see :func:`~aiida_sei.science.frames.split_indices`)."""
     fractions = parameters['fractions']
     check_fractions(fractions)
     frames = list(dataset.iter_frames())
-    order = np.random.default_rng(int(parameters.get('seed', 0))).permutation(len(frames))
-    parts, start = {}, 0
-    names = list(fractions)
-    for number, name in enumerate(names):
-        stop = len(frames) if number == len(names) - 1 else start + int(fractions[name] * len(frames))
-        parts[name] = DatasetData([frames[i] for i in sorted(order[start:stop])])
-        start = stop
-    return parts
+    systems = [frame.base.attributes.get('system', None) or 'unknown' for frame in frames]
+    indices = split_indices(systems, fractions, int(parameters.get('seed', 0)), bool(parameters.get('by_system', False)))
+    return {name: DatasetData([frames[i] for i in part]) for name, part in indices.items()}
 
 
 @calcfunction
@@ -110,7 +106,7 @@ def export_dataset(dataset: DatasetData) -> orm.SinglefileData:
 
 
 #: Import options that are not frame metadata: the ASE format, and what to accept from a VASP file.
-IMPORT_OPTIONS = ('format', 'allow_truncated', 'allow_unconverged')
+IMPORT_OPTIONS = ('format', 'allow_truncated', 'allow_unconverged', 'settings_label')
 
 
 def import_frames_file(path, **metadata) -> dict:
@@ -118,7 +114,8 @@ def import_frames_file(path, **metadata) -> dict:
 
     ``metadata``: frame metadata over :data:`IMPORT_DEFAULTS` (origin, is_dft, backend, system,
     condition) and :data:`IMPORT_OPTIONS` (``format``; ``allow_truncated``/``allow_unconverged``
-    import the complete / unconverged steps of a VASP file, marked, instead of refusing it).
+    import the complete / unconverged steps of a VASP file, marked, instead of refusing it;
+    ``settings_label`` names the level of theory of a file that does not record it, as extxyz).
 
     Bad files raise :class:`~aiida_sei.science.frames.FrameError` naming the file and frame, and
     nothing is stored: the import runs in one storage transaction, so a bad frame, an error or an
@@ -148,10 +145,13 @@ def import_frames(file: orm.SinglefileData, settings: orm.Dict) -> dict:
     options = {key: settings.pop(key) for key in IMPORT_OPTIONS if key in settings}
     with file.as_path() as path:
         frames = read_frames(path, fmt=options.get('format'), allow_truncated=options.get('allow_truncated', False),
-                             allow_unconverged=options.get('allow_unconverged', False))
+                             allow_unconverged=options.get('allow_unconverged', False), settings_label=options.get('settings_label'))
     settings.setdefault('origin', 'imported')
     nodes = {}
     for number, frame in enumerate(frames):
         system = settings.get('system') or guess_system([chemical_symbols[z] for z in frame.numbers])
+        if 'settings' in frame.info and 'settings_hash' not in frame.info:  # an extxyz's shared info and the user's label
+            backend = frame.info.setdefault('backend', settings.get('backend') or 'imported')
+            frame.info['settings_hash'] = settings_hash(backend, frame.info['settings'])
         nodes[f'frame_{number:05d}'] = FrameData(frame, **{**settings, 'system': system})
     return {'frames': nodes, 'dataset': DatasetData(_ordered(nodes))}
