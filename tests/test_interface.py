@@ -90,7 +90,8 @@ def test_every_steps_settings_are_input_ports_of_the_interface_node(pipeline):
     results, node = pipeline
     inputs = node.inputs
     assert 'protocol' not in inputs
-    assert inputs.allegro.training['max_epochs'] == 20  # the demo's override of the fast protocol
+    demo = InterfaceWorkChain.get_protocol_inputs('demo')
+    assert inputs.allegro.training['max_epochs'] == demo['allegro']['overrides']['training']['max_epochs']  # over the fast protocol's
     assert inputs.active_learning.active_learning.md['total_steps'] == 30
     assert inputs.production.parameters['steps'] == 200 and inputs.production.system.value == 'interface_al'
     training = results['model'].creator.caller  # the refinement's retraining made the final model
