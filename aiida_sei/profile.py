@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 import shutil
 import sys
 
@@ -187,12 +188,16 @@ def ensure_local_codes(computer: orm.Computer, echo=print) -> dict[str, orm.Inst
 
 
 def hide_imported_codes(echo=print) -> list[orm.InstalledCode]:
-    """Hide from `verdi code list` the codes of computers not configured here: the codes an
-    imported archive brings (``python@localhost (Imported #0)``) record where the sender's run
-    ran; nothing can run on them, and listed beside this profile's own they invite mistakes."""
+    """Hide from `verdi code list` the codes an imported archive brought on a computer whose label
+    clashed with one of this profile's (``python@localhost (Imported #0)``): they record where the
+    sender's run ran, nothing can run on them (the computer is not configured here), and listed
+    beside this profile's own codes they invite mistakes. A computer of your own that you have not
+    configured yet is left alone."""
     hidden = []
     for code in orm.QueryBuilder().append(orm.InstalledCode).all(flat=True):
-        if not code.is_hidden and not code.computer.is_user_configured(orm.User.collection.get_default()):
+        computer = code.computer
+        if (not code.is_hidden and re.search(r' \(Imported #\d+\)$', computer.label)
+                and not computer.is_user_configured(orm.User.collection.get_default())):
             code.is_hidden = True
             hidden.append(code)
     if hidden:

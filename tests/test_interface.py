@@ -154,3 +154,18 @@ def test_the_final_model_is_checked_on_its_validation_frames_and_can_be_plotted(
     assert shown.exit_code == 0, shown.output
     assert (tmp_path / 'parity.png').stat().st_size > 1000
     assert f'{errors["frames"]:5d} frames' in shown.output
+
+
+def test_the_time_series_holds_the_papers_numbers_of_every_production_frame(pipeline):
+    """Fig. 2d and the SEI composition as stored numbers: one value per production frame, equal to
+    what the analyses give on that frame."""
+    from aiida_sei.science.analyses import FRAME_NUMBERS, frame_numbers
+
+    results, _ = pipeline
+    series, trajectory = results['time_series'], results['trajectory']
+    assert set(FRAME_NUMBERS) | {'time'} == set(series.get_arraynames())
+    assert len(series.get_array('time')) == trajectory.numsteps
+    last = frame_numbers(trajectory.get_step_structure(trajectory.numsteps - 1).get_ase())
+    for name in FRAME_NUMBERS:
+        assert series.get_array(name)[-1] == pytest.approx(last[name], nan_ok=True)
+    assert series.get_array('intact_ps4')[0] == 4  # the demo's cell as built: one Li6PS5Cl cell, four PS4

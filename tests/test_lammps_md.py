@@ -72,9 +72,15 @@ def test_npt_run_gives_thermo_with_the_expected_rows_at_300_k(npt_run):
 
 
 def test_trajectory_holds_every_dumped_frame_with_a_cell_that_moves_under_npt(npt_run, structure):
+    from aiida_sei.science.analyses import unwrap
+
     results, _ = npt_run
     trajectory = results['trajectory']
     assert trajectory.numsteps == NPT['steps'] // NPT['dump_interval'] + 1
+    images = trajectory.get_array('images')  # LAMMPS's image flags, for paths across the boundary
+    assert images.shape == trajectory.get_positions().shape and images.dtype.kind == 'i'
+    paths = unwrap(trajectory.get_positions(), trajectory.get_cells(), images)
+    assert np.abs(np.diff(paths, axis=0)).max() < 1.0  # 5 fs between dumps: no atom jumps a cell length
     assert list(trajectory.get_stepids()) == [0, 10, 20, 30, 40]
     assert np.allclose(trajectory.get_times(), [0.0, 0.01, 0.02, 0.03, 0.04])
     assert trajectory.symbols == structure.get_ase().get_chemical_symbols()

@@ -31,6 +31,12 @@ def write_interface_outputs(results, output: pathlib.Path) -> None:
     trajectory = results['trajectory']
     trajectory.get_step_structure(trajectory.numsteps - 1).get_ase().write(output / 'last_frame.extxyz', format='extxyz')
     composition_figure(results['composition'], output / 'composition.png')
+    if 'time_series' in results:  # runs stored before it was computed lack it
+        series = results['time_series']
+        from aiida_sei.science.plots import sei_evolution
+
+        sei_evolution(series.get_array('time'), series.get_array('intact_ps4'), series.get_array('sei_lower'), series.get_array('sei_upper'),
+                      output / 'sei_evolution.png', title=f'sei.interface<{series.creator.caller.pk}>: intact PS$_4$ and SEI thickness per side (Fig. 2d)')
 
 
 def model_errors(metrics: dict) -> str:
@@ -40,6 +46,13 @@ def model_errors(metrics: dict) -> str:
         return 'n/a' if number is None else f'{scale * number:.{digits}f} {unit}'
     return (f'E MAE {value("energy_per_atom_mae", 1000, "meV/atom", 1)}, F RMSE {value("forces_rmse", 1, "eV/Å", 3)}, '
             f'stress MAE {value("stress_mae", 160.21766, "GPa", 2)}')
+
+
+def sei_change(series) -> str:
+    """``intact PS4 a -> b, thickness (lower, upper) ... Å`` between the first and last frame."""
+    ps4, lower, upper = (series.get_array(name) for name in ('intact_ps4', 'sei_lower', 'sei_upper'))
+    return (f'intact PS4 {ps4[0]:.0f} -> {ps4[-1]:.0f}; thickness lower/upper {lower[0]:.1f}/{upper[0]:.1f} -> '
+            f'{lower[-1]:.1f}/{upper[-1]:.1f} Å')
 
 
 def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: str) -> None:
@@ -52,7 +65,9 @@ def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: s
         if parts is not None:  # runs stored before the first frame was classified lack it
             fractions = ', '.join(f'{label} {part["core"] + part["non_core"]:.2f}' for label, part in parts.items())
             click.echo(f'  Li of the {which} frame by phase (core + non-core): {fractions}')
-    click.echo(f'  written to {output}/: composition.png, dataset.extxyz, last_frame.extxyz, summary.json')
+    if 'time_series' in node.outputs:
+        click.echo(f'  SEI, first -> last frame: {sei_change(node.outputs.time_series)}')
+    click.echo(f'  written to {output}/: composition.png, sei_evolution.png, dataset.extxyz, last_frame.extxyz, summary.json')
     click.echo(f'  everything is in profile `{profile}`: verdi -p {profile} process status {node.pk}')
 
 

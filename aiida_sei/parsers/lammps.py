@@ -49,8 +49,10 @@ def thermo_node(log: LammpsLog, timestep_fs: float) -> orm.ArrayData:
 
 
 def trajectory_node(dump_path: pathlib.Path, types: list[str], timestep_fs: float) -> orm.TrajectoryData | None:
-    """All frames of the dump as one node (None if it has none); times in ps."""
-    steps, cells, positions, symbols = [], [], [], None
+    """All frames of the dump as one node (None if it has none); times in ps. Positions are
+    wrapped into the cell; the image flags, when dumped, are the array ``images`` (frames, atoms,
+    3), so that ``aiida_sei.science.analyses.unwrap`` gives each atom's continuous path."""
+    steps, cells, positions, images, symbols = [], [], [], [], None
     with open(dump_path, encoding='utf-8') as handle:
         for frame in iter_dump(handle):
             if symbols is None:
@@ -58,12 +60,16 @@ def trajectory_node(dump_path: pathlib.Path, types: list[str], timestep_fs: floa
             steps.append(frame.step)
             cells.append(frame.cell)
             positions.append(frame.positions)
+            if {'ix', 'iy', 'iz'} <= set(frame.columns):
+                images.append(np.stack([frame.columns[name] for name in ('ix', 'iy', 'iz')], axis=1).astype(np.int64))
     if not steps:
         return None
     trajectory = orm.TrajectoryData()
     steps = np.array(steps)
     trajectory.set_trajectory(symbols=symbols, positions=np.array(positions), cells=np.array(cells), stepids=steps, pbc=[True, True, True],
                               times=steps * timestep_fs / 1000.0)
+    if len(images) == len(steps):
+        trajectory.set_array('images', np.array(images))
     return trajectory
 
 

@@ -155,6 +155,35 @@ def composition_per_anion(symbols) -> dict[str, float]:
     return {element: symbols.count(element) / anions for element in ('Li', *ANIONS)}
 
 
+#: The per-frame numbers of :func:`frame_numbers`, in order.
+FRAME_NUMBERS = ('intact_ps4', 'sei_lower', 'sei_upper', 'li_bcc', 'li_hcp', 'li_fcc', 'li_other',
+                 'sei_li', 'sei_s', 'sei_p', 'sei_cl')
+
+
+def frame_numbers(atoms: Atoms, axis: int = 2) -> dict[str, float]:
+    """The paper's numbers of one interface frame (Fig. 2d and the SEI's composition): intact PS4
+    units, SEI thickness on each side (Å), fractions of Li in BCC/HCP/FCC/other environments (PTM),
+    and the SEI region's Li, S, P and Cl per anion (x + y + z = 1). NaN where there is nothing to
+    measure: no PS4 left for the thickness, no anion in the SEI for its composition."""
+    nan = float('nan')
+    thickness = sei_thickness(atoms, axis)
+    row = {'intact_ps4': float(count_intact_ps4(atoms)),
+           'sei_lower': thickness['lower'] if thickness else nan, 'sei_upper': thickness['upper'] if thickness else nan}
+    row.update({f'li_{phase.lower()}': value for phase, value in li_phase_fractions(atoms).items()})
+    sei_symbols = [s for s, inside in zip(atoms.get_chemical_symbols(), sei_region_mask(atoms, axis)) if inside]
+    has_anions = any(s in ANIONS for s in sei_symbols)
+    composition = composition_per_anion(sei_symbols) if has_anions else {}
+    row.update({f'sei_{element.lower()}': composition.get(element, nan) for element in ('Li', *ANIONS)})
+    return {name: float(row[name]) for name in FRAME_NUMBERS}
+
+
+def unwrap(positions: np.ndarray, cells: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Continuous paths from wrapped positions (frames, atoms, 3), each frame's cell (frames, 3, 3,
+    rows = lattice vectors) and LAMMPS image flags (frames, atoms, 3): r + n·cell, frame by frame,
+    so NPT cells that change are handled."""
+    return np.asarray(positions, float) + np.einsum('fai,fij->faj', np.asarray(images, float), np.asarray(cells, float))
+
+
 def window_msd(positions: np.ndarray, starts, length: int, atoms_mask, axis: int = 2) -> dict[str, np.ndarray]:
     """Window-averaged mean square displacement (Å^2) of the masked atoms, in-plane and along
     ``axis``, over windows of ``length`` frames beginning at each index in ``starts``.

@@ -109,7 +109,8 @@ def input_script(types: list[str], settings: dict, load_plugin: bool = True) -> 
         f'thermo_style custom {" ".join(THERMO_KEYWORDS)}',
         'thermo_modify format float %.10g flush yes',
         f'thermo {settings["thermo_interval"]}',
-        f'dump trajectory all custom {settings["dump_interval"]} {DUMP_FILE} id type x y z',
+        # image flags: how many times each atom crossed each boundary, to unwrap its path (MSD)
+        f'dump trajectory all custom {settings["dump_interval"]} {DUMP_FILE} id type x y z ix iy iz',
         'dump_modify trajectory sort id format float %.8g',
         f'run {settings["steps"]}',
     ]

@@ -70,10 +70,11 @@ def uncertainty_segments(segments, thresholds: dict, path, title='', start_step:
     return drawn
 
 
-def sei_evolution(times, intact_ps4, thickness_lower, thickness_upper, path, time_unit='ps') -> None:
+def sei_evolution(times, intact_ps4, thickness_lower, thickness_upper, path, time_unit='ps', title='') -> None:
     """Intact PS4 count and SEI thickness per side over time: Fig. 2d."""
     plt = _pyplot()
     figure, left = plt.subplots(figsize=(6, 4))
+    left.set_title(title or 'intact PS$_4$ and SEI thickness (Fig. 2d)', fontsize=9)
     left.plot(times, intact_ps4, color='tab:blue')
     left.set_xlabel(f'time ({time_unit})')
     left.set_ylabel('intact PS$_4$', color='tab:blue')

@@ -20,7 +20,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, calcfunction, if_
 
 from aiida_sei.calculations.functions.classification import (
-    classify_structure, classify_trajectory, cluster_environments, label_clustering, label_unknown_clusters,
+    classify_structure, classify_trajectory, cluster_environments, interface_series, label_clustering, label_unknown_clusters,
 )
 from aiida_sei.calculations.functions.dataset import check_fractions, split
 from aiida_sei.calculations.functions.validation import validate_model
@@ -203,6 +203,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         spec.output('model', help='The final Allegro model (packaged).')
         spec.output('trajectory', valid_type=orm.TrajectoryData, help='The production trajectory.')
         spec.output('composition', valid_type=orm.ArrayData, help='Phase fractions of every production frame (Fig. 4c).')
+        spec.output('time_series', valid_type=orm.ArrayData,
+                    help='Per production frame: intact PS4, SEI thickness per side, Li PTM fractions, SEI composition (Fig. 2d).')
         spec.output('validation_errors', valid_type=orm.Dict, help='Errors of the compiled final model on its validation frames, per system (validate_model).')
         spec.output('summary', valid_type=orm.Dict, help='The run in numbers.')
         spec.exit_code(400, 'ERROR_STEP_FAILED', message='The {step} step failed: {message}')
@@ -368,6 +370,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
                         f'of {unknown} unknown clusters named')
         self.ctx.clustering = clustering
         self.ctx.series = classify_trajectory(clustering, trajectory)
+        self.ctx.numbers = interface_series(trajectory)
         self.ctx.first = classify_structure(clustering, frames[sorted(frames)[0]])
         self.ctx.last = classify_structure(clustering, frames[sorted(frames)[-1]])
         fractions = ', '.join(f'{label} {parts["core"] + parts["non_core"]:.2f}' for label, parts in self.ctx.last['fractions'].items())
@@ -380,7 +383,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         metrics = self.ctx.model.creator.outputs.metrics  # of the training that made the final model
         summary = summarise(self.ctx.dataset, metrics, production.thermo, production.trajectory, self.ctx.last, self.ctx.first)
         for name, node in (('dataset', self.ctx.dataset), ('model', self.ctx.model), ('trajectory', production.trajectory),
-                           ('composition', self.ctx.series), ('validation_errors', self.ctx.validation['errors']), ('summary', summary)):
+                           ('composition', self.ctx.series), ('time_series', self.ctx.numbers),
+                           ('validation_errors', self.ctx.validation['errors']), ('summary', summary)):
             self.out(name, node)
         self.report(f'done: summary<{summary.pk}>')
 

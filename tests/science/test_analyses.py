@@ -93,6 +93,28 @@ def test_window_msd_of_ballistic_and_still_atoms():
     assert np.all(still['in_plane'] == 0) and np.all(still['out_of_plane'] == 0)
 
 
+def test_msd_of_atoms_crossing_the_cell_boundary_needs_their_image_flags():
+    """An atom drifting 0.4 Å per frame through a 3 Å box (a shrinking NPT cell) crosses the
+    boundary several times: its wrapped positions jump back, its unwrapped path does not, and only
+    the unwrapped path gives the ballistic MSD."""
+    frames = 25
+    cells = np.array([np.diag([3.0, 3.0, 3.0 - 0.01 * f]) for f in range(frames)])
+    path = np.zeros((frames, 1, 3))
+    path[:, 0, 2] = 0.2 + 0.4 * np.arange(frames)  # along z, the out-of-plane axis
+    lengths = cells[:, 2, 2]
+    images = np.zeros((frames, 1, 3), int)
+    images[:, 0, 2] = np.floor(path[:, 0, 2] / lengths)
+    wrapped = path.copy()
+    wrapped[:, 0, 2] -= images[:, 0, 2] * lengths  # what LAMMPS dumps as x y z
+    assert images[-1, 0, 2] >= 3 and np.all(wrapped[:, 0, 2] < lengths)
+    assert np.allclose(analyses.unwrap(wrapped, cells, images), path)
+    lag = np.arange(10)
+    msd = analyses.window_msd(analyses.unwrap(wrapped, cells, images), starts=[0, 5], length=10, atoms_mask=[True])
+    assert msd['out_of_plane'] == pytest.approx((0.4 * lag) ** 2)
+    wrong = analyses.window_msd(wrapped, starts=[0, 5], length=10, atoms_mask=[True])
+    assert not np.allclose(wrong['out_of_plane'], (0.4 * lag) ** 2)
+
+
 def test_xrd_of_li2s_has_its_111_reflection_where_bragg_puts_it():
     a = 5.71
     two_theta, intensity = analyses.xrd_pattern(crystals.li2s(a=a))
@@ -125,3 +147,20 @@ def test_phase_atoms_are_the_labelled_li_and_their_anions():
     region = analyses.phase_atoms(atoms, labels, 'A')
     assert np.sum(region.numbers == 3) == np.sum(labels == 'A')
     assert 0 < np.sum(region.numbers == 16) < np.sum(atoms.numbers == 16)  # only S bonded to A-Li
+
+
+def test_frame_numbers_of_a_pristine_and_a_reacted_interface(interface):
+    """The per-frame numbers sei.interface stores: a pristine cell has all PS4, almost no SEI and
+    BCC metal; pulling one PS4's S 7 Å into the upper Li slab breaks that PS4, makes a 7-Å SEI on
+    that side and an SEI composition per anion."""
+    pristine = analyses.frame_numbers(interface)
+    assert pristine['intact_ps4'] == 8 and pristine['sei_upper'] < 2.5
+    assert pristine['li_bcc'] > 0.5 and sum(pristine[f'li_{p}'] for p in ('bcc', 'hcp', 'fcc', 'other')) == pytest.approx(1.0)
+    atoms = interface.copy()
+    sulfur = np.flatnonzero(atoms.numbers == 16)[0]
+    atoms.positions[sulfur, 2] = atoms.positions[atoms.numbers == 15][:, 2].max() + 7.0
+    reacted = analyses.frame_numbers(atoms)
+    assert reacted['sei_upper'] == pytest.approx(7.0) and reacted['intact_ps4'] == 7
+    assert reacted['sei_s'] + reacted['sei_p'] + reacted['sei_cl'] == pytest.approx(1.0) and reacted['sei_li'] > 0
+    consumed = analyses.frame_numbers(crystals.li2s(supercell=(2, 2, 2)))
+    assert consumed['intact_ps4'] == 0 and np.isnan(consumed['sei_upper'])

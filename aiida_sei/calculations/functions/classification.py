@@ -110,6 +110,23 @@ def classify_trajectory(clustering: ClusteringData, trajectory: orm.TrajectoryDa
     return node
 
 
+@calcfunction
+def interface_series(trajectory: orm.TrajectoryData) -> orm.ArrayData:
+    """The paper's time series of an interface run, one value per frame (Fig. 2d and the SEI's
+    composition): arrays ``time`` and :data:`~aiida_sei.science.analyses.FRAME_NUMBERS` (intact
+    PS4, SEI thickness per side in Å, Li PTM fractions, SEI Li/S/P/Cl per anion; NaN where there
+    is nothing to measure)."""
+    from aiida_sei.science.analyses import FRAME_NUMBERS, frame_numbers
+
+    rows = [frame_numbers(trajectory.get_step_structure(step).get_ase()) for step in range(trajectory.numsteps)]
+    node = orm.ArrayData()
+    times = trajectory.get_times() if 'times' in trajectory.get_arraynames() else None
+    node.set_array('time', np.asarray(times if times is not None else np.arange(trajectory.numsteps), float))
+    for name in FRAME_NUMBERS:
+        node.set_array(name, np.array([row[name] for row in rows], float))
+    return node
+
+
 def composition_from_series(node: orm.ArrayData) -> dict[str, dict[str, np.ndarray]]:
     """``{label: {core, non_core}}`` arrays of a :func:`classify_trajectory` output."""
     return {name: {part: node.get_array(f'{name}__{part}') for part in ('core', 'non_core')} for name in node.base.attributes.get('labels')}
