@@ -146,6 +146,7 @@ def test_demo_runs_the_whole_pipeline_and_prints_numbers_from_the_nodes(demo_run
     assert f'{summary["atoms"]} atoms, {summary["md_steps"]} steps' in stdout
     assert (out / 'composition.png').stat().st_size > 1000 and (out / 'sei_evolution.png').stat().st_size > 1000
     assert 'SEI, first -> last frame: intact PS4 4 -> ' in stdout
+    assert 'model errors on 2 labelled production frames (test set): E MAE ' in stdout
     shown = run('verdi', '-p', 'sei', 'node', 'attributes', demo_run.pk).stdout
     assert '"exit_status": 0' in shown
     processes = run('verdi', '-p', 'sei', 'process', 'list', '-a', '-p1').stdout

@@ -169,3 +169,18 @@ def test_the_time_series_holds_the_papers_numbers_of_every_production_frame(pipe
     for name in FRAME_NUMBERS:
         assert series.get_array(name)[-1] == pytest.approx(last[name], nan_ok=True)
     assert series.get_array('intact_ps4')[0] == 4  # the demo's cell as built: one Li6PS5Cl cell, four PS4
+
+
+def test_production_frames_labelled_by_the_run_s_labeller_test_the_final_model(pipeline):
+    """The paper's test set: frames of the production run recomputed by the labeller (here the
+    stand-in), and the compiled final model's errors on them, per system."""
+    results, node = pipeline
+    errors = results['test_errors'].get_dict()
+    labels = [c for c in node.called if c.process_label == 'LabelWorkChain']  # the steps' own labels are called deeper
+    assert len(labels) == errors['all']['frames'] == node.inputs.test_set.frames.value
+    for label in labels:
+        assert label.inputs.structure.creator.inputs.trajectory.uuid == results['trajectory'].uuid
+        assert label.outputs.frame.base.attributes.get('origin') == 'production_test'
+    validation = next(c for c in node.called if c.process_label == 'validate_model' and c.outputs.errors.uuid == results['test_errors'].uuid)
+    assert set(validation.inputs.dataset.frame_uuids) == {label.outputs.frame.uuid for label in labels}
+    assert np.isfinite(errors['all']['energy_per_atom_mae']) and np.isfinite(errors['all']['forces_rmse'])

@@ -296,7 +296,8 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
 #: Codes of sei.interface -> labels of the local codes `aiida-sei setup` creates.
 #: `--labels chgnet`: CHGNet (a universal potential, not DFT) instead of GPAW: seconds a label.
 STAND_IN_LABELS = {'label': {'backend': 'ase', 'protocol': 'universal'}, 'refinement': {'enabled': True},
-                   'classification': {'reference_md': {'ensemble': 'nvt', 'steps': 200, 'dump_interval': 50, 'frames': 3}}}
+                   'classification': {'reference_md': {'ensemble': 'nvt', 'steps': 200, 'dump_interval': 50, 'frames': 3}},
+                   'test_set': {'enabled': True, 'frames': 2}}
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from aiida.engine import ToContext, WorkChain, calcfunction, if_
 from aiida_sei.calculations.functions.classification import (
     classify_structure, classify_trajectory, cluster_environments, interface_series, label_clustering, label_unknown_clusters,
 )
-from aiida_sei.calculations.functions.dataset import check_fractions, split
+from aiida_sei.calculations.functions.dataset import check_fractions, create_dataset, frame_inputs, split
 from aiida_sei.calculations.functions.validation import validate_model
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
@@ -32,6 +32,7 @@ from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkCh
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.refinement import RefinementWorkChain
 from aiida_sei.workchains.structures import StructuresWorkChain
+from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
 #: Code roles -> the `aiida-sei setup` code that plays them on localhost (label: the backend's).
 CODES = {'md': 'python', 'label': 'label', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp'}
@@ -176,6 +177,10 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         spec.expose_inputs(LammpsMdCalculation, namespace='production', exclude=('structure', 'model'),
                            namespace_options={'help': 'Production MD with the compiled model (sei.lammps).'})
         spec.input('production.system', valid_type=orm.Str, help='Which of `structures` the production MD runs.')
+        spec.expose_inputs(LabelWorkChain, namespace='test_set', exclude=PER_FRAME,
+                           namespace_options={**optional, 'help': 'DFT of frames of the production run, against which the final '
+                                                                   'model is checked (the paper\'s test set); empty: skipped.'})
+        spec.input('test_set.frames', valid_type=orm.Int, required=False, help='How many production frames, spread over the run, are labelled.')
         spec.input_namespace('classification', help='ACE -> PAk -> DPA on frames of the production run.')
         spec.input('classification.frames', valid_type=orm.Int, help='Frames of the trajectory the clustering is fitted on.')
         spec.input('classification.settings', valid_type=orm.Dict, validator=validate_classification_settings, help='Descriptor and clustering settings (n_components, Z, ...).')
@@ -197,6 +202,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             cls.compile_model,
             cls.production,
             cls.classify,
+            if_(cls.should_test)(cls.label_test_set, cls.check_test_set),
             cls.results,
         )
         spec.output('dataset', help='The final training dataset.')
@@ -206,6 +212,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         spec.output('time_series', valid_type=orm.ArrayData,
                     help='Per production frame: intact PS4, SEI thickness per side, Li PTM fractions, SEI composition (Fig. 2d).')
         spec.output('validation_errors', valid_type=orm.Dict, help='Errors of the compiled final model on its validation frames, per system (validate_model).')
+        spec.output('test_errors', valid_type=orm.Dict, required=False,
+                    help='Errors of the compiled final model on labelled production frames, per system (validate_model).')
         spec.output('summary', valid_type=orm.Dict, help='The run in numbers.')
         spec.exit_code(400, 'ERROR_STEP_FAILED', message='The {step} step failed: {message}')
 
@@ -232,6 +240,9 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         step = inputs['production']
         builder.production = {'code': codes['lammps'], 'parameters': orm.Dict(step['parameters']), 'system': orm.Str(step['system']),
                               'metadata': {'options': {**step['options'], **(options or {})}}}
+        step = inputs['test_set']
+        if step['enabled']:
+            builder.test_set = {**label_inputs(codes['label'], inputs['label'], options), 'frames': orm.Int(step['frames'])}
         step = inputs['classification']
         builder.classification = {'frames': orm.Int(step['frames']), 'settings': orm.Dict(step['settings']), 'references': orm.Dict(step['references']),
                                   **{key: orm.Dict(step[key]) for key in ('reference_md', 'second_pass') if step.get(key)}}
@@ -378,6 +389,29 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
                     f'Li of the last frame (core + non-core): {fractions}')
         return None
 
+    def should_test(self):
+        return 'test_set' in self.inputs
+
+    def label_test_set(self):
+        trajectory = self.ctx.production.outputs.trajectory
+        frames = trajectory_frames(trajectory, self.inputs.test_set.frames)
+        metadata = {'origin': 'production_test', 'system': self.inputs.production.system.value}
+        running = {f'test_{name}': submit_label(self, frame, metadata, namespace='test_set') for name, frame in sorted(frames.items())}
+        self.report(f'8. test set: labelling {len(running)} production frames ({", ".join(name.removeprefix("test_") for name in running)})')
+        return ToContext(**running)
+
+    def check_test_set(self):
+        labels = [self.ctx[key] for key in sorted(self.ctx) if key.startswith('test_frame_')]
+        failed = [node for node in labels if not node.is_finished_ok]
+        if failed:
+            return self._failed('test-set labelling', failed[0])
+        dataset = create_dataset(**frame_inputs([node.outputs.frame for node in labels]))
+        self.ctx.test_errors = validate_model(self.ctx.compiled_ase.outputs.compiled, dataset)['errors']
+        errors = self.ctx.test_errors['all']
+        self.report(f'8. test set: the final model on {errors["frames"]} labelled production frames: E MAE '
+                    f'{1000 * errors["energy_per_atom_mae"]:.1f} meV/atom, F RMSE {errors["forces_rmse"]:.3f} eV/Å')
+        return None
+
     def results(self):
         production = self.ctx.production.outputs
         metrics = self.ctx.model.creator.outputs.metrics  # of the training that made the final model
@@ -386,6 +420,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
                            ('composition', self.ctx.series), ('time_series', self.ctx.numbers),
                            ('validation_errors', self.ctx.validation['errors']), ('summary', summary)):
             self.out(name, node)
+        if 'test_errors' in self.ctx:
+            self.out('test_errors', self.ctx.test_errors)
         self.report(f'done: summary<{summary.pk}>')
 
 
