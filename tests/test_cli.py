@@ -73,14 +73,16 @@ def test_structure_command_stores_and_writes(run, tmp_path):
         (('structure', 'bcc-li', '--supercell', '0', '1', '1'), 'three positive integers'),
         (('structure', 'interface', '--li-ratio', '0.01'), 'cannot be met'),
         (('structure', 'doped-li2s', '--x', '0.7'), 'x must lie in (0, 0.5]'),
-        (('structure', 'graphene'), "No such command 'graphene'"),
+        (('structure', 'graphene'), "No such command 'graphene'. (see `aiida-sei structure --help`)"),
+        (('launch',), "Missing argument 'WORKFLOW'"),
     ],
 )
 def test_bad_input_gives_one_clear_line_and_stores_nothing(set_up, args, message):
     stored = set_up('verdi', '-p', 'sei', 'storage', 'info').stdout
     result = set_up('aiida-sei', *args, check=False)
     assert result.returncode != 0
-    assert message in result.stderr.strip().splitlines()[-1]
+    assert [line for line in result.stderr.strip().splitlines()] == [result.stderr.strip()]  # one line, no usage block
+    assert message in result.stderr
     assert set_up('verdi', '-p', 'sei', 'storage', 'info').stdout == stored
 
 
