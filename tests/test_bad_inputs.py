@@ -152,7 +152,7 @@ CASES = [
      lambda ctx: label(ctx, code=None)),
     ('missing code', 'sei.refinement', 'codes missing: label', 'protocols.code_roles',
      lambda ctx: refinement(ctx, codes={name: ctx.code for name in ('md', 'train', 'package', 'compile')})),
-    ('missing code', 'sei.interface', 'codes missing: label, train', 'protocols.code_roles',
+    ('missing code', 'sei.interface', 'codes missing: label, relax, train', 'protocols.code_roles',
      lambda ctx: run_get_node(InterfaceWorkChain.get_builder_from_protocol({'md': ctx.code}, protocol='demo'))),
     ('truncated VASP file', 'import_frames_file', 'cut off after 2 complete ionic step', 'frames._check_vasp_run',
      lambda ctx: import_frames_file(vasp_file('cut'))),

@@ -63,7 +63,7 @@ def test_composition_covers_every_production_frame(pipeline):
 
 def test_missing_code_is_refused_before_anything_runs(pipeline):
     codes = {name: orm.load_code(label) for name, label in (('md', 'python@localhost'), ('label', 'python@localhost'),
-             ('train', 'nequip-train@localhost'), ('package', 'nequip-package@localhost'), ('compile', 'nequip-compile@localhost'))}
+             ('relax', 'gpaw@localhost'), ('train', 'nequip-train@localhost'), ('package', 'nequip-package@localhost'), ('compile', 'nequip-compile@localhost'))}
     assert set(CODES) - set(codes) == {'lammps'}
     before = orm.QueryBuilder().append(orm.Node).count()
     with pytest.raises(ValueError, match='codes missing: lammps'):
@@ -174,6 +174,21 @@ def test_the_time_series_holds_the_papers_numbers_of_every_production_frame(pipe
     assert series.get_array('intact_ps4')[0] == 4  # the demo's cell as built: one Li6PS5Cl cell, four PS4
 
 
+def test_li_msd_by_phase_is_stored_for_the_production_run(pipeline):
+    """Fig. 2b from the run's own trajectory: windows in the paper's proportions, paths unwrapped
+    with the dump's image flags, the Li metal slabs' BCC atoms followed from each window's start."""
+    from aiida_sei.science.analyses import msd_windows
+
+    results, _ = pipeline
+    msd, trajectory = results['li_msd'], results['trajectory']
+    assert msd.creator.inputs.trajectory.uuid == trajectory.uuid
+    starts, length = msd_windows(trajectory.numsteps)
+    assert msd.base.attributes.get('window_starts') == starts and len(msd.get_array('lag')) == length
+    assert msd.base.attributes.get('BCC_atoms') > 0  # the Li slabs are BCC metal
+    bcc = msd.get_array('BCC_in_plane')
+    assert bcc[0] == 0 and np.all(np.isfinite(bcc)) and np.all(np.isfinite(msd.get_array('BCC_out_of_plane')))
+
+
 def test_production_frames_labelled_by_the_run_s_labeller_test_the_final_model(pipeline):
     """The paper's test set: frames of the production run recomputed by the labeller (here the
     stand-in), and the compiled final model's errors on them, per system."""
@@ -187,3 +202,33 @@ def test_production_frames_labelled_by_the_run_s_labeller_test_the_final_model(p
     validation = next(c for c in node.called if c.process_label == 'validate_model' and c.outputs.errors.uuid == results['test_errors'].uuid)
     assert set(validation.inputs.dataset.frame_uuids) == {label.outputs.frame.uuid for label in labels}
     assert np.isfinite(errors['all']['energy_per_atom_mae']) and np.isfinite(errors['all']['forces_rmse'])
+
+
+def _failed_node(label: str, status: int, message: str):
+    failed = orm.WorkflowNode(process_type=f'aiida.workflows:{label}')
+    failed.set_process_state('finished')
+    failed.set_exit_status(status)
+    failed.set_exit_message(message)
+    return failed.store()
+
+
+@pytest.mark.parametrize('step', ['reference MD', 'test set'])
+def test_a_failed_reference_md_or_test_label_ends_the_run_naming_it(pipeline, step):
+    """The steps of the run, replayed on its own inputs, with one child failed: the run exits 400
+    naming the step and the child's own exit, instead of classifying against a missing reference
+    or reporting errors of a test set that was not labelled."""
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    results, node = pipeline
+    process = instantiate_process(get_manager().get_runner(), node.get_builder_restart())
+    if step == 'reference MD':
+        process.ctx.production = results['trajectory'].creator
+        source = sorted(process._phases().values())[0]
+        process.ctx[f'reference_md_{source}'] = _failed_node('sei.lammps.base', 410, 'Atoms were lost')
+        exit_code, where = process.classify(), f'reference MD of {source}'
+    else:
+        process.ctx.test_frame_0 = _failed_node('sei.label', 400, 'the label failed: SCF')
+        exit_code, where = process.check_test_set(), 'test-set labelling'
+    assert exit_code.status == InterfaceWorkChain.exit_codes.ERROR_STEP_FAILED.status
+    assert exit_code.message.startswith(f'The {where} step failed') and ('exit 410' in exit_code.message or 'exit 400' in exit_code.message)

@@ -103,3 +103,41 @@ def test_analyses_of_a_stored_interface_are_a_node(aiida_profile_clean):
     assert result['intact_ps4'] == 8 and result['sei_thickness']['upper'] < 2.5
     assert result['li_phases']['BCC'] > 0.5
     assert result['composition_per_anion']['Cl'] == pytest.approx(8 / (40 + 8 + 8))  # S40 P8 Cl8
+
+
+@pytest.fixture
+def gpaw_code(aiida_code_installed):
+    import sys
+
+    return aiida_code_installed(label='gpaw', filepath_executable=sys.executable, default_calc_job_plugin='sei.gpaw', prepend_text='export OMP_NUM_THREADS=1')
+
+
+def test_structures_take_the_lattices_of_their_relaxation(aiida_profile_clean, gpaw_code):
+    """BCC Li and rocksalt LiCl relaxed with GPAW (fast, primitive cells): the built cells have the
+    relaxed lattice parameters, a given one wins, and each cell leads back to its relaxation."""
+    structures = {'bcc_li': {'kind': 'bcc-li', 'parameters': {'supercell': [2, 2, 2]}}, 'licl': {'kind': 'licl'},
+                  'licl_given': {'kind': 'licl', 'parameters': {'a': 5.0}}}
+    overrides = {'structures': structures, 'relax': {'protocol': 'fast', 'phases': ['Li', 'LiCl']}}
+    results, node = run_get_node(StructuresWorkChain.get_builder_from_protocol(gpaw_code, 'demo', overrides))
+    assert node.is_finished_ok, node.exit_message
+    lattice = results['lattices'].get_dict()
+    assert set(lattice) == {'Li', 'LiCl'}
+    assert lattice['Li']['a'] == pytest.approx(3.42, rel=0.01)  # the paper's VASP PBE value
+    assert lattice['LiCl']['a'] == pytest.approx(5.13, rel=0.03)  # experiment 5.13 Å; PBE overestimates a little
+    assert results['structures']['bcc_li'].get_ase().cell.lengths() == pytest.approx([2 * lattice['Li']['a']] * 3)
+    assert results['structures']['licl'].get_ase().cell.lengths() == pytest.approx([lattice['LiCl']['a']] * 3)
+    assert results['structures']['licl_given'].get_ase().cell.lengths() == pytest.approx([5.0] * 3)
+    creator = results['structures']['bcc_li'].creator
+    assert creator.inputs.lattices.uuid == results['lattices'].uuid  # provenance: cell <- lattices <- relaxation
+    relaxed = results['lattices'].creator.inputs
+    assert relaxed['Li'].creator.caller.caller.pk == node.pk
+    assert 'lattices' not in results['structures']['licl_given'].creator.inputs
+
+
+def test_a_failed_relaxation_names_its_phase_and_builds_nothing(aiida_profile_clean, gpaw_code):
+    overrides = {'structures': {'bcc_li': {'kind': 'bcc-li'}},
+                 'relax': {'protocol': 'fast', 'phases': ['Li'], 'overrides': {'gpaw': {'parameters': {'setups': {'Li': 'nosuch'}}}}}}
+    results, node = run_get_node(StructuresWorkChain.get_builder_from_protocol(gpaw_code, 'demo', overrides))
+    assert node.exit_status == StructuresWorkChain.exit_codes.ERROR_RELAXATION_FAILED.status
+    assert 'relaxation of Li failed' in node.exit_message and 'Li.nosuch.PBE' in node.exit_message
+    assert 'structures' not in results or not results['structures']

@@ -130,6 +130,9 @@ install_docs() { PIP install -q -c "$CONSTRAINTS" "${DOCS_PACKAGES[@]}"; }
 
 install_project() { PIP install -q --no-deps --no-build-isolation -e "$ROOT"; }
 
+# GPAW's Li with 1s in valence (the paper's VASP Li_sv), which gpaw-data lacks: seconds
+install_gpaw_setups() { "$VENV/bin/sei-gpaw-setups"; }
+
 main() {
   local python
   if [ ! -x "$VENV/bin/python" ]; then
@@ -153,6 +156,7 @@ main() {
   step install_gpaw "$(hash_of "${GPAW_PACKAGES[@]}" "$(cat "$TOOLS/gpaw-siteconfig.py")")"
   step install_docs "$(hash_of "${DOCS_PACKAGES[@]}")"
   step install_project "$(hash_of "$(cat "$ROOT/pyproject.toml")")"
+  step install_gpaw_setups "$(hash_of "${GPAW_PACKAGES[@]}" "$(cat "$ROOT/aiida_sei/runners/gpaw_setups.py")")"
   bash "$TOOLS/build_pair_allegro.sh" "$VENV"  # LAMMPS pair_style allegro plugin; skips itself when up to date
   log "environment ready: $VENV"
 }

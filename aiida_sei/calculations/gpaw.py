@@ -23,6 +23,19 @@ def validate_parameters(parameters, _):
         return f'GPAW parameters lack {", ".join(missing)}'
     if not parameters['ecut'] > 0 or not parameters['maxiter'] > 0:
         return 'ecut and maxiter must be positive'
+    setups = parameters.get_dict().get('setups') or {}
+    if not isinstance(setups, dict) or not all(isinstance(v, str) for v in setups.values()):
+        return f'setups must map symbols to setup names (e.g. {{Li: sv}}), got {setups!r}'
+    return None
+
+
+def validate_relax(relax, _):
+    settings = relax.get_dict()
+    unknown = set(settings) - {'fmax', 'steps', 'cell'}
+    if unknown:
+        return f'relax settings: unknown {sorted(unknown)}; known: fmax (eV/Å), steps, cell'
+    if not settings.get('fmax', 0) > 0 or not isinstance(settings.get('steps'), int) or settings['steps'] < 1:
+        return f'relax settings need fmax > 0 (eV/Å) and a positive integer steps, got {settings}'
     return None
 
 
@@ -40,15 +53,20 @@ class GpawCalculation(SinglePointCalculation):
     """Single point with GPAW (PW mode): the labelled frame and GPAW's own metadata."""
 
     _runner_script = 'gpaw_singlepoint.py'
-    _log_files = ('gpaw.txt',)
+    _log_files = ('gpaw.txt', 'relax.log')
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
         spec.input('kpoints', valid_type=orm.KpointsData, validator=validate_kpoints, help='Gamma-centred k-point mesh.')
-        spec.input('parameters', valid_type=orm.Dict, validator=validate_parameters, help='GPAW settings: ecut (eV), xc, smearing (eV), convergence, maxiter, mixer.')
+        spec.input('parameters', valid_type=orm.Dict, validator=validate_parameters, help='GPAW settings: ecut (eV), xc, smearing (eV), convergence, maxiter, mixer, setups (symbol -> name; Li: sv has 1s in valence).')
+        spec.input('relax', valid_type=orm.Dict, required=False, validator=validate_relax,
+                   help='Relax first (BFGS): fmax (eV/Å, forces and stress x volume / atoms), steps, cell (also the cell, default true).')
         spec.inputs['metadata']['options']['parser_name'].default = 'sei.gpaw'
+        spec.output('structure', valid_type=orm.StructureData, required=False, help='With `relax`: the last structure of the relaxation.')
         spec.exit_code(410, 'ERROR_SCF_NOT_CONVERGED', message='The SCF cycle did not converge within maxiter steps.')
+        spec.exit_code(411, 'ERROR_SETUP_MISSING', message='{message}')
+        spec.exit_code(430, 'ERROR_RELAX_NOT_CONVERGED', message='The relaxation did not reach fmax in {steps} steps (output `structure` is its last one).')
 
     @staticmethod
     def progress(workdir) -> str:
@@ -58,4 +76,7 @@ class GpawCalculation(SinglePointCalculation):
 
     def runner_input(self) -> dict:
         mesh, _ = self.inputs.kpoints.get_kpoints_mesh()
-        return {'parameters': self.inputs.parameters.get_dict(), 'kpoints': [int(n) for n in mesh]}
+        job = {'parameters': self.inputs.parameters.get_dict(), 'kpoints': [int(n) for n in mesh]}
+        if 'relax' in self.inputs:
+            job['relax'] = {'cell': True, **self.inputs.relax.get_dict()}
+        return job

@@ -23,15 +23,17 @@ from aiida_sei.protocols import ProtocolError
 #: roles (``CODES``, with the default codes of `aiida-sei setup`) and node inputs (``NODES``), and
 #: takes them in ``get_builder_from_protocol(codes, protocol, overrides, options, **nodes)``.
 WORKFLOWS = {
-    'sei.structures': 'the paper\'s structures (no codes)',
+    'sei.structures': 'the paper\'s structures (`paper` relaxes the crystals with GPAW first)',
     'sei.label': 'one label of --structure with --backend',
     'sei.gpaw.base': 'a GPAW single point of --structure',
+    'sei.gpaw.relax': 'a GPAW relaxation (cell and positions) of --structure',
     'sei.ase.base': 'a stand-in single point of --structure',
     'sei.active_learning': 'FLARE active learning from --structure',
     'sei.active_learning.sweep': 'active learning of each --structure LABEL=PK|FILE over the conditions',
     'sei.allegro.train': 'Allegro training on --input dataset=PK --input validation=PK',
     'sei.refinement': 'refinement: --input dataset=PK model=PK interface=PK products.LABEL=PK',
     'sei.interface': 'the whole study (structures to SEI composition)',
+    'sei.new_phase': 'the new phase: ordered Li2S(1-2x)PxClx relaxed, E above hull, gaps',
 }
 
 
@@ -181,8 +183,9 @@ def load_node_of(pk: str, node_type, hint: str):
     return node
 
 
-def collect_nodes(names: tuple[str, ...], structures: tuple[str, ...], inputs: tuple[str, ...]) -> dict:
-    """The node inputs ``names`` (a class's NODES) from --structure and --input NAME=PK items."""
+def collect_nodes(names: tuple[str, ...], structures: tuple[str, ...], inputs: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    """The node inputs ``names`` (a class's NODES) from --structure and --input NAME=PK items;
+    those in ``optional`` (a class's OPTIONAL_NODES) may be left out."""
     from aiida import orm
 
     nodes: dict = {}
@@ -210,7 +213,7 @@ def collect_nodes(names: tuple[str, ...], structures: tuple[str, ...], inputs: t
             nodes.setdefault(base, {})[key] = node
         else:
             nodes[base] = node
-    missing = [name for name in names if name not in nodes and name != 'products']
+    missing = [name for name in names if name not in nodes and name != 'products' and name not in optional]
     if missing:
         raise click.UsageError(f'missing --input {", ".join(f"{m}=PK" for m in missing)}')
     if 'products' in names:
@@ -226,7 +229,7 @@ def build(name: str, protocol: str | None, override_items, structures, inputs, c
     overrides = with_backend(cls, name, parse_overrides(override_items), backend)
     backend = chosen_backend(cls, protocol, overrides)
     codes = load_codes(cls, code_items, backend)
-    nodes = collect_nodes(getattr(cls, 'NODES', ()), structures, inputs)
+    nodes = collect_nodes(getattr(cls, 'NODES', ()), structures, inputs, getattr(cls, 'OPTIONAL_NODES', ()))
     try:
         builder = cls.get_builder_from_protocol(codes, protocol, overrides, **nodes)
     except (ProtocolError, ValueError, TypeError, KeyError, InputValidationError) as exception:

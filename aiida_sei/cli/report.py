@@ -230,6 +230,50 @@ def report_allegro(node) -> None:
             click.echo(f'  {split:10s} ' + '  '.join(f'{name} {value:.4g}' for name, value in values.items() if isinstance(value, (int, float))))
 
 
+def new_phase_table(summary: dict) -> list[str]:
+    """The new phase's orderings beside the paper's numbers (sei.new_phase summary)."""
+    paper = summary['paper']
+    lines = [f'{"ordering":12s} {"formula":10s} {"mult.":>5s} {"P-Cl (Å)":>8s} {"E_hull (meV/atom)":>17s} {"gap (eV)":>8s}']
+    for name, row in summary['orderings'].items():
+        lines.append(f'{name:12s} {row["formula"]:10s} {row["multiplicity"]:5d} {row["p_cl_distance"]:8.2f} '
+                     f'{row["e_above_hull_meV_per_atom"]:17.1f} {row["band_gap_eV"]:8.2f}')
+    lines.append(f'paper (VASP PBE): lowest E_hull {paper["e_above_hull_meV_per_atom"]} meV/atom, gaps '
+                 f'{paper["band_gap_eV"][0]}-{paper["band_gap_eV"][1]} eV, Li2S gap {paper["li2s_band_gap_eV"]} eV')
+    competing = summary['competing']
+    lines.append('competing phases: ' + ', '.join(f'{name} gap {row["band_gap_eV"]:.2f} eV, '
+                                                   + ' '.join(f'{k} {v:.3f} Å' for k, v in row['lattice'].items()) for name, row in competing.items()))
+    lines.append(f'mixing entropy at {summary["temperature_K"]:.0f} K: T*S {summary["mixing_entropy_meV_per_atom"]:.1f} meV/atom '
+                 f'({summary["mixing_entropy_meV_per_formula_unit"]:.1f} meV per formula unit, the paper\'s "~20 meV/atom"); '
+                 f'it offsets the lowest E_hull at {summary["offset_temperature_K"]:.0f} K')
+    return lines
+
+
+def hull_figure(summary: dict, path: pathlib.Path) -> None:
+    """E above hull and gap of each ordering, with the paper's values as lines."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    names = list(summary['orderings'])
+    rows = [summary['orderings'][name] for name in names]
+    figure, (hull, gap) = plt.subplots(1, 2, figsize=(9, 3.5))
+    hull.bar(names, [row['e_above_hull_meV_per_atom'] for row in rows], color='tab:blue')
+    hull.axhline(summary['paper']['e_above_hull_meV_per_atom'], color='k', ls='--', label='paper, lowest (VASP)')
+    hull.set_ylabel('E above Li2S + Li3P + LiCl hull (meV/atom)')
+    hull.legend()
+    gap.bar(names, [row['band_gap_eV'] for row in rows], color='tab:orange')
+    gap.axhspan(*summary['paper']['band_gap_eV'], color='grey', alpha=0.3, label='paper, 1.4-2.0 eV')
+    gap.axhline(summary['competing']['Li2S']['band_gap_eV'], color='k', ls=':', label='Li2S (this run)')
+    gap.set_ylabel('PBE band gap (eV)')
+    gap.legend()
+    for axis in (hull, gap):
+        axis.tick_params(axis='x', rotation=30)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def report_tree_and_log(node) -> None:
     from aiida.cmdline.utils.ascii_vis import format_call_graph
     from aiida.cmdline.utils.common import get_calcjob_report, get_process_function_report, get_workchain_report
@@ -269,6 +313,12 @@ def report_command(load_profile):
                 click.echo(f'written: {output / "uncertainty.png"}')
         elif kind == 'aiida.workflows:sei.allegro.train':
             report_allegro(node)
+        elif kind == 'aiida.workflows:sei.new_phase' and node.is_finished_ok:
+            click.echo('\n'.join(new_phase_table(node.outputs.summary.get_dict())))
+            if output is not None:
+                output.mkdir(parents=True, exist_ok=True)
+                hull_figure(node.outputs.summary.get_dict(), output / 'hull.png')
+                click.echo(f'written: {output / "hull.png"}')
         report_tree_and_log(node)
 
     return report
@@ -351,6 +401,23 @@ def plot_composition_command(load_profile):
         click.echo(f'written: {output}')
 
     return plot_composition
+
+
+def plot_hull_command(load_profile):
+    @click.command('hull')
+    @click.argument('pk', type=int)
+    @click.option('-o', '--output', type=click.Path(dir_okay=False, path_type=pathlib.Path), default='hull.png', show_default=True)
+    @click.pass_context
+    def plot_hull(ctx, pk, output):
+        """E above the hull and band gap of each ordering of a sei.new_phase run, beside the paper's."""
+        load_profile(ctx)
+        node = load_process(pk)
+        if node.process_type != 'aiida.workflows:sei.new_phase' or 'summary' not in node.outputs:
+            raise click.ClickException(f'{process_name(node)}<{node.pk}> is not a finished sei.new_phase run')
+        hull_figure(node.outputs.summary.get_dict(), output)
+        click.echo(f'written: {output}')
+
+    return plot_hull
 
 
 def plot_uncertainty_command(load_profile):

@@ -1,7 +1,8 @@
 """``sei.lammps`` parser: log -> thermo table and run information, dump -> one TrajectoryData.
 
 Whatever LAMMPS wrote before failing is kept as outputs too (a blown-up MD is easier to read
-with its last frames), and the failure becomes the exit code.
+with its last frames; a run its walltime cut is joined with its continuation), and the failure
+becomes the exit code. ``misc`` records which restart file a continuation can start from.
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ def trajectory_node(dump_path: pathlib.Path, types: list[str], timestep_fs: floa
     return trajectory
 
 
+def restart_information(log: LammpsLog, settings: dict) -> dict:
+    """First and last step of the job's thermo rows and its newest complete restart file."""
+    if 'Step' not in log.thermo or not len(log.thermo['Step']):
+        return {'first_step': None, 'last_step': None, 'restart_step': None, 'restart_file': None}
+    first, last = int(log.thermo['Step'][0]), int(log.thermo['Step'][-1])
+    step, name = lammps_md.last_restart(settings, first, last) or (None, None)
+    return {'first_step': first, 'last_step': last, 'restart_step': step, 'restart_file': name}
+
+
 class LammpsMdParser(Parser):
     def parse(self, **kwargs) -> ExitCode | None:
         retrieved = self.retrieved.base.repository
@@ -87,6 +97,7 @@ class LammpsMdParser(Parser):
         self.out('misc', orm.Dict({
             'lammps_version': log.version, 'ranks': log.ranks, 'steps': log.steps, 'atoms': log.atoms,
             'loop_seconds': log.loop_seconds, 'steps_per_second': log.steps_per_second, 'errors': log.errors,
+            **restart_information(log, settings),
         }))
         if log.thermo:
             self.out('thermo', thermo_node(log, settings['timestep']))
@@ -105,7 +116,13 @@ class LammpsMdParser(Parser):
         return trajectory_node(path, lammps_md.lammps_types(structure.get_symbols_set(), model.species), timestep_fs)
 
     def _failure(self, log: LammpsLog, settings: dict, trajectory) -> ExitCode | None:
-        """The exit code of the first thing that went wrong, None if nothing did."""
+        """The exit code of the first thing that went wrong, None if nothing did. A NaN thermo row
+        comes before any error line (LAMMPS stops at an error): a blown-up MD is often stopped by the
+        NaN coordinates it then has (`Non-numeric atom coords`, e.g. when it writes a restart file)."""
+        if log.thermo:
+            finite = np.all([np.isfinite(column) for column in log.thermo.values()], axis=0)
+            if not finite.all():
+                return self.exit_codes.ERROR_NAN_THERMO.format(step=int(log.thermo['Step'][np.argmin(finite)]))
         for error in log.errors:
             for fragment, name in ERROR_EXIT_CODES:
                 if fragment in error:
@@ -114,12 +131,10 @@ class LammpsMdParser(Parser):
             return self.exit_codes.ERROR_LAMMPS.format(message=log.errors[0])
         if not log.thermo:
             return missing_output(self, self.exit_codes.ERROR_OUTPUT_MISSING)
-        finite = np.all([np.isfinite(column) for column in log.thermo.values()], axis=0)
-        if not finite.all():
-            return self.exit_codes.ERROR_NAN_THERMO.format(step=int(log.thermo['Step'][np.argmin(finite)]))
-        if log.steps != settings['steps']:
+        done = int(log.thermo['Step'][-1])
+        if log.steps is None or done != settings['steps']:  # a continuation's loop runs only the steps left
             walltime = missing_output(self, None)
-            return walltime or self.exit_codes.ERROR_INCOMPLETE_RUN.format(done=int(log.thermo['Step'][-1]), steps=settings['steps'])
+            return walltime or self.exit_codes.ERROR_INCOMPLETE_RUN.format(done=done, steps=settings['steps'])
         if trajectory is None:
             return self.exit_codes.ERROR_TRAJECTORY_MISSING
         return None

@@ -30,9 +30,17 @@ class SinglePointParser(Parser):
     def settings(self) -> dict:
         raise NotImplementedError
 
-    def status_exit_code(self, status: str) -> ExitCode | None:
+    def status_exit_code(self, results: dict) -> ExitCode | None:
         """Exit code for a runner status other than 'ok' (subclasses add engine failures)."""
-        return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'unknown status {status!r}')
+        return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'unknown status {results.get("status")!r}')
+
+    def settings_of_run(self, results: dict) -> dict:
+        """Settings only the run knows (GPAW: the setups' fingerprints), added to settings()."""
+        return {}
+
+    def final_atoms(self, results: dict):
+        """The structure the results belong to: the input's (a relaxation moves it)."""
+        return self.node.inputs.structure.get_ase()
 
     def parse(self, **kwargs) -> ExitCode | None:
         try:
@@ -44,7 +52,7 @@ class SinglePointParser(Parser):
 
         self.out('misc', orm.Dict({k: v for k, v in results.items() if k not in ('forces', 'stress')}))
         if results.get('status') != 'ok':
-            return self.status_exit_code(results.get('status'))
+            return self.status_exit_code(results)
         try:
             frame = self._frame(results)
         except (FrameError, KeyError, ValueError) as exception:
@@ -53,7 +61,7 @@ class SinglePointParser(Parser):
         return None
 
     def _frame(self, results: dict) -> FrameData:
-        atoms = self.node.inputs.structure.get_ase()
+        atoms = self.final_atoms(results)
         frame = Frame(
             numbers=atoms.numbers,
             positions=atoms.positions,
@@ -64,7 +72,7 @@ class SinglePointParser(Parser):
             stress=np.array(results['stress'], float),
         )
         metadata = self.node.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.node.inputs else {}
-        backend, settings = self.backend(), self.settings()
+        backend, settings = self.backend(), {**self.settings(), **self.settings_of_run(results)}
         # converged: a single point whose SCF did not converge ends in an exit code, never a frame
         return FrameData(frame, backend=backend, is_dft=self.is_dft, settings=settings, settings_hash=settings_hash(backend, settings),
                          converged=True, **metadata)

@@ -205,6 +205,40 @@ def window_msd(positions: np.ndarray, starts, length: int, atoms_mask, axis: int
     return {'in_plane': in_plane / len(starts), 'out_of_plane': out_of_plane / len(starts)}
 
 
+def msd_windows(n_frames: int, windows: int = 5) -> tuple[list[int], int]:
+    """Window origins and length (frames) in the paper's proportions: origins at 5, 10, 15, 20
+    and 25 of 30 ns, each window 2 ns, i.e. origins at k/6 of the run and windows of 1/15 of it
+    (at least 2 frames; origins that would run past the end move back)."""
+    length = max(2, round(n_frames / 15))
+    if n_frames < length + 1:
+        raise ValueError(f'{n_frames} frames are too few for a window-averaged MSD (need at least {length + 1})')
+    starts = sorted({min(round(k * n_frames / 6), n_frames - length) for k in range(1, windows + 1)})
+    return starts, length
+
+
+def li_msd_by_phase(frames: list[Atoms], unwrapped: np.ndarray, starts, length: int, axis: int = 2, phases=('BCC', 'HCP')) -> dict:
+    """The paper's Fig. 2b: window-averaged MSD (Å^2) in plane and along ``axis`` of the Li atoms
+    that PTM finds in each of ``phases`` at each window's first frame, averaged over windows
+    weighted by their atom counts. ``frames``: the trajectory (for PTM); ``unwrapped``: its
+    continuous positions (frames, atoms, 3). A phase with no atom at any origin gives NaN."""
+    is_li = np.array(frames[0].get_chemical_symbols()) == 'Li'
+    result = {}
+    for phase in phases:
+        sums, atoms_counted = {'in_plane': np.zeros(length), 'out_of_plane': np.zeros(length)}, 0
+        for start in starts:
+            mask = np.zeros(len(is_li), bool)
+            mask[np.flatnonzero(is_li)[li_structure_types(frames[start]) == phase]] = True
+            if mask.any():
+                msd = window_msd(unwrapped, [start], length, mask, axis)
+                for key in sums:
+                    sums[key] += msd[key] * mask.sum()
+                atoms_counted += int(mask.sum())
+        for key, total in sums.items():
+            result[f'{phase}_{key}'] = total / atoms_counted if atoms_counted else np.full(length, np.nan)
+        result[f'{phase}_atoms'] = atoms_counted
+    return result
+
+
 def phase_atoms(atoms: Atoms, li_labels, label: str, shell: float = 3.0) -> Atoms:
     """The atoms of a classified phase: the Li labelled ``label`` and every anion within
     ``shell`` Å of one of them, in the original cell. O(N log N)."""

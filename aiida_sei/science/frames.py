@@ -134,10 +134,16 @@ def settings_hash(backend: str, parameters: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+#: Settings that belong to one frame, not to its level of theory: the k-point mesh (each cell has
+#: its own) and GPAW's record of the setups of the elements present (their names are in the
+#: parameters, which the theory keeps).
+PER_FRAME_SETTINGS = ('kpoints', 'setups')
+
+
 def theory_hash(backend: str, settings: dict) -> str:
-    """Hash of the level of theory: the labelling settings without the k-point mesh, which each
-    cell has its own of. Frames of one model share it (their ``settings_hash`` may differ)."""
-    return settings_hash(backend, {key: value for key, value in settings.items() if key != 'kpoints'})
+    """Hash of the level of theory: the labelling settings without what is per frame
+    (:data:`PER_FRAME_SETTINGS`). Frames of one model share it (their ``settings_hash`` may differ)."""
+    return settings_hash(backend, {key: value for key, value in settings.items() if key not in PER_FRAME_SETTINGS})
 
 
 def read_frames(path, index=':', fmt: str | None = None, allow_truncated: bool = False, allow_unconverged: bool = False,

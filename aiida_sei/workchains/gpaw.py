@@ -1,4 +1,5 @@
-"""``sei.gpaw.base``: a GPAW single point with restarts for the failures that a retry can fix."""
+"""``sei.gpaw.base``: a GPAW single point with restarts for the failures that a retry can fix;
+``sei.gpaw.relax``: the same with the cell and positions relaxed first."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from aiida.engine import ProcessHandlerReport, process_handler
 
 from aiida_sei.calculations.gpaw import GpawCalculation
 from aiida_sei.calculations.functions.kpoints import create_kpoints, kpoints_choice
+from aiida_sei.protocols import load_protocol_file, recursive_merge
 
 from .singlepoint import SinglePointBaseWorkChain
 
@@ -34,6 +36,7 @@ class GpawBaseWorkChain(SinglePointBaseWorkChain):
         spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
         spec.inputs.validator = kpoints_choice('kpoints')
         spec.exit_code(410, 'ERROR_SCF_UNRECOVERABLE', message='The SCF did not converge even with {steps} steps and mixer beta {beta}.')
+        spec.exit_code(411, 'ERROR_SETUP_MISSING', message='{message}')
 
     def setup(self):
         super().setup()
@@ -41,6 +44,11 @@ class GpawBaseWorkChain(SinglePointBaseWorkChain):
             self.ctx.inputs.kpoints = self.inputs.kpoints
         else:
             self.ctx.inputs.kpoints = create_kpoints(self.ctx.inputs.structure, self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
+
+    @process_handler(priority=600, exit_codes=[GpawCalculation.exit_codes.ERROR_SETUP_MISSING])
+    def handle_setup_missing(self, node):
+        """Nothing a retry fixes: stop with the job's message, which says what to install."""
+        return ProcessHandlerReport(True, self.exit_codes.ERROR_SETUP_MISSING.format(message=node.exit_message))
 
     @process_handler(priority=500, exit_codes=[GpawCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED])
     def handle_scf_not_converged(self, node):
@@ -53,4 +61,35 @@ class GpawBaseWorkChain(SinglePointBaseWorkChain):
         parameters['mixer']['beta'] = max(beta / 2, MIN_MIXER_BETA)
         self.ctx.inputs.parameters = orm.Dict(parameters)
         self.report_error_handled(node, f'maxiter {steps} -> {parameters["maxiter"]}, mixer beta {beta} -> {parameters["mixer"]["beta"]}')
+        return ProcessHandlerReport(True)
+
+
+class GpawRelaxWorkChain(GpawBaseWorkChain):
+    """Relaxes cell and positions with GPAW (``gpaw.relax``: fmax, steps); a relaxation that runs
+    out of steps continues from its last structure. Outputs the relaxed ``structure`` and its frame."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.inputs['gpaw']['relax'].required = True
+        spec.outputs['structure'].required = True
+
+    @classmethod
+    def _protocols(cls) -> dict:
+        """gpaw.yaml with its `relax` block (overrides of the `gpaw` ports: relax settings and a
+        tighter SCF) merged into the defaults and into each protocol."""
+        data = load_protocol_file(cls._protocol_file)
+        relax = data.pop('relax')
+        data['default_inputs']['gpaw'] = recursive_merge(data['default_inputs']['gpaw'], relax['default'])
+        for name, protocol in data['protocols'].items():
+            protocol['gpaw'] = recursive_merge(protocol.get('gpaw', {}), relax.get(name, {}))
+        return data
+
+    @process_handler(priority=450, exit_codes=[GpawCalculation.exit_codes.ERROR_RELAX_NOT_CONVERGED])
+    def handle_relax_not_converged(self, node):
+        """Continue from the last structure (BFGS's Hessian starts afresh, which costs a few steps)."""
+        self.ctx.inputs.structure = node.outputs.structure
+        if 'kpoints' not in self.inputs:  # the mesh follows the cell
+            self.ctx.inputs.kpoints = create_kpoints(node.outputs.structure, self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
+        self.report_error_handled(node, f'continuing from its last structure<{node.outputs.structure.pk}>')
         return ProcessHandlerReport(True)

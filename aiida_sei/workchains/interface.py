@@ -2,7 +2,7 @@
 
 structures (sei.structures) -> active learning (sei.active_learning.sweep, DFT labels) ->
 Allegro (sei.allegro.train on a 90/10 split) -> refinement (sei.refinement) -> compilation for
-LAMMPS (sei.nequip_compile) -> production MD (sei.lammps) -> classification (ACE -> PAk -> DPA
+LAMMPS (sei.nequip_compile) -> production MD (sei.lammps.base) -> classification (ACE -> PAk -> DPA
 on frames of the production run, clusters labelled by the reference crystals) -> a summary whose
 every number is read from the stored nodes.
 
@@ -19,6 +19,7 @@ import re
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, calcfunction, if_
 
+from aiida_sei.calculations.functions.analyses import li_msd_by_phase
 from aiida_sei.calculations.functions.classification import (
     classify_structure, classify_trajectory, cluster_environments, interface_series, label_clustering, label_unknown_clusters,
 )
@@ -30,12 +31,13 @@ from aiida_sei.science.classification import UNKNOWN
 from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles, recursive_merge
 from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
+from aiida_sei.workchains.lammps import LammpsBaseWorkChain
 from aiida_sei.workchains.refinement import RefinementWorkChain
 from aiida_sei.workchains.structures import StructuresWorkChain
 from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
 #: Code roles -> the `aiida-sei setup` code that plays them on localhost (label: the backend's).
-CODES = {'md': 'python', 'label': 'label', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp'}
+CODES = {'md': 'python', 'label': 'label', 'relax': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp'}
 
 
 def validate_split(value, _):
@@ -174,8 +176,9 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         spec.input('refinement.product_systems', valid_type=orm.List, required=False, help='Which of `structures` are the reaction products.')
         spec.expose_inputs(NequipCompileCalculation, namespace='compile', exclude=('model',),
                            namespace_options={'help': 'Compiling the final model for LAMMPS (sei.nequip_compile).'})
-        spec.expose_inputs(LammpsMdCalculation, namespace='production', exclude=('structure', 'model'),
-                           namespace_options={'help': 'Production MD with the compiled model (sei.lammps).'})
+        spec.expose_inputs(LammpsMdCalculation, namespace='production', exclude=('structure', 'model', 'parent_folder'),
+                           namespace_options={'help': 'Production MD with the compiled model (sei.lammps, run by sei.lammps.base: '
+                                                      'a walltime cut goes on from the last restart file).'})
         spec.input('production.system', valid_type=orm.Str, help='Which of `structures` the production MD runs.')
         spec.expose_inputs(LabelWorkChain, namespace='test_set', exclude=PER_FRAME,
                            namespace_options={**optional, 'help': 'DFT of frames of the production run, against which the final '
@@ -214,6 +217,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         spec.output('validation_errors', valid_type=orm.Dict, help='Errors of the compiled final model on its validation frames, per system (validate_model).')
         spec.output('test_errors', valid_type=orm.Dict, required=False,
                     help='Errors of the compiled final model on labelled production frames, per system (validate_model).')
+        spec.output('li_msd', valid_type=orm.ArrayData, required=False,
+                    help='Fig. 2b: window-averaged MSD of BCC and HCP Li, in plane and out of plane (li_msd_by_phase).')
         spec.output('summary', valid_type=orm.Dict, help='The run in numbers.')
         spec.exit_code(400, 'ERROR_STEP_FAILED', message='The {step} step failed: {message}')
 
@@ -225,7 +230,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         codes = code_roles(cls, codes)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
-        builder.structures = StructuresWorkChain.get_builder_from_protocol(protocol=inputs['structures'])._inputs(prune=True)
+        step = inputs['structures']
+        builder.structures = child_inputs('structures', StructuresWorkChain, codes, step['protocol'], step.get('overrides'), options)
         step = inputs['active_learning']
         builder.active_learning = {**_step('active_learning', ActiveLearningSweepWorkChain, codes, step, inputs['label'], options),
                                    'systems': orm.List(step['systems'])}
@@ -278,7 +284,10 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         if error := self._failed('active-learning', self.ctx.active_learning):
             return error
         self.ctx.dataset = self.ctx.active_learning.outputs.dataset
-        node = self._train(self.ctx.dataset)
+        try:
+            node = self._train(self.ctx.dataset)
+        except ValueError as exception:  # inputs the training refuses (mixed levels of theory, ...): an exit, not a crash
+            return self.exit_codes.ERROR_STEP_FAILED.format(step='training', message=str(exception))
         self.report(f'3. Allegro on {len(self.ctx.dataset)} frames: {node.process_label}<{node.pk}>')
         return ToContext(training=node)
 
@@ -335,14 +344,14 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         structure = self._structure(system)
         inputs = self.exposed_inputs(LammpsMdCalculation, 'production')
         model = self.ctx.compiled.outputs.compiled
-        node = self.submit(LammpsMdCalculation, **inputs, structure=structure, model=model)
+        node = self.submit(LammpsBaseWorkChain, lammps={**inputs, 'structure': structure, 'model': model})
         self.report(f'6. production MD of {system} ({len(structure.sites)} atoms, {inputs["parameters"]["steps"]} steps): {node.process_label}<{node.pk}>')
         running = {'production': node}
         if 'reference_md' in self.inputs.classification:
             parameters = orm.Dict(reference_md_parameters(inputs['parameters'], self.inputs.classification.reference_md))
             for source in sorted(set(self._phases().values())):
-                running[f'reference_md_{source}'] = self.submit(LammpsMdCalculation, **{**inputs, 'parameters': parameters},
-                                                                structure=self._structure(source), model=model)
+                running[f'reference_md_{source}'] = self.submit(LammpsBaseWorkChain, lammps={**inputs, 'parameters': parameters,
+                                                                                              'structure': self._structure(source), 'model': model})
             self.report(f'   and MD of the reference crystals {", ".join(sorted(set(self._phases().values())))} '
                         f'({parameters["temperature"]} K, {parameters["steps"]} steps) with the same model')
         return ToContext(**running)
@@ -382,12 +391,25 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         self.ctx.clustering = clustering
         self.ctx.series = classify_trajectory(clustering, trajectory)
         self.ctx.numbers = interface_series(trajectory)
+        self._li_msd(trajectory)
         self.ctx.first = classify_structure(clustering, frames[sorted(frames)[0]])
         self.ctx.last = classify_structure(clustering, frames[sorted(frames)[-1]])
         fractions = ', '.join(f'{label} {parts["core"] + parts["non_core"]:.2f}' for label, parts in self.ctx.last['fractions'].items())
         self.report(f'7. classification: {len(set(clustering.labels))} labels over {len(clustering.labels)} clusters; '
                     f'Li of the last frame (core + non-core): {fractions}')
         return None
+
+    def _li_msd(self, trajectory):
+        """Fig. 2b (MSD of BCC and HCP Li, in plane and out of plane) where the run has frames enough."""
+        try:
+            self.ctx.li_msd = li_msd_by_phase(trajectory)
+        except ValueError as exception:  # too few frames: say so, the other analyses stand
+            self.report(f'7. Li MSD by phase: not computed ({exception})')
+            return
+        msd = self.ctx.li_msd
+        last = ', '.join(f'{phase} ({msd.base.attributes.get(f"{phase}_atoms")} Li) {msd.get_array(f"{phase}_in_plane")[-1]:.3f}/'
+                         f'{msd.get_array(f"{phase}_out_of_plane")[-1]:.3f}' for phase in ('BCC', 'HCP'))
+        self.report(f'7. Li MSD by phase at {msd.get_array("lag")[-1]:.3f} ps, in plane/out of plane (Å^2): {last}')
 
     def should_test(self):
         return 'test_set' in self.inputs
@@ -422,6 +444,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             self.out(name, node)
         if 'test_errors' in self.ctx:
             self.out('test_errors', self.ctx.test_errors)
+        if 'li_msd' in self.ctx:
+            self.out('li_msd', self.ctx.li_msd)
         self.report(f'done: summary<{summary.pk}>')
 
 

@@ -9,8 +9,10 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_han
 from aiida_sei.calculations.singlepoint import SinglePointCalculation
 from aiida_sei.protocols import ProtocolMixin, code_roles, fill_builder
 
+from .restart import RestartMixin
 
-class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
+
+class SinglePointBaseWorkChain(RestartMixin, ProtocolMixin, BaseRestartWorkChain):
     """Runs ``_process_class`` (exposed in namespace ``_namespace``) until it succeeds or a
     failure cannot be handled: walltime -> twice the walltime; a crash -> one retry."""
 
@@ -59,18 +61,10 @@ class SinglePointBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
         self.ctx.inputs = AttributeDict(self.exposed_inputs(self._process_class, self._namespace))
         self.ctx.crashed = False
 
-    def report_error_handled(self, node, action):
-        self.report(f'{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}')
-        self.report(f'action taken: {action}')
-
     @process_handler(priority=400, exit_codes=[SinglePointCalculation.exit_codes.ERROR_OUT_OF_WALLTIME])
     def handle_out_of_walltime(self, node):
         """Restart with twice the walltime (a single point has no checkpoint worth keeping)."""
-        options = dict(self.ctx.inputs.metadata.options)
-        walltime = options.get('max_wallclock_seconds') or 3600
-        options['max_wallclock_seconds'] = 2 * walltime
-        self.ctx.inputs.metadata.options = options
-        self.report_error_handled(node, f'walltime {walltime} s -> {2 * walltime} s')
+        self.report_error_handled(node, self.double_walltime())
         return ProcessHandlerReport(True)
 
     @process_handler(priority=300, exit_codes=[SinglePointCalculation.exit_codes.ERROR_OUTPUT_MISSING])

@@ -1,14 +1,16 @@
-"""``sei.structures``: build a set of the paper's structures, each a node with its inputs."""
+"""``sei.structures``: build a set of the paper's structures, each a node with its inputs; with
+``relax``, first relax the crystals' lattices with DFT (sei.gpaw.relax) and build from those."""
 
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import WorkChain
+from aiida.engine import ToContext, WorkChain, calcfunction, if_
 
 from aiida_sei.calculations.functions.structures import build_structure
-from aiida_sei.protocols import ProtocolMixin
-from aiida_sei.science import catalogue
+from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles
+from aiida_sei.science import catalogue, lattices
 from aiida_sei.science.validation import StructureInputError
+from aiida_sei.workchains.gpaw import GpawRelaxWorkChain
 
 
 def validate_structures(value, _):
@@ -29,15 +31,30 @@ def validate_structures(value, _):
     return None
 
 
+def validate_phases(value, _):
+    unknown = set(value.get_list()) - set(lattices.PHASES) if value is not None else set()
+    return f'relax_phases: unknown {sorted(unknown)}; known: {", ".join(lattices.PHASES)}' if unknown else None
+
+
+@calcfunction
+def relaxed_lattices(**relaxed: orm.StructureData) -> orm.Dict:
+    """Phase -> conventional lattice parameters (Å) of its relaxed unit cell."""
+    return orm.Dict({phase: lattices.lattice_parameters(phase, structure.get_ase()) for phase, structure in relaxed.items()})
+
+
 class StructuresWorkChain(ProtocolMixin, WorkChain):
     """Builds each requested structure with the ``build_structure`` calcfunction.
 
-    Outputs ``structures.<label>`` (StructureData) and ``info.<label>`` (Dict: formula, atom
-    count, realised disorder, interface mismatch).
+    With ``relax``, the unit cell of each phase in ``relax_phases`` is relaxed first and the
+    structures take its lattice parameters (unless their parameters name them). Outputs
+    ``structures.<label>`` (StructureData), ``info.<label>`` (Dict: formula, atom count, realised
+    disorder, interface mismatch) and, with ``relax``, ``lattices`` (phase -> a, c in Å).
     """
 
     _protocol_file = 'structures'
     _open_keys = ('structures',)
+    #: The DFT code that relaxes the crystals (only protocols with `relax` need it).
+    CODES = {'relax': 'gpaw'}
 
     @classmethod
     def define(cls, spec):
@@ -48,26 +65,74 @@ class StructuresWorkChain(ProtocolMixin, WorkChain):
             validator=validate_structures,
             help='label -> {kind, parameters}; kinds as in `aiida-sei structure --help`.',
         )
-        spec.outline(cls.build)
+        spec.expose_inputs(GpawRelaxWorkChain, namespace='relax', exclude=('gpaw.structure',),
+                           namespace_options={'required': False, 'populate_defaults': False,
+                                              'help': 'Relax the crystals first (sei.gpaw.relax); left out: the lattice parameters of science/crystals.py.'})
+        spec.input('relax_phases', valid_type=orm.List, required=False, validator=validate_phases,
+                   help=f'Which phases to relax ({", ".join(lattices.PHASES)}); default: those the structures take.')
+        spec.outline(if_(cls.should_relax)(cls.relax, cls.inspect_relaxations), cls.build)
         spec.output_namespace('structures', valid_type=orm.StructureData, dynamic=True)
         spec.output_namespace('info', valid_type=orm.Dict, dynamic=True)
+        spec.output('lattices', valid_type=orm.Dict, required=False, help='Phase -> relaxed lattice parameters (a, c in Å).')
+        spec.exit_code(400, 'ERROR_RELAXATION_FAILED', message='The relaxation of {phase} failed: {message}')
 
     @classmethod
     def get_builder_from_protocol(cls, codes=None, protocol: str | None = None, overrides: dict | None = None, options=None):
         """A builder with the structures of ``protocol`` (`paper` or `demo`), updated by
-        ``overrides``; it runs no codes (``codes`` and ``options`` are there for the common signature)."""
+        ``overrides``. A protocol whose `relax` is set relaxes its phases with ``codes`` (role
+        `relax`, a GPAW code) at the sei.gpaw.relax protocol it names; ``options`` go to its jobs."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.structures = orm.Dict(inputs['structures'])
+        if relax := inputs['relax']:
+            code = code_roles(cls, codes)['relax']
+            builder.relax = child_inputs('relax', GpawRelaxWorkChain, code, relax['protocol'], relax.get('overrides'), options)
+            builder.relax_phases = orm.List(relax['phases'])
         return builder
+
+    def _phases(self) -> list[str]:
+        if 'relax_phases' in self.inputs:
+            return self.inputs.relax_phases.get_list()
+        kinds = {entry['kind'] for entry in self.inputs.structures.get_dict().values()}
+        return sorted(set().union(*map(lattices.phases_of, kinds)))
+
+    def should_relax(self):
+        return 'relax' in self.inputs
+
+    def relax(self):
+        inputs = self.exposed_inputs(GpawRelaxWorkChain, 'relax')
+        running = {}
+        for phase in self._phases():
+            structure = orm.StructureData(ase=lattices.unit_cell(phase))
+            inputs['gpaw'] = {**inputs['gpaw'], 'structure': structure}
+            inputs['metadata'] = {**inputs.get('metadata', {}), 'call_link_label': f'relax_{phase}'}
+            running[phase] = self.submit(GpawRelaxWorkChain, **inputs)
+            self.report(f'relaxing {phase} ({len(structure.sites)} atoms): {running[phase].process_label}<{running[phase].pk}>')
+        return ToContext(**{f'relax_{phase}': node for phase, node in running.items()})
+
+    def inspect_relaxations(self):
+        relaxations = {phase: self.ctx[f'relax_{phase}'] for phase in self._phases()}
+        for phase, node in relaxations.items():
+            if not node.is_finished_ok:
+                return self.exit_codes.ERROR_RELAXATION_FAILED.format(phase=phase, message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+        relaxed = {phase: node.outputs.structure for phase, node in relaxations.items()}
+        self.ctx.lattices = relaxed_lattices(**relaxed)
+        self.out('lattices', self.ctx.lattices)
+        self.report('relaxed lattices: ' + ', '.join(f'{phase} ' + ' '.join(f'{k} {v:.3f} Å' for k, v in values.items())
+                                                     for phase, values in self.ctx.lattices.get_dict().items()))
+        return None
 
     def build(self):
         entries = self.inputs.structures.get_dict()
+        relaxed = self.ctx.lattices.get_dict() if 'lattices' in self.ctx else {}
         for number, (label, entry) in enumerate(entries.items(), start=1):
-            parameters = catalogue.resolve_parameters(entry['kind'], entry.get('parameters'))
+            given = entry.get('parameters') or {}
+            taken = lattices.builder_parameters(entry['kind'], relaxed, given)
+            parameters = catalogue.resolve_parameters(entry['kind'], {**taken, **given})
             outputs = build_structure(
                 kind=orm.Str(entry['kind']),
                 parameters=orm.Dict(parameters),
+                **({'lattices': self.ctx.lattices} if taken else {}),
                 metadata={'call_link_label': label, 'label': label},
             )
             self.out(f'structures.{label}', outputs['structure'])

@@ -164,3 +164,33 @@ def test_frame_numbers_of_a_pristine_and_a_reacted_interface(interface):
     assert reacted['sei_s'] + reacted['sei_p'] + reacted['sei_cl'] == pytest.approx(1.0) and reacted['sei_li'] > 0
     consumed = analyses.frame_numbers(crystals.li2s(supercell=(2, 2, 2)))
     assert consumed['intact_ps4'] == 0 and np.isnan(consumed['sei_upper'])
+
+
+def test_li_msd_by_phase_follows_the_atoms_ptm_finds_in_each_phase():
+    """Fig. 2b's analysis: BCC Li gliding in plane (x) and HCP Li moving along z; each phase's
+    MSD is that of its own atoms, along the right axes; a phase absent is NaN with 0 atoms."""
+    from ase.build import bulk
+
+    def trajectory(atoms, velocity, n=30):
+        frames = []
+        for step in range(n):
+            frame = atoms.copy()
+            frame.positions += np.asarray(velocity) * step
+            frames.append(frame)
+        return frames, np.array([f.positions for f in frames])
+
+    starts, length = analyses.msd_windows(30)
+    assert (starts, length) == ([5, 10, 15, 20, 25], 2)  # the paper's 5, 10, ..., 25 of 30 ns
+    assert analyses.msd_windows(3000) == ([500, 1000, 1500, 2000, 2500], 200)  # 2 ns windows of a 30 ns run
+    bcc, unwrapped = trajectory(bulk('Li', 'bcc', a=3.42, cubic=True).repeat(3), [0.1, 0, 0])
+    msd = analyses.li_msd_by_phase(bcc, unwrapped, starts, length)
+    lags = np.arange(length)
+    assert msd['BCC_atoms'] == 54 * len(starts)
+    assert np.allclose(msd['BCC_in_plane'], (0.1 * lags) ** 2) and np.allclose(msd['BCC_out_of_plane'], 0)
+    assert msd['HCP_atoms'] == 0 and np.isnan(msd['HCP_in_plane']).all()
+    hcp, unwrapped = trajectory(bulk('Li', 'hcp', a=3.1, c=5.06).repeat((4, 4, 3)), [0, 0, 0.2])
+    msd = analyses.li_msd_by_phase(hcp, unwrapped, starts, length)
+    assert msd['HCP_atoms'] == 96 * len(starts) and np.allclose(msd['HCP_out_of_plane'], (0.2 * lags) ** 2)
+    assert np.allclose(msd['HCP_in_plane'], 0)
+    with pytest.raises(ValueError, match='too few'):
+        analyses.msd_windows(2)

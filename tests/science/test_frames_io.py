@@ -89,3 +89,17 @@ def test_a_split_by_system_validates_only_on_systems_that_also_train():
     held_out = [many[i] for i in parts['validation']]
     assert len(held_out) == 10 and (held_out.count('Li'), held_out.count('Li6PS5Cl'), held_out.count('LiCl')) == (3, 6, 1)
     assert sorted(parts['train'] + parts['validation']) == list(range(100))
+
+
+def test_the_level_of_theory_ignores_what_is_per_frame_but_not_the_setup_names():
+    """GPAW frames of Li and of Li2S record different setups (those of their elements) and
+    k-meshes, yet are one level of theory; another Li setup name is another theory."""
+    from aiida_sei.science.frames import theory_hash
+
+    parameters = {'ecut': 300, 'xc': 'PBE', 'setups': {'Li': 'sv'}}
+    li = {'Li': {'type': 'sv', 'valence': 3, 'fingerprint': 'a'}}
+    li2s = {'Li': li['Li'], 'S': {'type': 'paw', 'valence': 6, 'fingerprint': 'b'}}
+    metal = theory_hash('gpaw', {'parameters': parameters, 'kpoints': [6, 6, 6], 'setups': li})
+    sulfide = theory_hash('gpaw', {'parameters': parameters, 'kpoints': [3, 3, 3], 'setups': li2s})
+    assert metal == sulfide
+    assert metal != theory_hash('gpaw', {'parameters': {**parameters, 'setups': {'Li': 'paw'}}, 'kpoints': [6, 6, 6], 'setups': li})

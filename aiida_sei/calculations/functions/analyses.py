@@ -68,3 +68,30 @@ def characterise_phase(structure: orm.StructureData, composition: orm.Dict, labe
         node.set_array(f'rdf_Li_{other}', np.vstack([r, g]))
     node.base.attributes.set_many({'label': label.value, 'n_atoms': len(region), 'formula': region.get_chemical_formula()})
     return node
+
+
+@calcfunction
+def li_msd_by_phase(trajectory: orm.TrajectoryData) -> orm.ArrayData:
+    """The paper's Fig. 2b: window-averaged MSD (Å^2), in plane and along z, of the Li that PTM
+    finds BCC or HCP at each window's start (windows in the paper's proportions, see
+    ``analyses.msd_windows``), on paths unwrapped with the dump's image flags. Arrays ``lag``
+    (ps), ``BCC_in_plane``, ``BCC_out_of_plane``, ``HCP_in_plane``, ``HCP_out_of_plane``;
+    attributes: window starts (frame indices) and Li counted per phase."""
+    import numpy as np
+
+    if 'images' not in trajectory.get_arraynames():
+        raise ValueError('the trajectory has no image flags (array `images`): its wrapped positions would give a wrong MSD')
+    starts, length = analyses.msd_windows(trajectory.numsteps)
+    unwrapped = analyses.unwrap(trajectory.get_positions(), trajectory.get_cells(), trajectory.get_array('images'))
+    frames = {index: trajectory.get_step_structure(index).get_ase() for index in {0, *starts}}
+    msd = analyses.li_msd_by_phase(frames, unwrapped, starts, length)
+    times = trajectory.get_times()
+    result = orm.ArrayData()
+    result.set_array('lag', (times[1] - times[0]) * np.arange(length))
+    for name, value in msd.items():
+        if name.endswith('_atoms'):
+            result.base.attributes.set(name, value)
+        else:
+            result.set_array(name, value)
+    result.base.attributes.set('window_starts', starts)
+    return result

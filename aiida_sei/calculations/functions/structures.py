@@ -45,11 +45,12 @@ def _outputs(kind: str, atoms: Atoms) -> dict:
 
 
 @calcfunction
-def build_structure(kind: orm.Str, parameters: orm.Dict) -> dict:
+def build_structure(kind: orm.Str, parameters: orm.Dict, lattices: orm.Dict | None = None) -> dict:
     """Build one structure of the paper (``kind`` in ``aiida_sei.science.catalogue.BUILDERS``).
 
     Outputs ``structure`` and ``info`` (formula, atom count and what the builder reports: realised
-    disorder, interface mismatch, slab ranges).
+    disorder, interface mismatch, slab ranges). ``lattices``: the relaxed lattice parameters that
+    ``parameters`` took (sei.structures links them, so a cell leads back to its relaxation).
     """
     params = parameters.get_dict()
     atoms = _checked.pop(_key(kind.value, params), None)

@@ -1,0 +1,108 @@
+"""sei.new_phase end to end with real GPAW and LAMMPS on its `tiny` protocol: the ordered
+approximant of the 12-atom cell and Li2S, Li3P, LiCl relaxed, the hull, gaps and entropy in one
+summary whose numbers lead back to the relaxations; then NVT MD of the ordering with the tiny
+Allegro model of tests/allegro_fixtures.py (its numbers mean nothing physically: it checks that
+D(T) and the Arrhenius fit are those of the stored trajectories)."""
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_sei.science.lammps_plugin import PLUGIN_ENVIRONMENT_VARIABLE, plugin_path
+from aiida_sei.science.new_phase import energy_above_compound_hull, mixing_entropy
+from aiida_sei.workchains.new_phase import HULL_PHASES, NewPhaseWorkChain
+from tests.allegro_fixtures import BIN, tiny_allegro  # noqa: F401
+from tests.local import SINGLE_THREAD, local_code, local_computer
+from tests.test_lammps_md import compiled_model
+
+
+@pytest.fixture(scope='module')
+def codes(aiida_profile, tmp_path_factory):
+    computer = local_computer('new-phase-localhost', tmp_path_factory.mktemp('new_phase'), mpirun=True)
+    prepend = f'{SINGLE_THREAD} LD_LIBRARY_PATH={BIN.parent / "lib"}\nexport {PLUGIN_ENVIRONMENT_VARIABLE}={plugin_path()}'
+    return {'relax': local_code(computer, 'python', default_calc_job_plugin='sei.gpaw'),
+            'lammps': local_code(computer, 'lmp', prepend_text=prepend, default_calc_job_plugin='sei.lammps')}
+
+
+@pytest.fixture(scope='module')
+def tiny_run(codes, tiny_allegro):  # noqa: F811
+    model = compiled_model(tiny_allegro['pair_allegro'].read_bytes())
+    results, node = run_get_node(NewPhaseWorkChain.get_builder_from_protocol(codes, 'tiny', model=model))
+    assert node.is_finished_ok, node.exit_message
+    return results, node
+
+
+def test_the_summary_is_the_hull_of_the_relaxed_energies(tiny_run):
+    results, node = tiny_run
+    summary = results['summary'].get_dict()
+    assert set(results['orderings']) == {'ordering_1'} and summary['orderings']['ordering_1']['multiplicity'] == 12  # 4 x 3 placements, one orbit
+    assert set(results['relaxed']) == {'ordering_1', *HULL_PHASES}
+    # the summary's E_hull is the hull of the relaxations' own frames, recomputed here
+    frames = {name: results['summary'].creator.inputs[f'frame_{name}'] for name in ('ordering_1', *HULL_PHASES)}
+    for name, frame in frames.items():
+        relaxation = frame.creator.caller
+        assert relaxation.process_label == 'GpawRelaxWorkChain' and relaxation.caller.pk == node.pk
+        assert np.allclose(frame.get_array('cell'), results['relaxed'][name].cell)
+    terminals = {phase: frames[phase].base.attributes.get('energy_per_atom') for phase in HULL_PHASES}
+    row = summary['orderings']['ordering_1']
+    expected = energy_above_compound_hull(terminals, 'Li8S2PCl', frames['ordering_1'].base.attributes.get('energy_per_atom'))
+    assert row['e_above_hull_meV_per_atom'] == pytest.approx(1000 * expected)
+    assert summary['mixing_entropy_meV_per_atom'] == pytest.approx(1000 * 300 * mixing_entropy(0.25))
+
+
+def test_gaps_are_read_from_the_relaxed_eigenvalues(tiny_run):
+    """Li2S's PBE gap is 3.4 eV (the paper's value; 3.39 eV at 600 eV in benchmarks/gpaw_setups.json),
+    LiCl's wider; P and Cl put a defect band inside Li2S's gap (the paper: 1.4-2.0 eV at x = 0.125)."""
+    results, _ = tiny_run
+    summary = results['summary'].get_dict()
+    li2s = summary['competing']['Li2S']['band_gap_eV']
+    assert li2s == pytest.approx(3.4, abs=0.3)
+    assert summary['competing']['LiCl']['band_gap_eV'] > li2s  # LiCl: ~6.3 eV in PBE
+    assert 0 <= summary['orderings']['ordering_1']['band_gap_eV'] < li2s
+    assert summary['competing']['Li2S']['lattice']['a'] == pytest.approx(5.70, rel=0.03)
+
+
+def test_the_report_table_and_hull_figure_show_the_run_beside_the_paper(tiny_run, tmp_path):
+    from aiida_sei.cli.report import hull_figure, new_phase_table
+
+    results, _ = tiny_run
+    summary = results['summary'].get_dict()
+    lines = new_phase_table(summary)
+    row = summary['orderings']['ordering_1']
+    assert lines[1].split() == ['ordering_1', row['formula'], '12', f'{row["p_cl_distance"]:.2f}',
+                                f'{row["e_above_hull_meV_per_atom"]:.1f}', f'{row["band_gap_eV"]:.2f}']
+    assert 'lowest E_hull 27.7 meV/atom, gaps 1.4-2.0 eV, Li2S gap 3.4 eV' in lines[2]
+    hull_figure(summary, tmp_path / 'hull.png')
+    assert (tmp_path / 'hull.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_diffusivity_is_the_fit_of_the_stored_md(tiny_run):
+    """One NVT run per temperature of the lowest ordering's supercell; D(T) recomputed from each
+    stored trajectory (unwrapped with its image flags) is the output's, and the Arrhenius fit
+    and its extrapolation follow from them."""
+    from aiida_sei.science import analyses, new_phase
+
+    results, node = tiny_run
+    diffusivity = results['diffusivity'].get_dict()
+    incoming = results['diffusivity'].creator.base.links.get_incoming().all()
+    trajectories = {link.link_label.removeprefix('md_'): link.node for link in incoming if link.link_label.startswith('md_')}
+    assert sorted(trajectories, key=float) == ['900', '1200'] == list(diffusivity['temperatures'])
+    for temperature, trajectory in trajectories.items():
+        md = trajectory.creator
+        assert md.inputs.parameters['ensemble'] == 'nvt' and md.inputs.parameters['temperature'] == float(temperature)
+        assert len(md.inputs.structure.sites) == 24  # the 12-atom ordering, 2x1x1
+        unwrapped = analyses.unwrap(trajectory.get_positions(), trajectory.get_cells(), trajectory.get_array('images'))
+        blocks = new_phase.msd_blocks(unwrapped, np.array(trajectory.symbols) == 'Li', 4)
+        lags = 0.01 * np.arange(blocks.shape[1])  # dumps every 10 fs
+        d, error = new_phase.diffusion_coefficient(lags, blocks, (0.2, 0.8))
+        assert diffusivity['temperatures'][temperature]['D_cm2_s'] == pytest.approx(d)
+        assert diffusivity['temperatures'][temperature]['D_err_cm2_s'] == pytest.approx(error)
+    rows = diffusivity['temperatures']
+    if all(row['D_cm2_s'] > 0 for row in rows.values()):
+        fit = new_phase.arrhenius_fit([900.0, 1200.0], [rows[t]['D_cm2_s'] for t in ('900', '1200')],
+                                      [max(rows[t]['D_err_cm2_s'], 1e-3 * rows[t]['D_cm2_s']) for t in ('900', '1200')])
+        assert diffusivity['arrhenius']['Ea_eV'] == pytest.approx(fit.ea_ev)
+        assert diffusivity['arrhenius']['D_extrapolated_cm2_s'] == pytest.approx(float(fit.extrapolate(300.0)[0]))
+    else:
+        assert diffusivity['arrhenius'] is None
