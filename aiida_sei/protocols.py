@@ -111,7 +111,9 @@ def code_roles(cls, codes) -> dict:
     from aiida.orm import AbstractCode
 
     roles = list(cls.CODES)
-    if isinstance(codes, AbstractCode) and len(roles) == 1:
+    if isinstance(codes, AbstractCode):
+        if len(roles) != 1:
+            raise ValueError(f'{cls.__name__} takes its codes by role ({", ".join(roles)}), not one code')
         codes = {roles[0]: codes}
     missing = [role for role in roles if not isinstance((codes or {}).get(role), AbstractCode)]
     if missing:

@@ -25,7 +25,8 @@ def run(protocol: str):
     from aiida_sei.workchains.new_phase import NewPhaseWorkChain
 
     start = time.perf_counter()
-    _, node = run_get_node(NewPhaseWorkChain.get_builder_from_protocol(orm.load_code('gpaw@localhost'), protocol))
+    codes = {'relax': orm.load_code('gpaw@localhost'), 'lammps': orm.load_code('lmp@localhost')}
+    _, node = run_get_node(NewPhaseWorkChain.get_builder_from_protocol(codes, protocol))
     return node, time.perf_counter() - start
 
 

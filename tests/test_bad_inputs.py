@@ -30,6 +30,7 @@ from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkCh
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.interface import CODES, InterfaceWorkChain
 from aiida_sei.workchains.label import LabelWorkChain
+from aiida_sei.workchains.new_phase import NewPhaseWorkChain
 from aiida_sei.workchains.refinement import RefinementWorkChain
 from tests.allegro_fixtures import SPECIES, argyrodite_cells
 from tests.local import local_code, local_computer
@@ -154,6 +155,8 @@ CASES = [
      lambda ctx: refinement(ctx, codes={name: ctx.code for name in ('md', 'train', 'package', 'compile')})),
     ('missing code', 'sei.interface', 'codes missing: label, relax, train', 'protocols.code_roles',
      lambda ctx: run_get_node(InterfaceWorkChain.get_builder_from_protocol({'md': ctx.code}, protocol='demo'))),
+    ('one code for several roles', 'sei.new_phase', 'NewPhaseWorkChain takes its codes by role', 'protocols.code_roles',
+     lambda ctx: NewPhaseWorkChain.get_builder_from_protocol(ctx.code, 'tiny')),
     ('truncated VASP file', 'import_frames_file', 'cut off after 2 complete ionic step', 'frames._check_vasp_run',
      lambda ctx: import_frames_file(vasp_file('cut'))),
     ('SCF not converged', 'import_frames_file', 'the SCF stopped at NELM without converging', 'frames._check_vasp_run',
