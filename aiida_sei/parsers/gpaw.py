@@ -31,12 +31,15 @@ class GpawParser(SinglePointParser):
             atoms.positions = results['relax']['positions']
         return atoms
 
-    def parse(self, **kwargs) -> ExitCode | None:
-        exit_code = super().parse(**kwargs)
-        results = self.outputs.misc.get_dict() if 'misc' in self.outputs else {}
+    def misc(self, results: dict) -> dict:
+        misc = super().misc(results)
+        if 'relax' in misc:  # its final cell and positions are the `structure` output
+            misc['relax'] = {key: value for key, value in misc['relax'].items() if key not in ('cell', 'positions')}
+        return misc
+
+    def out_structure(self, results: dict, atoms) -> None:
         if 'relax' in results:
-            self.out('structure', orm.StructureData(ase=self.final_atoms(results)))
-        return exit_code
+            self.out('structure', orm.StructureData(ase=atoms))
 
     def status_exit_code(self, results: dict) -> ExitCode | None:
         status = results.get('status')

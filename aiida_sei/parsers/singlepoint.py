@@ -42,6 +42,13 @@ class SinglePointParser(Parser):
         """The structure the results belong to: the input's (a relaxation moves it)."""
         return self.node.inputs.structure.get_ase()
 
+    def misc(self, results: dict) -> dict:
+        """What of the results goes into `misc`: all but what the frame holds."""
+        return {key: value for key, value in results.items() if key not in ('forces', 'stress')}
+
+    def out_structure(self, results: dict, atoms) -> None:
+        """Outputs of the final structure besides the frame (a relaxation's `structure`)."""
+
     def parse(self, **kwargs) -> ExitCode | None:
         try:
             results = json.loads(self.retrieved.base.repository.get_object_content(RESULTS_FILE))
@@ -50,18 +57,22 @@ class SinglePointParser(Parser):
         except json.JSONDecodeError as exception:
             return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=str(exception))
 
-        self.out('misc', orm.Dict({k: v for k, v in results.items() if k not in ('forces', 'stress')}))
+        self.out('misc', orm.Dict(self.misc(results)))
+        try:
+            atoms = self.final_atoms(results)
+        except (KeyError, ValueError) as exception:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'no final structure: {exception!r}')
+        self.out_structure(results, atoms)
         if results.get('status') != 'ok':
             return self.status_exit_code(results)
         try:
-            frame = self._frame(results)
+            frame = self._frame(results, atoms)
         except (FrameError, KeyError, ValueError) as exception:
             return self.exit_codes.ERROR_INVALID_FRAME.format(message=str(exception))
         self.out('frame', frame)
         return None
 
-    def _frame(self, results: dict) -> FrameData:
-        atoms = self.final_atoms(results)
+    def _frame(self, results: dict, atoms) -> FrameData:
         frame = Frame(
             numbers=atoms.numbers,
             positions=atoms.positions,

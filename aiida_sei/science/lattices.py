@@ -19,17 +19,16 @@ from .crystals import LATTICE
 _PRIMITIVE_FRACTION = {'Li': 2, 'Li2S': 4, 'LiCl': 4}
 
 
-def _unit_cells() -> dict:
-    return {
-        'Li': lambda: bulk('Li', 'bcc', a=LATTICE['Li']),                   # 1 atom
-        'Li2S': lambda: bulk('SLi2', 'fluorite', a=LATTICE['Li2S']),        # antifluorite, 3 atoms
-        'LiCl': lambda: bulk('LiCl', 'rocksalt', a=LATTICE['LiCl']),        # 2 atoms
-        'Li3P': lambda: crystals.li3p(),                                     # hexagonal, 8 atoms
-        'Li6PS5Cl': lambda: crystals.argyrodite(),                           # 52 atoms, Cl/S disorder on 4a/4d
-    }
+#: Phase -> builder of its smallest cell (a fresh Atoms each call: callers relax it in place).
+_UNIT_CELLS = {
+    'Li': lambda: bulk('Li', 'bcc', a=LATTICE['Li']),                   # 1 atom
+    'Li2S': lambda: bulk('SLi2', 'fluorite', a=LATTICE['Li2S']),        # antifluorite, 3 atoms
+    'LiCl': lambda: bulk('LiCl', 'rocksalt', a=LATTICE['LiCl']),        # 2 atoms
+    'Li3P': crystals.li3p,                                              # hexagonal, 8 atoms
+    'Li6PS5Cl': crystals.argyrodite,                                    # 52 atoms, Cl/S disorder on 4a/4d
+}
 
-
-PHASES = tuple(_unit_cells())
+PHASES = tuple(_UNIT_CELLS)
 
 #: Builder parameter of each structure kind -> (phase, lattice parameter) it takes.
 KIND_PARAMETERS = {
@@ -46,7 +45,7 @@ KIND_PARAMETERS = {
 def unit_cell(phase: str) -> Atoms:
     """The smallest cell of ``phase`` at the project's default lattice parameters."""
     try:
-        return _unit_cells()[phase]()
+        return _UNIT_CELLS[phase]()
     except KeyError:
         raise ValueError(f'no unit cell for phase {phase!r}; known: {", ".join(PHASES)}') from None
 

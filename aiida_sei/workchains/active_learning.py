@@ -25,6 +25,7 @@ from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.protocols import ProtocolMixin, code_roles
 from aiida_sei.science.frames import guess_system
 from aiida_sei.science.sgp import SGP_KEYS
+from aiida_sei.workchains import failure
 from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
 #: md input -> required or not; the segment parameters of sei.flare_md come from these.
@@ -165,7 +166,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def _labelled_frame(self):
         node = self.ctx.label
         if not node.is_finished_ok:
-            return None, self.exit_codes.ERROR_LABEL_FAILED.format(message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+            return None, self.exit_codes.ERROR_LABEL_FAILED.format(message=failure(node))
         self.ctx.dft_calls += 1
         return node.outputs.frame, None
 
@@ -207,7 +208,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         node = self.ctx.md
         if not node.is_finished_ok:
             self._output_progress()  # the frames labelled so far stay usable
-            return self.exit_codes.ERROR_MD_FAILED.format(message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+            return self.exit_codes.ERROR_MD_FAILED.format(message=failure(node))
         self.ctx.state = node.outputs.state
         self.ctx.step = self.ctx.state.step
         misc, threshold = node.outputs.misc, self.inputs.thresholds['dft']

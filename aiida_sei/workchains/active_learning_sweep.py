@@ -17,6 +17,7 @@ from aiida_sei.data import DatasetData
 from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.protocols import ProtocolMixin
 from aiida_sei.science.frames import guess_system
+from aiida_sei.workchains import failure
 
 from .active_learning import ActiveLearningWorkChain
 
@@ -117,7 +118,7 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         runs = {key: self.ctx[key] for key in sorted(self.ctx) if '__' in key}
         for key, node in runs.items():
             if not node.is_finished_ok:
-                self.report(f'{key}: {node.process_label}<{node.pk}> failed (exit {node.exit_status}: {node.exit_message}); its frames so far are kept')
+                self.report(f'{key}: {failure(node)}; its frames so far are kept')
         runs = {key: node for key, node in runs.items() if 'dataset' in node.outputs}
         if not runs:
             return self.exit_codes.ERROR_RUNS_FAILED.format(runs='every condition')

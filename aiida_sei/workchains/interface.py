@@ -29,6 +29,7 @@ from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.science.classification import UNKNOWN
 from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles, recursive_merge
+from aiida_sei.workchains import failure
 from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.lammps import LammpsBaseWorkChain
@@ -259,7 +260,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
     def _failed(self, step: str, node):
         if node.is_finished_ok:
             return None
-        return self.exit_codes.ERROR_STEP_FAILED.format(step=step, message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+        return self.exit_codes.ERROR_STEP_FAILED.format(step=step, message=failure(node))
 
     def _structure(self, label: str):
         return self.ctx.structures.outputs.structures[label]

@@ -14,6 +14,7 @@ from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import FrameData
 from aiida_sei.protocols import ProtocolError, child_inputs, code_roles
 from aiida_sei.science.frames import guess_system
+from aiida_sei.workchains import failure
 from aiida_sei.workchains.ase import AseBaseWorkChain
 from aiida_sei.workchains.gpaw import GpawBaseWorkChain
 from aiida_sei.workchains.vasp import VaspLabelWorkChain
@@ -100,7 +101,7 @@ class LabelWorkChain(WorkChain):
         name = self._backend()[0]
         node = self.ctx.labelling
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_LABEL_FAILED.format(backend=name, message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+            return self.exit_codes.ERROR_LABEL_FAILED.format(backend=name, message=failure(node))
         frame = node.outputs.frame
         self.out('frame', frame)
         attributes = frame.base.attributes

@@ -13,6 +13,7 @@ from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.data import CompiledModelData
 from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles
 from aiida_sei.science import lattices
+from aiida_sei.workchains import failure
 from aiida_sei.workchains.gpaw import GpawRelaxWorkChain
 from aiida_sei.workchains.lammps import LammpsBaseWorkChain
 
@@ -111,7 +112,7 @@ class NewPhaseWorkChain(ProtocolMixin, WorkChain):
         for name in names:
             node = self.ctx[f'relax_{name}']
             if not node.is_finished_ok:
-                return self.exit_codes.ERROR_RELAXATION_FAILED.format(name=name, message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+                return self.exit_codes.ERROR_RELAXATION_FAILED.format(name=name, message=failure(node))
             self.ctx.relaxed[name] = node.outputs.structure
             self.out(f'relaxed.{name}', node.outputs.structure)
             relaxed.update({f'frame_{name}': node.outputs.frame, f'misc_{name}': node.outputs.misc})
@@ -144,7 +145,7 @@ class NewPhaseWorkChain(ProtocolMixin, WorkChain):
         for temperature in self.inputs.diffusivity.temperatures.get_list():
             node = self.ctx[f'md_{int(temperature)}']
             if not node.is_finished_ok:
-                return self.exit_codes.ERROR_MD_FAILED.format(temperature=temperature, message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+                return self.exit_codes.ERROR_MD_FAILED.format(temperature=temperature, message=failure(node))
             trajectories[f'md_{int(temperature)}'] = node.outputs.trajectory
         result = li_diffusivity(self.inputs.diffusivity.analysis, **trajectories)
         self.out('diffusivity', result)

@@ -21,6 +21,7 @@ from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import CompiledModelData, DatasetData, ModelData
 from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles
+from aiida_sei.workchains import failure
 from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
 from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
@@ -181,7 +182,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         if node is None or (self.ctx.compiled is not None and self.ctx.compiled.base.attributes.get('package_uuid') == self.ctx.model.uuid):
             return None
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_COMPILE_FAILED.format(message=_failure(node))
+            return self.exit_codes.ERROR_COMPILE_FAILED.format(message=failure(node))
         self.ctx.compiled = node.outputs.compiled
         return None
 
@@ -201,7 +202,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         for name in self._structures():
             node = self.ctx[f'md_{name}']
             if not node.is_finished_ok:
-                return self.exit_codes.ERROR_MD_FAILED.format(message=f'{name}: {_failure(node)}')
+                return self.exit_codes.ERROR_MD_FAILED.format(message=f'{name}: {failure(node)}')
         return None
 
     def label_frames(self):
@@ -234,7 +235,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
                 frames.append(node.outputs.frame)
             else:
                 failed.append(key)
-                self.report(f'  skipping {key}: {_failure(node)}')
+                self.report(f'  skipping {key}: {failure(node)}')
         total = len(self.ctx.labels) + len(self.ctx.unphysical)
         if len(failed) * 2 > total:
             return self.exit_codes.ERROR_LABELS_FAILED.format(failed=len(failed), total=total, iteration=self.ctx.iteration)
@@ -258,7 +259,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
     def inspect_training(self):
         node = self.ctx.training
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=_failure(node))
+            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=failure(node))
         self.ctx.model = node.outputs.model
         return None
 
@@ -281,10 +282,6 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         self.out('model', self.ctx.model)
         self.out('compiled_model', self.ctx.compiled)
         self.report(f'done: {self.ctx.iteration} iteration(s), dataset of {len(self.ctx.dataset)} frames, model<{self.ctx.model.pk}>')
-
-
-def _failure(node) -> str:
-    return f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}'
 
 
 def _mev(errors, key: str) -> str:

@@ -10,6 +10,7 @@ from aiida_sei.calculations.functions.structures import build_structure
 from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles
 from aiida_sei.science import catalogue, lattices
 from aiida_sei.science.validation import StructureInputError
+from aiida_sei.workchains import failure
 from aiida_sei.workchains.gpaw import GpawRelaxWorkChain
 
 
@@ -114,7 +115,7 @@ class StructuresWorkChain(ProtocolMixin, WorkChain):
         relaxations = {phase: self.ctx[f'relax_{phase}'] for phase in self._phases()}
         for phase, node in relaxations.items():
             if not node.is_finished_ok:
-                return self.exit_codes.ERROR_RELAXATION_FAILED.format(phase=phase, message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+                return self.exit_codes.ERROR_RELAXATION_FAILED.format(phase=phase, message=failure(node))
         relaxed = {phase: node.outputs.structure for phase, node in relaxations.items()}
         self.ctx.lattices = relaxed_lattices(**relaxed)
         self.out('lattices', self.ctx.lattices)

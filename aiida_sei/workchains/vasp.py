@@ -16,6 +16,7 @@ from aiida_sei.data import FrameData
 from aiida_sei.calculations.functions.kpoints import create_kpoints, kpoints_choice
 from aiida_sei.protocols import ProtocolError, ProtocolMixin, code_roles, fill_builder
 from aiida_sei.science.frames import settings_hash
+from aiida_sei.workchains import failure
 
 VaspWorkChain = WorkflowFactory('vasp.v2.vasp')
 
@@ -91,7 +92,7 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
     def make_frame(self):
         node = self.ctx.vasp
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_VASP_FAILED.format(message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+            return self.exit_codes.ERROR_VASP_FAILED.format(message=failure(node))
         misc = node.outputs.misc
         if misc.get('stress') is None:
             return self.exit_codes.ERROR_NO_STRESS
