@@ -64,7 +64,8 @@ def test_gaps_are_read_from_the_relaxed_eigenvalues(tiny_run):
 
 
 def test_the_report_table_and_hull_figure_show_the_run_beside_the_paper(tiny_run, tmp_path):
-    from aiida_sei.cli.report import hull_figure, new_phase_table
+    from aiida_sei.cli.report import new_phase_table
+    from aiida_sei.science.plots import hull_figure
 
     results, _ = tiny_run
     summary = results['summary'].get_dict()
@@ -106,3 +107,61 @@ def test_diffusivity_is_the_fit_of_the_stored_md(tiny_run):
         assert diffusivity['arrhenius']['D_extrapolated_cm2_s'] == pytest.approx(float(fit.extrapolate(300.0)[0]))
     else:
         assert diffusivity['arrhenius'] is None
+
+
+def test_the_report_shows_d_of_t_and_plots_the_arrhenius_fit(tiny_run, tmp_path):
+    from aiida_sei.cli.report import diffusivity_lines
+    from aiida_sei.science.plots import arrhenius_figure
+
+    results, _ = tiny_run
+    diffusivity, paper = results['diffusivity'].get_dict(), results['summary']['paper']
+    lines = diffusivity_lines(diffusivity, paper)
+    for line, (temperature, row) in zip(lines[1:], diffusivity['temperatures'].items()):
+        assert line.split()[:2] == [f'{float(temperature):.0f}', f'{row["D_cm2_s"]:.2e}']
+    if diffusivity['arrhenius']:
+        assert f'Ea {diffusivity["arrhenius"]["Ea_eV"]:.2f}' in lines[-1] and '<= 4.2e-09' in lines[-1]
+    else:
+        assert lines[-1].startswith('Arrhenius: fewer than two temperatures')
+    arrhenius_figure(diffusivity, paper, tmp_path / 'arrhenius.png')
+    assert (tmp_path / 'arrhenius.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_report_writes_every_figure_the_run_has_outputs_for(tiny_run, tmp_path):
+    from aiida_sei.cli.report import NEW_PHASE_FIGURES, new_phase_figures
+
+    _, node = tiny_run
+    written = new_phase_figures(node, tmp_path)
+    assert [path.name for path in written] == ['hull.png', 'dos.png', 'arrhenius.png']
+    assert all(path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' for path in written)
+    child = node.called[0]  # any of its processes: no summary, no diffusivity
+    assert all(missing(child) for missing, _, _ in NEW_PHASE_FIGURES.values())
+
+
+def test_each_relaxed_structure_has_its_dos_and_the_gap_shows_in_it(tiny_run):
+    """The DOS is the relaxation's own final single point (GPAW's eigenvalues, 0.1 eV Gaussian):
+    it integrates to the valence electrons below E_F, and Li2S's is empty across its gap."""
+    from aiida_sei.cli.report import new_phase_dos
+
+    results, node = tiny_run
+    assert set(results['dos']) == {'ordering_1', 'Li2S', 'Li3P', 'LiCl'}
+    for name, data in results['dos'].items():
+        assert data.creator.uuid == results['relaxed'][name].creator.uuid  # same job
+    energies, values = results['dos']['Li2S'].get_x()[1], results['dos']['Li2S'].get_y()[0][1]
+    step = energies[1] - energies[0]
+    # per Li2S: Li 1s2s (sv: 3 e) x 2 + S 3s3p (6 e); the window starts at -10 eV, above the Li 1s
+    # (~ -45 eV) and S 3s (~ -12 eV) bands: the S 3p (6 e per S) remain below E_F
+    sulfur = results['relaxed']['Li2S'].get_ase().get_chemical_symbols().count('S')
+    assert sulfur == 4  # the conventional cell: its k-meshes hold X, where PBE puts the CBM
+    assert np.sum(values[energies < 0]) * step == pytest.approx(6.0 * sulfur, abs=0.2)
+    # E_F lies in the gap: the stretch of (nearly) no states around it is the gap less the broadening
+    gap = results['summary']['competing']['Li2S']['band_gap_eV']
+    empty = values < 0.01 * values.max()
+    low = high = int(np.argmin(np.abs(energies)))
+    assert empty[low]
+    while low > 0 and empty[low - 1]:
+        low -= 1
+    while high < len(empty) - 1 and empty[high + 1]:
+        high += 1
+    assert energies[high] - energies[low] == pytest.approx(gap - 0.3, abs=0.15)  # 0.1 eV Gaussians: ~1.5 widths off each edge
+    dos, gaps = new_phase_dos(node)
+    assert list(dos) == ['ordering_1', 'Li2S'] and gaps['Li2S'] == gap

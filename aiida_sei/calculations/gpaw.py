@@ -64,6 +64,8 @@ class GpawCalculation(SinglePointCalculation):
                    help='Relax first (BFGS): fmax (eV/Å, forces and stress x volume / atoms), steps, cell (also the cell, default true).')
         spec.inputs['metadata']['options']['parser_name'].default = 'sei.gpaw'
         spec.output('structure', valid_type=orm.StructureData, required=False, help='With `relax`: the last structure of the relaxation.')
+        spec.output('dos', valid_type=orm.XyData, required=False,
+                    help='Kohn-Sham density of states (states/eV per cell, both spins, 0.1 eV Gaussian) against E - E_F (eV).')
         spec.exit_code(410, 'ERROR_SCF_NOT_CONVERGED', message='The SCF cycle did not converge within maxiter steps.')
         spec.exit_code(411, 'ERROR_SETUP_MISSING', message='{message}')
         spec.exit_code(430, 'ERROR_RELAX_NOT_CONVERGED', message='The relaxation did not reach fmax in {steps} steps (output `structure` is its last one).')

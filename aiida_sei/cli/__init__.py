@@ -12,7 +12,8 @@ import click
 
 from aiida_sei.cli.launch import launch_command
 from aiida_sei.cli.report import (
-    echo_interface_summary, plot_composition_command, run_folder, plot_hull_command, plot_uncertainty_command, report_command, status_command, write_interface_outputs,
+    echo_interface_summary, plot_composition_command, plot_new_phase_command, plot_uncertainty_command, report_command, run_folder,
+    status_command, write_interface_outputs,
 )
 from aiida_sei.science import catalogue
 from aiida_sei.science.validation import StructureInputError
@@ -337,4 +338,5 @@ cli.add_command(status_command(load_profile))
 cli.add_command(report_command(load_profile))
 plot.add_command(plot_composition_command(load_profile))
 plot.add_command(plot_uncertainty_command(load_profile))
-plot.add_command(plot_hull_command(load_profile))
+for figure in ('hull', 'dos', 'arrhenius'):
+    plot.add_command(plot_new_phase_command(load_profile, figure))

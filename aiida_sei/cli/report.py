@@ -248,30 +248,28 @@ def new_phase_table(summary: dict) -> list[str]:
     return lines
 
 
-def hull_figure(summary: dict, path: pathlib.Path) -> None:
-    """E above hull and gap of each ordering, with the paper's values as lines."""
-    import matplotlib
+def diffusivity_lines(diffusivity: dict, paper: dict) -> list[str]:
+    """Li D(T) of a sei.new_phase run with a model, its Arrhenius fit and the paper's bound (summary['paper'])."""
+    lines = [f'{"T (K)":>6s} {"D (cm^2/s)":>11s} {"± (cm^2/s)":>11s} {"MSD (Å^2)":>10s} {"at (ps)":>8s}']
+    for temperature, row in diffusivity['temperatures'].items():
+        lines.append(f'{float(temperature):6.0f} {row["D_cm2_s"]:11.2e} {row["D_err_cm2_s"]:11.1e} '
+                     f'{row["msd_A2_at_longest_lag"]:10.2f} {row["longest_lag_ps"]:8.1f}')
+    fit = diffusivity['arrhenius']
+    if fit:
+        lines.append(f'Arrhenius: Ea {fit["Ea_eV"]:.2f} ± {fit["Ea_err_eV"]:.2f} eV, D({diffusivity["extrapolate_to_K"]:.0f} K) '
+                     f'{fit["D_extrapolated_cm2_s"]:.1e} ± {fit["D_extrapolated_err_cm2_s"]:.1e} cm^2/s, extrapolated '
+                     f'(paper, 1,536 atoms at 300 K: <= {paper["li_diffusivity_300K_cm2_s"]:.1e})')
+    else:
+        lines.append('Arrhenius: fewer than two temperatures with D > 0, no fit')
+    return lines
 
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
 
-    names = list(summary['orderings'])
-    rows = [summary['orderings'][name] for name in names]
-    figure, (hull, gap) = plt.subplots(1, 2, figsize=(9, 3.5))
-    hull.bar(names, [row['e_above_hull_meV_per_atom'] for row in rows], color='tab:blue')
-    hull.axhline(summary['paper']['e_above_hull_meV_per_atom'], color='k', ls='--', label='paper, lowest (VASP)')
-    hull.set_ylabel('E above Li2S + Li3P + LiCl hull (meV/atom)')
-    hull.legend()
-    gap.bar(names, [row['band_gap_eV'] for row in rows], color='tab:orange')
-    gap.axhspan(*summary['paper']['band_gap_eV'], color='grey', alpha=0.3, label='paper, 1.4-2.0 eV')
-    gap.axhline(summary['competing']['Li2S']['band_gap_eV'], color='k', ls=':', label='Li2S (this run)')
-    gap.set_ylabel('PBE band gap (eV)')
-    gap.legend()
-    for axis in (hull, gap):
-        axis.tick_params(axis='x', rotation=30)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+def new_phase_dos(node) -> tuple[dict, dict]:
+    """(name -> DOS, name -> gap) of a sei.new_phase run: the orderings, then Li2S."""
+    summary = node.outputs.summary.get_dict()
+    gaps = {**{name: row['band_gap_eV'] for name, row in summary['orderings'].items()}, 'Li2S': summary['competing']['Li2S']['band_gap_eV']}
+    available = node.outputs.dos if 'dos' in node.outputs else {}
+    return {name: available[name] for name in gaps if name in available}, gaps
 
 
 def report_tree_and_log(node) -> None:
@@ -315,10 +313,12 @@ def report_command(load_profile):
             report_allegro(node)
         elif kind == 'aiida.workflows:sei.new_phase' and node.is_finished_ok:
             click.echo('\n'.join(new_phase_table(node.outputs.summary.get_dict())))
+            if 'diffusivity' in node.outputs:
+                click.echo('\n'.join(diffusivity_lines(node.outputs.diffusivity.get_dict(), node.outputs.summary['paper'])))
             if output is not None:
                 output.mkdir(parents=True, exist_ok=True)
-                hull_figure(node.outputs.summary.get_dict(), output / 'hull.png')
-                click.echo(f'written: {output / "hull.png"}')
+                for path in new_phase_figures(node, output):
+                    click.echo(f'written: {path}')
         report_tree_and_log(node)
 
     return report
@@ -403,21 +403,74 @@ def plot_composition_command(load_profile):
     return plot_composition
 
 
-def plot_hull_command(load_profile):
-    @click.command('hull')
+def _draw_hull(node, path):
+    from aiida_sei.science.plots import hull_figure
+
+    hull_figure(node.outputs.summary.get_dict(), path)
+
+
+def _draw_dos(node, path):
+    from aiida_sei.science.plots import dos_figure
+
+    dos, gaps = new_phase_dos(node)
+    dos_figure({name: (data.get_x()[1], data.get_y()[0][1]) for name, data in dos.items()}, gaps, path)
+
+
+def _draw_arrhenius(node, path):
+    from aiida_sei.science.plots import arrhenius_figure
+
+    arrhenius_figure(node.outputs.diffusivity.get_dict(), node.outputs.summary['paper'], path)
+
+
+def _missing_for_hull(node) -> str | None:
+    return None if 'summary' in node.outputs else 'is not a finished sei.new_phase run'
+
+
+def _missing_for_dos(node) -> str | None:
+    return _missing_for_hull(node) or (None if new_phase_dos(node)[0] else 'has no `dos` outputs: its relaxations ran before GPAW jobs stored the DOS')
+
+
+def _missing_for_arrhenius(node) -> str | None:
+    return None if 'diffusivity' in node.outputs else 'has no diffusivity (run it with a model: get_builder_from_protocol(..., model=...))'
+
+
+#: The figures of a sei.new_phase run: name -> (what is missing for it, or None; draw; help).
+NEW_PHASE_FIGURES = {
+    'hull': (_missing_for_hull, _draw_hull, 'E above the hull and band gap of each ordering of a sei.new_phase run, beside the paper\'s.'),
+    'dos': (_missing_for_dos, _draw_dos, 'Kohn-Sham DOS of each ordering of a sei.new_phase run and of Li2S, with their gaps.'),
+    'arrhenius': (_missing_for_arrhenius, _draw_arrhenius,
+                  'Li diffusivity against 1/T of a sei.new_phase run with a model: the MD, the fit, the paper\'s 300 K bound.'),
+}
+
+
+def new_phase_figures(node, folder: pathlib.Path) -> list[pathlib.Path]:
+    """Every figure the run has the outputs for, written to ``folder``."""
+    written = []
+    for name, (missing, draw, _) in NEW_PHASE_FIGURES.items():
+        if missing(node) is None:
+            draw(node, folder / f'{name}.png')
+            written.append(folder / f'{name}.png')
+    return written
+
+
+def plot_new_phase_command(load_profile, name: str):
+    missing, draw, help_text = NEW_PHASE_FIGURES[name]
+
+    @click.command(name, help=help_text)
     @click.argument('pk', type=int)
-    @click.option('-o', '--output', type=click.Path(dir_okay=False, path_type=pathlib.Path), default='hull.png', show_default=True)
+    @click.option('-o', '--output', type=click.Path(dir_okay=False, path_type=pathlib.Path), default=f'{name}.png', show_default=True)
     @click.pass_context
-    def plot_hull(ctx, pk, output):
-        """E above the hull and band gap of each ordering of a sei.new_phase run, beside the paper's."""
+    def plot(ctx, pk, output):
         load_profile(ctx)
         node = load_process(pk)
-        if node.process_type != 'aiida.workflows:sei.new_phase' or 'summary' not in node.outputs:
-            raise click.ClickException(f'{process_name(node)}<{node.pk}> is not a finished sei.new_phase run')
-        hull_figure(node.outputs.summary.get_dict(), output)
+        if node.process_type != 'aiida.workflows:sei.new_phase':
+            raise click.ClickException(f'{process_name(node)}<{node.pk}> is not a sei.new_phase run')
+        if error := missing(node):
+            raise click.ClickException(f'sei.new_phase<{node.pk}> {error}')
+        draw(node, output)
         click.echo(f'written: {output}')
 
-    return plot_hull
+    return plot
 
 
 def plot_uncertainty_command(load_profile):

@@ -1,7 +1,8 @@
-"""``sei.gpaw`` parser: the GPAW runner's results -> a DFT frame (and a relaxed structure)."""
+"""``sei.gpaw`` parser: the GPAW runner's results -> a DFT frame, the DOS (and a relaxed structure)."""
 
 from __future__ import annotations
 
+import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
 
@@ -33,13 +34,16 @@ class GpawParser(SinglePointParser):
 
     def misc(self, results: dict) -> dict:
         misc = super().misc(results)
+        misc.pop('dos', None)  # the `dos` output
         if 'relax' in misc:  # its final cell and positions are the `structure` output
             misc['relax'] = {key: value for key, value in misc['relax'].items() if key not in ('cell', 'positions')}
         return misc
 
-    def out_structure(self, results: dict, atoms) -> None:
+    def out_extra(self, results: dict, atoms) -> None:
         if 'relax' in results:
             self.out('structure', orm.StructureData(ase=atoms))
+        if 'dos' in results:
+            self.out('dos', density_of_states(results['dos']))
 
     def status_exit_code(self, results: dict) -> ExitCode | None:
         status = results.get('status')
@@ -50,3 +54,12 @@ class GpawParser(SinglePointParser):
         if status == 'relax_not_converged':
             return self.exit_codes.ERROR_RELAX_NOT_CONVERGED.format(steps=results['relax']['steps'])
         return super().status_exit_code(results)
+
+
+def density_of_states(dos: dict) -> orm.XyData:
+    """The runner's DOS as XyData: x E - E_F (eV), y states/eV per cell."""
+    data = orm.XyData()
+    data.set_x(np.array(dos['energies']), 'E - E_F', 'eV')
+    data.set_y(np.array(dos['dos']), 'DOS', 'states/eV per cell')
+    data.base.attributes.set('gaussian_width_eV', dos['width'])
+    return data

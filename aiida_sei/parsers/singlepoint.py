@@ -46,8 +46,8 @@ class SinglePointParser(Parser):
         """What of the results goes into `misc`: all but what the frame holds."""
         return {key: value for key, value in results.items() if key not in ('forces', 'stress')}
 
-    def out_structure(self, results: dict, atoms) -> None:
-        """Outputs of the final structure besides the frame (a relaxation's `structure`)."""
+    def out_extra(self, results: dict, atoms) -> None:
+        """Outputs besides `misc` and the frame (GPAW: a relaxation's `structure`, the DOS)."""
 
     def parse(self, **kwargs) -> ExitCode | None:
         try:
@@ -62,7 +62,7 @@ class SinglePointParser(Parser):
             atoms = self.final_atoms(results)
         except (KeyError, ValueError) as exception:
             return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'no final structure: {exception!r}')
-        self.out_structure(results, atoms)
+        self.out_extra(results, atoms)
         if results.get('status') != 'ok':
             return self.status_exit_code(results)
         try:

@@ -60,6 +60,15 @@ def band_gap(calc) -> float:
     return float(bandgap(calc, output=None)[0])
 
 
+def density_of_states(calc, width: float = 0.1, window: tuple = (-10.0, 6.0), points: int = 801) -> dict:
+    """Gaussian-broadened (``width`` eV) Kohn-Sham DOS per cell, both spins, against E - E_F (eV)
+    in ``window``: ASE's DOS on the run's k-mesh, as the paper's DOS figures."""
+    from ase.dft.dos import DOS
+
+    dos = DOS(calc, width=width, window=window, npts=points)
+    return {'energies': dos.get_energies().tolist(), 'dos': dos.get_dos().tolist(), 'width': width}
+
+
 def make_calculator(parameters, kpoints, txt='gpaw.txt'):
     from gpaw import GPAW, PW, FermiDirac, Mixer
 
@@ -124,6 +133,8 @@ def main():
     results['fermi_level'] = float(np.nan_to_num(calc.get_fermi_level())) if finished else None
     results['setups'] = setups_used(calc) if finished else {}
     results['band_gap'] = band_gap(calc) if finished else None
+    if finished:
+        results['dos'] = density_of_states(calc)
     results['wall_time'] = time.time() - start
     with open('results.json', 'w') as handle:
         json.dump(results, handle)

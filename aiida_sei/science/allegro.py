@@ -31,6 +31,13 @@ def fit_energy_shifts(compositions: list[dict[str, int]], energies: list[float],
     return {s: float(value) for s, value in zip(species, solution)}
 
 
+def composition_rank(compositions: list[dict[str, int]], species: list[str]) -> int:
+    """How many independent compositions the frames span: below ``len(species)``, the fitted
+    shifts are fixed only in combination (one composition fixes only its own total)."""
+    counts = np.array([[composition.get(s, 0) for s in species] for composition in compositions], float)
+    return int(np.linalg.matrix_rank(counts))
+
+
 def allegro_model(species: list[str], architecture: dict, seed: int, model_dtype: str) -> dict:
     """The ``training_module.model`` block: an ``allegro.model.AllegroModel``."""
     shifts = architecture.get('per_type_energy_shifts') or {}

@@ -15,20 +15,21 @@ from ase.build import bulk
 from . import crystals
 from .crystals import LATTICE
 
-#: Conventional cell volume / primitive cell volume of the cubic phases relaxed in primitive cells.
-_PRIMITIVE_FRACTION = {'Li': 2, 'Li2S': 4, 'LiCl': 4}
+#: Atoms in the conventional cell of the cubic phases: a from the volume per atom of any cell.
+_CONVENTIONAL_ATOMS = {'Li': 2, 'Li2S': 12, 'LiCl': 8, 'Li6PS5Cl': 52}
 
-
-#: Phase -> builder of its smallest cell (a fresh Atoms each call: callers relax it in place).
+#: Phase -> builder of its smallest cell, or with ``cubic`` its conventional cubic one (a fresh
+#: Atoms each call: callers relax it in place).
 _UNIT_CELLS = {
-    'Li': lambda: bulk('Li', 'bcc', a=LATTICE['Li']),                   # 1 atom
-    'Li2S': lambda: bulk('SLi2', 'fluorite', a=LATTICE['Li2S']),        # antifluorite, 3 atoms
-    'LiCl': lambda: bulk('LiCl', 'rocksalt', a=LATTICE['LiCl']),        # 2 atoms
-    'Li3P': crystals.li3p,                                              # hexagonal, 8 atoms
-    'Li6PS5Cl': crystals.argyrodite,                                    # 52 atoms, Cl/S disorder on 4a/4d
+    'Li': lambda cubic: bulk('Li', 'bcc', a=LATTICE['Li'], cubic=cubic),              # 1 atom (2)
+    'Li2S': lambda cubic: bulk('SLi2', 'fluorite', a=LATTICE['Li2S'], cubic=cubic),   # antifluorite, 3 atoms (12)
+    'LiCl': lambda cubic: bulk('LiCl', 'rocksalt', a=LATTICE['LiCl'], cubic=cubic),   # 2 atoms (8)
+    'Li3P': lambda cubic: crystals.li3p(),                                            # hexagonal, 8 atoms
+    'Li6PS5Cl': lambda cubic: crystals.argyrodite(),                                  # 52 atoms, Cl/S disorder on 4a/4d
 }
 
 PHASES = tuple(_UNIT_CELLS)
+
 
 #: Builder parameter of each structure kind -> (phase, lattice parameter) it takes.
 KIND_PARAMETERS = {
@@ -42,10 +43,13 @@ KIND_PARAMETERS = {
 }
 
 
-def unit_cell(phase: str) -> Atoms:
-    """The smallest cell of ``phase`` at the project's default lattice parameters."""
+def unit_cell(phase: str, cubic: bool = False) -> Atoms:
+    """The smallest cell of ``phase`` at the project's default lattice parameters; with ``cubic``
+    the conventional cell of the cubic phases, whose Gamma-centred k-meshes hold the fcc zone's X
+    point at any density (Li2S's PBE conduction band minimum: an odd mesh of the 3-atom cell misses
+    it and overstates the gap by 0.3 eV)."""
     try:
-        return _UNIT_CELLS[phase]()
+        return _UNIT_CELLS[phase](cubic)
     except KeyError:
         raise ValueError(f'no unit cell for phase {phase!r}; known: {", ".join(PHASES)}') from None
 
@@ -53,14 +57,15 @@ def unit_cell(phase: str) -> Atoms:
 def lattice_parameters(phase: str, atoms: Atoms) -> dict[str, float]:
     """Conventional lattice parameters (Å) of ``phase`` from a relaxed :func:`unit_cell`.
 
-    Cubic phases: a from the volume (a relaxation of a disordered argyrodite cell is not exactly
-    cubic); hexagonal Li3P: a as the mean in-plane length, c."""
+    Cubic phases: a from the volume per atom, for a primitive or conventional cell (a relaxation
+    of a disordered argyrodite cell is not exactly cubic); hexagonal Li3P: a as the mean in-plane
+    length, c."""
     if phase == 'Li3P':
         lengths = atoms.cell.lengths()
         return {'a': float(np.mean(lengths[:2])), 'c': float(lengths[2])}
     if phase not in PHASES:
         raise ValueError(f'no lattice parameters for phase {phase!r}; known: {", ".join(PHASES)}')
-    return {'a': float((atoms.get_volume() * _PRIMITIVE_FRACTION.get(phase, 1)) ** (1 / 3))}
+    return {'a': float((atoms.get_volume() / len(atoms) * _CONVENTIONAL_ATOMS[phase]) ** (1 / 3))}
 
 
 def phases_of(kind: str) -> set[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+BOLTZMANN_EV_PER_K = 8.617333262e-5
+
 
 def _pyplot():
     import matplotlib
@@ -103,6 +105,74 @@ def phase_characterisation(two_theta, intensity, reference_two_theta, reference_
     right.set_xlabel('r (Å)')
     right.set_ylabel('g(r)')
     right.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+# -- the new phase (sei.new_phase) -----------------------------------------------------------
+
+def hull_figure(summary: dict, path) -> None:
+    """E above hull and gap of each ordering, with the paper's values as lines."""
+    plt = _pyplot()
+
+    names = list(summary['orderings'])
+    rows = [summary['orderings'][name] for name in names]
+    figure, (hull, gap) = plt.subplots(1, 2, figsize=(9, 3.5))
+    hull.bar(names, [row['e_above_hull_meV_per_atom'] for row in rows], color='tab:blue')
+    hull.axhline(summary['paper']['e_above_hull_meV_per_atom'], color='k', ls='--', label='paper, lowest (VASP)')
+    hull.set_ylabel('E above Li2S + Li3P + LiCl hull (meV/atom)')
+    hull.legend()
+    gap.bar(names, [row['band_gap_eV'] for row in rows], color='tab:orange')
+    gap.axhspan(*summary['paper']['band_gap_eV'], color='grey', alpha=0.3, label='paper, 1.4-2.0 eV')
+    gap.axhline(summary['competing']['Li2S']['band_gap_eV'], color='k', ls=':', label='Li2S (this run)')
+    gap.set_ylabel('PBE band gap (eV)')
+    gap.legend()
+    for axis in (hull, gap):
+        axis.tick_params(axis='x', rotation=30)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def dos_figure(dos: dict, gaps: dict, path) -> None:
+    """The Kohn-Sham DOS of each structure (name -> (E - E_F, states/eV)), one panel each, with its gap."""
+    plt = _pyplot()
+
+    figure, axes = plt.subplots(len(dos), 1, figsize=(6, 1.6 * len(dos) + 0.6), sharex=True, squeeze=False)
+    for axis, (name, (energies, values)) in zip(axes[:, 0], dos.items()):
+        axis.fill_between(energies, values, color='tab:blue', alpha=0.4, lw=0)
+        axis.plot(energies, values, color='tab:blue', lw=0.8)
+        axis.axvline(0.0, color='k', ls=':', lw=0.8)
+        axis.text(0.01, 0.85, f'{name}: gap {gaps[name]:.2f} eV', transform=axis.transAxes, fontsize=8)
+        axis.set_ylabel('states/eV', fontsize=8)
+    axes[-1, 0].set_xlabel('E - E$_F$ (eV)')
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def arrhenius_figure(diffusivity: dict, paper: dict, path) -> None:
+    """log D against 1000/T with error bars (sei.new_phase's `diffusivity`), the Arrhenius fit down
+    to its extrapolation, and the paper's 300 K bound (its summary's `paper`)."""
+    plt = _pyplot()
+
+    rows = {float(t): row for t, row in diffusivity['temperatures'].items()}
+    figure, axis = plt.subplots(figsize=(5, 3.8))
+    temperatures = np.array(list(rows))
+    axis.errorbar(1000 / temperatures, [row['D_cm2_s'] for row in rows.values()], yerr=[row['D_err_cm2_s'] for row in rows.values()],
+                  fmt='o', color='tab:blue', label='MD (this run)')
+    target = diffusivity['extrapolate_to_K']
+    if fit := diffusivity['arrhenius']:
+        line = np.linspace(1000 / temperatures.max(), 1000 / target, 50)
+        axis.plot(line, fit['D0_cm2_s'] * np.exp(-fit['Ea_eV'] / (BOLTZMANN_EV_PER_K * 1000 / line)), color='tab:blue', ls='--',
+                  label=f'Arrhenius, Ea {fit["Ea_eV"]:.2f} eV')
+        axis.errorbar([1000 / target], [fit['D_extrapolated_cm2_s']], yerr=[fit['D_extrapolated_err_cm2_s']], fmt='s', mfc='none', color='tab:blue')
+    axis.plot([1000 / 300.0], [paper['li_diffusivity_300K_cm2_s']], 'v', color='k', label='paper, 300 K (upper bound)')
+    axis.set_yscale('log')
+    axis.set_xlabel('1000 / T (1/K)')
+    axis.set_ylabel('Li D (cm$^2$/s)')
+    axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

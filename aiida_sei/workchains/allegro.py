@@ -8,7 +8,7 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, calcfunctio
 
 from aiida_sei.calculations.nequip import NequipTrainCalculation
 from aiida_sei.protocols import ProtocolMixin, code_roles, fill_builder
-from aiida_sei.science.allegro import fit_energy_shifts, training_config
+from aiida_sei.science.allegro import composition_rank, fit_energy_shifts, training_config
 
 MIN_LEARNING_RATE = 1e-6
 
@@ -31,7 +31,11 @@ def energy_shifts(dataset, validation, tables: orm.Dict) -> orm.Dict:
         return orm.Dict({'shifts': {s: table[s] for s in species}, 'source': f'fixed: the table of {backends[0]} labels'})
     compositions = [{s: int(n) for s, n in re.findall(r'([A-Z][a-z]?)(\d+)', frame.base.attributes.get('formula'))} for frame in frames]
     shifts = fit_energy_shifts(compositions, [frame.energy for frame in frames], species)
-    return orm.Dict({'shifts': shifts, 'source': f'fitted by least squares over the {len(frames)} training and validation frames, labelled by {", ".join(backends)}'})
+    source = f'fitted by least squares over the {len(frames)} training and validation frames, labelled by {", ".join(backends)}'
+    if (rank := composition_rank(compositions, species)) < len(species):
+        source += (f'; the frames span {rank} independent composition(s) for {len(species)} species, so only combinations '
+                   'of the shifts are fixed (minimum-norm solution): do not compare them across compositions')
+    return orm.Dict({'shifts': shifts, 'source': source})
 
 
 def _settings_error(what: str, value) -> str | None:

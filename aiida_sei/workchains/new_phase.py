@@ -63,6 +63,7 @@ class NewPhaseWorkChain(ProtocolMixin, WorkChain):
         spec.outline(cls.enumerate, cls.relax, cls.stability, if_(cls.should_diffuse)(cls.run_md, cls.diffusivity))
         spec.output_namespace('orderings', valid_type=orm.StructureData, dynamic=True, help='The ordered approximants as built.')
         spec.output_namespace('relaxed', valid_type=orm.StructureData, dynamic=True, help='Each ordering and competing phase relaxed.')
+        spec.output_namespace('dos', valid_type=orm.XyData, dynamic=True, required=False, help='Kohn-Sham DOS of each relaxed structure (its final single point).')
         spec.output('summary', valid_type=orm.Dict, help='Per ordering: E above hull (meV/atom), gap (eV), multiplicity; competing phases; entropy; the paper\'s values.')
         spec.output('diffusivity', valid_type=orm.Dict, required=False, help='D(T) of Li (cm^2/s), the Arrhenius fit and D extrapolated.')
         spec.exit_code(400, 'ERROR_RELAXATION_FAILED', message='The relaxation of {name} failed: {message}')
@@ -98,7 +99,8 @@ class NewPhaseWorkChain(ProtocolMixin, WorkChain):
 
     def relax(self):
         inputs = self.exposed_inputs(GpawRelaxWorkChain, 'relax')
-        structures = {**self.ctx.orderings, **{phase: orm.StructureData(ase=lattices.unit_cell(phase)) for phase in HULL_PHASES}}
+        # conventional cells: their gaps are read on k-meshes that hold Li2S's conduction band minimum
+        structures = {**self.ctx.orderings, **{phase: orm.StructureData(ase=lattices.unit_cell(phase, cubic=True)) for phase in HULL_PHASES}}
         running = {}
         for name, structure in structures.items():
             metadata = {**inputs.get('metadata', {}), 'call_link_label': f'relax_{name}'}
@@ -115,6 +117,8 @@ class NewPhaseWorkChain(ProtocolMixin, WorkChain):
                 return self.exit_codes.ERROR_RELAXATION_FAILED.format(name=name, message=failure(node))
             self.ctx.relaxed[name] = node.outputs.structure
             self.out(f'relaxed.{name}', node.outputs.structure)
+            if 'dos' in node.outputs:
+                self.out(f'dos.{name}', node.outputs.dos)
             relaxed.update({f'frame_{name}': node.outputs.frame, f'misc_{name}': node.outputs.misc})
         summary = self.ctx.summary = phase_stability(self.ctx.info, self.inputs.temperature, **relaxed)
         self.out('summary', summary)
