@@ -151,6 +151,15 @@ def relaxations(node) -> dict:
     return rows
 
 
+def orderings(node) -> dict:
+    """Per ordering: the summary's row and the relaxed lattice on Li2S's scale (its XRD's)."""
+    from aiida_sei.science.new_phase import anion_lattice_parameter
+
+    keys = ('formula', 'multiplicity', 'p_cl_distance', 'e_above_hull_meV_per_atom', 'band_gap_eV')
+    return {name: {**{key: row[key] for key in keys}, 'anion_lattice_A': anion_lattice_parameter(node.outputs.relaxed[name].get_ase())}
+            for name, row in node.outputs.summary['orderings'].items()}
+
+
 def with_diffusivity(node, protocol: str, pk: str | None) -> tuple:
     """(sei.new_phase run with the stand-in model, report entries): a new run (its relaxations
     from the cache of ``node``'s), or the finished run ``pk``."""
@@ -207,8 +216,7 @@ def main():
         'run_pk': node.pk,
         'settings': {'ecut_eV': relax.gpaw.parameters['ecut'], 'kpoints_distance': relax.kpoints_distance.value,
                      'relax': relax.gpaw.relax.get_dict(), 'setups': relax.gpaw.parameters['setups'], 'xc': relax.gpaw.parameters['xc']},
-        'orderings': {name: {key: row[key] for key in ('formula', 'multiplicity', 'p_cl_distance', 'e_above_hull_meV_per_atom', 'band_gap_eV')}
-                      for name, row in summary['orderings'].items()},
+        'orderings': orderings(node),
         'lowest': summary['lowest'],
         'competing': summary['competing'],
         'mixing_entropy_meV_per_atom_300K': summary['mixing_entropy_meV_per_atom'],

@@ -131,7 +131,7 @@ def test_report_writes_every_figure_the_run_has_outputs_for(tiny_run, tmp_path):
 
     _, node = tiny_run
     written = new_phase_figures(node, tmp_path)
-    assert [path.name for path in written] == ['hull.png', 'dos.png', 'arrhenius.png']
+    assert [path.name for path in written] == ['hull.png', 'dos.png', 'xrd.png', 'arrhenius.png']
     assert all(path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' for path in written)
     child = node.called[0]  # any of its processes: no summary, no diffusivity
     assert all(missing(child) for missing, _, _ in NEW_PHASE_FIGURES.values())
@@ -165,3 +165,22 @@ def test_each_relaxed_structure_has_its_dos_and_the_gap_shows_in_it(tiny_run):
     assert energies[high] - energies[low] == pytest.approx(gap - 0.3, abs=0.15)  # 0.1 eV Gaussians: ~1.5 widths off each edge
     dos, gaps = new_phase_dos(node)
     assert list(dos) == ['ordering_1', 'Li2S'] and gaps['Li2S'] == gap
+
+
+def test_the_xrd_of_the_relaxed_ordering_is_that_of_li2s_on_a_larger_lattice(tiny_run):
+    """The paper (Fig. S12): the new phase's XRD "closely resembles the ideal Li2S in both peak
+    positions and relative intensities". Scaled by the ratio of the two relaxed lattices, every
+    strong Li2S peak has the ordering's within 0.2°, and what P/Cl order adds is faint."""
+    from aiida_sei.science.analyses import xrd_pattern
+    from aiida_sei.science.new_phase import anion_lattice_parameter
+
+    results, _ = tiny_run
+    ordering, li2s = results['relaxed']['ordering_1'].get_ase(), results['relaxed']['Li2S'].get_ase()
+    ratio = anion_lattice_parameter(li2s) / anion_lattice_parameter(ordering)
+    assert 0.97 < ratio < 1.0  # P(3-) is larger than S(2-): the doped lattice expands
+    two_theta, intensity = xrd_pattern(ordering)
+    reference, reference_intensity = xrd_pattern(li2s)
+    expected = 2 * np.degrees(np.arcsin(np.sin(np.radians(reference / 2)) * ratio))
+    assert all(np.min(np.abs(two_theta - angle)) < 0.2 for angle in expected[reference_intensity > 10])
+    new = [height for angle, height in zip(two_theta, intensity) if np.min(np.abs(expected - angle)) > 0.5]
+    assert max(new, default=0.0) < 3.0  # of 100

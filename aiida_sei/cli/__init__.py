@@ -338,5 +338,5 @@ cli.add_command(status_command(load_profile))
 cli.add_command(report_command(load_profile))
 plot.add_command(plot_composition_command(load_profile))
 plot.add_command(plot_uncertainty_command(load_profile))
-for figure in ('hull', 'dos', 'arrhenius'):
+for figure in ('hull', 'dos', 'xrd', 'arrhenius'):
     plot.add_command(plot_new_phase_command(load_profile, figure))

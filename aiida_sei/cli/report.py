@@ -422,12 +422,27 @@ def _draw_arrhenius(node, path):
     arrhenius_figure(node.outputs.diffusivity.get_dict(), node.outputs.summary['paper'], path)
 
 
+def _draw_xrd(node, path):
+    from aiida_sei.science.analyses import xrd_pattern
+    from aiida_sei.science.new_phase import anion_lattice_parameter
+    from aiida_sei.science.plots import xrd_figure
+
+    structures = {name: node.outputs.relaxed[name].get_ase() for name in node.outputs.relaxed}
+    patterns = {f'{name}, a {anion_lattice_parameter(atoms):.3f} Å': xrd_pattern(atoms) for name, atoms in structures.items() if name.startswith('ordering_')}
+    li2s = structures['Li2S']
+    xrd_figure(patterns, xrd_pattern(li2s), path, reference_label=f'Li$_2$S (relaxed), a {anion_lattice_parameter(li2s):.3f} Å')
+
+
 def _missing_for_hull(node) -> str | None:
     return None if 'summary' in node.outputs else 'is not a finished sei.new_phase run'
 
 
 def _missing_for_dos(node) -> str | None:
     return _missing_for_hull(node) or (None if new_phase_dos(node)[0] else 'has no `dos` outputs: its relaxations ran before GPAW jobs stored the DOS')
+
+
+def _missing_for_xrd(node) -> str | None:
+    return None if 'relaxed' in node.outputs and 'Li2S' in node.outputs.relaxed else 'has no relaxed structures'
 
 
 def _missing_for_arrhenius(node) -> str | None:
@@ -438,6 +453,7 @@ def _missing_for_arrhenius(node) -> str | None:
 NEW_PHASE_FIGURES = {
     'hull': (_missing_for_hull, _draw_hull, 'E above the hull and band gap of each ordering of a sei.new_phase run, beside the paper\'s.'),
     'dos': (_missing_for_dos, _draw_dos, 'Kohn-Sham DOS of each ordering of a sei.new_phase run and of Li2S, with their gaps.'),
+    'xrd': (_missing_for_xrd, _draw_xrd, 'Simulated XRD (Cu Kα) of each relaxed ordering of a sei.new_phase run over that of relaxed Li2S.'),
     'arrhenius': (_missing_for_arrhenius, _draw_arrhenius,
                   'Li diffusivity against 1/T of a sei.new_phase run with a model: the MD, the fit, the paper\'s 300 K bound.'),
 }

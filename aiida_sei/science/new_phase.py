@@ -158,6 +158,13 @@ def _cycle_lengths(perm) -> list[int]:
     return lengths
 
 
+def anion_lattice_parameter(atoms: Atoms) -> float:
+    """The cubic a (Å) of the antifluorite cell with ``atoms``' volume per anion (S, P, Cl: 4 per
+    conventional cell): a relaxed ordering's lattice on Li2S's scale."""
+    anions = sum(symbol in ('S', 'P', 'Cl') for symbol in atoms.get_chemical_symbols())
+    return float((atoms.get_volume() / anions * 4) ** (1 / 3))
+
+
 def energy_above_hull(energies: dict[str, float], target: str, per_atom: bool = True) -> float:
     """E above the convex hull (eV/atom) of ``target`` against the other entries of ``energies``.
 

@@ -176,3 +176,19 @@ def arrhenius_figure(diffusivity: dict, paper: dict, path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def xrd_figure(patterns: dict, reference: tuple, path, reference_label: str = 'Li$_2$S (relaxed)') -> None:
+    """Simulated powder XRD (Cu Kα) of each structure (name -> (2θ, intensity)), one panel each,
+    over the reference's sticks in grey (the paper's Fig. S12: the new phase beside Li2S)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(len(patterns), 1, figsize=(6, 1.5 * len(patterns) + 0.6), sharex=True, squeeze=False)
+    for axis, (name, (two_theta, intensity)) in zip(axes[:, 0], patterns.items()):
+        axis.vlines(reference[0], 0, reference[1], color='grey', lw=3, alpha=0.5, label=reference_label)
+        axis.vlines(two_theta, 0, intensity, color='tab:red', lw=1, label=name)
+        axis.legend(fontsize=7, loc='upper right')
+        axis.set_ylabel('intensity', fontsize=8)
+    axes[-1, 0].set_xlabel('2θ (degrees, Cu Kα)')
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
