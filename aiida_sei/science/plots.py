@@ -16,6 +16,12 @@ def _pyplot():
     return plt
 
 
+def _save(figure, path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    _pyplot().close(figure)
+
+
 def composition_series(times, fractions: dict[str, dict[str, np.ndarray]], path, time_unit='ps', title='') -> None:
     """Stacked fractions of each label over time, core (solid) and non-core (hatched): Fig. 4c.
     ``title``: which run it is (the figure is read without the docs)."""
@@ -33,9 +39,7 @@ def composition_series(times, fractions: dict[str, dict[str, np.ndarray]], path,
     axis.set_ylim(0, 1)
     axis.set_title(title or 'Li environments by phase (ACE -> PAk -> DPA)', fontsize=9)
     axis.legend(fontsize=7, ncol=2, loc='upper left', bbox_to_anchor=(1.0, 1.0))
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def uncertainty_segments(segments, thresholds: dict, path, title='', start_step: int = 0) -> list[tuple[list, list]]:
@@ -66,9 +70,7 @@ def uncertainty_segments(segments, thresholds: dict, path, title='', start_step:
     axis.set_ylabel('max per-atom uncertainty (FLARE, normalised)')
     axis.set_title(title)
     axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
     return drawn
 
 
@@ -85,9 +87,7 @@ def sei_evolution(times, intact_ps4, thickness_lower, thickness_upper, path, tim
     right.plot(times, thickness_upper, color='tab:orange', marker='^', ms=4, label='upper side')
     right.set_ylabel('SEI thickness (Å)', color='tab:orange')
     right.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def phase_characterisation(two_theta, intensity, reference_two_theta, reference_intensity, rdfs: dict, path, label='phase') -> None:
@@ -105,9 +105,7 @@ def phase_characterisation(two_theta, intensity, reference_two_theta, reference_
     right.set_xlabel('r (Å)')
     right.set_ylabel('g(r)')
     right.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 # -- the new phase (sei.new_phase) -----------------------------------------------------------
@@ -130,9 +128,7 @@ def hull_figure(summary: dict, path) -> None:
     gap.legend()
     for axis in (hull, gap):
         axis.tick_params(axis='x', rotation=30)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def dos_figure(dos: dict, gaps: dict, path) -> None:
@@ -147,9 +143,7 @@ def dos_figure(dos: dict, gaps: dict, path) -> None:
         axis.text(0.01, 0.85, f'{name}: gap {gaps[name]:.2f} eV', transform=axis.transAxes, fontsize=8)
         axis.set_ylabel('states/eV', fontsize=8)
     axes[-1, 0].set_xlabel('E - E$_F$ (eV)')
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def arrhenius_figure(diffusivity: dict, paper: dict, path) -> None:
@@ -173,9 +167,7 @@ def arrhenius_figure(diffusivity: dict, paper: dict, path) -> None:
     axis.set_xlabel('1000 / T (1/K)')
     axis.set_ylabel('Li D (cm$^2$/s)')
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def xrd_figure(patterns: dict, reference: tuple, path, reference_label: str = 'Li$_2$S (relaxed)') -> None:
@@ -189,6 +181,4 @@ def xrd_figure(patterns: dict, reference: tuple, path, reference_label: str = 'L
         axis.legend(fontsize=7, loc='upper right')
         axis.set_ylabel('intensity', fontsize=8)
     axes[-1, 0].set_xlabel('2θ (degrees, Cu Kα)')
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
