@@ -151,3 +151,26 @@ def test_bcc_li_relaxes_to_the_paper_lattice_constant_across_restarts(aiida_prof
     frame = results['frame']
     assert np.abs(frame.get_array('forces')).max() < 0.01 and np.abs(frame.get_array('stress')).max() * 160.2 < 0.2  # GPa
     assert np.allclose(frame.get_array('cell'), results['structure'].cell)  # the frame is the relaxed cell's
+
+
+@pytest.mark.parametrize('damage, key', [('dos', 'dos'), ('relax', 'positions')])
+def test_truncated_results_are_refused_with_no_frame_structure_or_dos(aiida_profile_clean, generate_calc_job_node, damage, key):
+    """results.json as the runner writes it, with one part cut short (a DOS without its values, a
+    relaxation without its positions): exit 302 and none of the outputs made from it."""
+    from aiida.plugins import ParserFactory
+
+    structure = orm.StructureData(ase=build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure'].get_ase())
+    kpoints = orm.KpointsData()
+    kpoints.set_kpoints_mesh([2, 2, 2])
+    atoms = structure.get_ase()
+    results = {'status': 'ok', 'energy': -3.8, 'forces': np.zeros((len(atoms), 3)).tolist(), 'stress': np.zeros((3, 3)).tolist(),
+               'dos': {'energies': [-1.0, 0.0, 1.0], 'dos': [0.0, 1.0, 0.0], 'width': 0.1},
+               'relax': {'converged': True, 'steps': 2, 'energies': [-3.7, -3.8], 'cell': atoms.cell.array.tolist(), 'positions': atoms.positions.tolist()}}
+    del results[damage][key]
+    inputs = {'structure': structure.store(), 'kpoints': kpoints.store(), 'parameters': orm.Dict({'ecut': 300}).store()}
+    node = generate_calc_job_node('sei.gpaw', inputs=inputs,
+                                  files={'results.json': json.dumps(results)})
+    outputs, calcfunction = ParserFactory('sei.gpaw').parse_from_node(node, store_provenance=False)
+    assert calcfunction.exit_status == GpawCalculation.exit_codes.ERROR_OUTPUT_CORRUPT.status
+    assert f"'{key}'" in calcfunction.exit_message
+    assert not {'frame', 'structure', 'dos'} & set(outputs)

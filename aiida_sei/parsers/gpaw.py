@@ -39,11 +39,11 @@ class GpawParser(SinglePointParser):
             misc['relax'] = {key: value for key, value in misc['relax'].items() if key not in ('cell', 'positions')}
         return misc
 
-    def out_extra(self, results: dict, atoms) -> None:
-        if 'relax' in results:
-            self.out('structure', orm.StructureData(ase=atoms))
+    def extra_outputs(self, results: dict, atoms) -> dict:
+        outputs = {'structure': orm.StructureData(ase=atoms)} if 'relax' in results else {}
         if 'dos' in results:
-            self.out('dos', density_of_states(results['dos']))
+            outputs['dos'] = density_of_states(results['dos'])
+        return outputs
 
     def status_exit_code(self, results: dict) -> ExitCode | None:
         status = results.get('status')

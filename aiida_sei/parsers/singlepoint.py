@@ -46,8 +46,9 @@ class SinglePointParser(Parser):
         """What of the results goes into `misc`: all but what the frame holds."""
         return {key: value for key, value in results.items() if key not in ('forces', 'stress')}
 
-    def out_extra(self, results: dict, atoms) -> None:
+    def extra_outputs(self, results: dict, atoms) -> dict:
         """Outputs besides `misc` and the frame (GPAW: a relaxation's `structure`, the DOS)."""
+        return {}
 
     def parse(self, **kwargs) -> ExitCode | None:
         try:
@@ -60,9 +61,11 @@ class SinglePointParser(Parser):
         self.out('misc', orm.Dict(self.misc(results)))
         try:
             atoms = self.final_atoms(results)
-        except (KeyError, ValueError) as exception:
-            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'no final structure: {exception!r}')
-        self.out_extra(results, atoms)
+            extra = self.extra_outputs(results, atoms)
+        except (KeyError, TypeError, ValueError) as exception:  # truncated or tampered: no frame, structure or DOS from them
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'incomplete results: {exception!r}')
+        for label, node in extra.items():
+            self.out(label, node)
         if results.get('status') != 'ok':
             return self.status_exit_code(results)
         try:
