@@ -152,6 +152,58 @@ def inner_seconds(node) -> dict:
     return {'md_s': md, 'labels_s': float(sum(labels)), 'n_label_jobs': len(labels)}
 
 
+def _span(node) -> float:
+    return (node.mtime - node.ctime).total_seconds()
+
+
+def iteration_components(node) -> dict:
+    """Where each iteration's wall time goes, median over the iterations that labelled (seconds):
+    each job's span split into its runner's start-up (imports, model load), its work (MD or the
+    label) and the rest (AiiDA: upload, submit, poll, retrieve, parse, store); the calcfunctions
+    (SGP update, dataset extension); the remainder of the iteration (work-chain steps)."""
+    from aiida_sei.calculations.flare_md import FlareMdCalculation
+
+    called = sorted(node.called, key=lambda c: c.ctime)
+    segments = [c for c in called if c.process_class is FlareMdCalculation]
+    rows = []
+    for md, after in zip(segments, segments[1:]):
+        between = [c for c in called if md.ctime <= c.ctime < after.ctime]
+        labels = [c for c in between if c.process_label == 'LabelWorkChain']
+        if not labels:
+            continue
+        (job,) = [c for c in labels[0].called_descendants if c.process_label in ('AseCalculation', 'GpawCalculation')]
+        spans = {c.process_label: _span(c) for c in between if c.process_label in ('update_sgp', 'extend_dataset')}
+        row = {
+            'md_startup_s': md.outputs.misc['startup_s'], 'md_work_s': md.outputs.misc['wall_time'],
+            'md_aiida_s': _span(md) - md.outputs.misc['startup_s'] - md.outputs.misc['wall_time'],
+            'label_startup_s': job.outputs.misc['startup_s'], 'label_work_s': job.outputs.misc['wall_time'],
+            'label_aiida_s': _span(labels[0]) - job.outputs.misc['startup_s'] - job.outputs.misc['wall_time'],
+            'update_sgp_s': spans.get('update_sgp', 0.0), 'extend_dataset_s': spans.get('extend_dataset', 0.0),
+            'iteration_s': (after.ctime - md.ctime).total_seconds(),
+        }
+        row['work_chain_s'] = row['iteration_s'] - _span(md) - _span(labels[0]) - row['update_sgp_s'] - row['extend_dataset_s']
+        rows.append(row)
+    median = {key: float(np.median([row[key] for row in rows])) for key in rows[0]} if rows else {}
+    if median:
+        median['outside_md_and_labels_s'] = median['iteration_s'] - median['md_work_s'] - median['label_work_s']
+    return {'iterations': len(rows), 'median_s': median}
+
+
+def sgp_costs(sgp_node) -> dict:
+    """Seconds to load the final SGP from its JSON, retrain its hyperparameters, write it back:
+    what every update_sgp (load, add, train, store) and every MD job (load) pays."""
+    from aiida_sei.science import sgp
+
+    start = time.perf_counter()
+    model = sgp_node.load()
+    loaded = time.perf_counter()
+    sgp.train(model)
+    trained = time.perf_counter()
+    sgp.to_json(model)
+    return {'load_s': loaded - start, 'train_s': trained - loaded, 'dump_s': time.perf_counter() - trained,
+            'n_training_structures': model.n_training_structures}
+
+
 def uniform_curve(frames, test, target: float, settings: dict, setup: dict, label) -> list[dict]:
     from aiida_sei.science import sgp
 

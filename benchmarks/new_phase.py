@@ -144,7 +144,7 @@ def relaxations(node) -> dict:
     rows = {}
     for link in node.base.links.get_outgoing(link_type=LinkType.CALL_WORK).all():
         if link.link_label.startswith('relax_'):
-            jobs = [orm.load_node(job.base.caching.get_cache_source() or job.uuid) for job in link.node.called if job.process_label == 'GpawCalculation']
+            jobs = [orm.load_node(job.base.caching.get_cache_source() or job.uuid) for job in link.node.called_descendants if job.process_label == 'GpawCalculation']
             rows[link.link_label.removeprefix('relax_')] = {
                 'bfgs_steps': sum(job.outputs.misc['relax']['steps'] for job in jobs),
                 'wall_s': round(sum((job.mtime - job.ctime).total_seconds() for job in jobs))}
@@ -209,7 +209,7 @@ def main():
     if arguments.get('--diffusivity', '1') == '1':  # the run with the model is a whole run: the report is its
         node, entries = with_diffusivity(node, protocol, arguments.get('--diffusivity-run'))
     summary = node.outputs.summary.get_dict()
-    relax = node.inputs.relax
+    relax = node.inputs.relax.gpaw  # sei.gpaw.relax's inputs
     report = {
         'machine': {'cpus': os.cpu_count(), 'threads': os.environ['OMP_NUM_THREADS']},
         'protocol': protocol,

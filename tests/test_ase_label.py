@@ -57,7 +57,7 @@ def test_ase_label_matches_the_calculator_and_is_not_dft(python_code, float32_to
 
 def test_paper_protocol_refuses_stand_in_labels(python_code):
     structure = orm.StructureData(ase=rattled('licl'))
-    with pytest.raises(ProtocolError, match='DFT labels only'):
+    with pytest.raises(ProtocolError, match='DFT backends only'):
         LabelWorkChain.get_builder_from_protocol(python_code, 'paper', {'backend': 'ase'}, structure=structure)
 
 

@@ -311,7 +311,7 @@ def test_the_interface_chain_gives_each_step_the_resources_of_its_role(cluster):
     assert builder.compile.device.value == 'cuda'
     assert builder.active_learning.active_learning.md_job.metadata.options['resources']['num_cores_per_mpiproc'] == 8
     assert builder.active_learning.active_learning.label.gpaw.gpaw.metadata.options['resources']['num_machines'] == 4
-    assert builder.structures.relax.gpaw.metadata.options['resources']['num_machines'] == 4  # the crystals' DFT relaxations
+    assert builder.structures.relax.gpaw.gpaw.metadata.options['resources']['num_machines'] == 4  # the crystals' DFT relaxations
     assert builder.allegro.train.metadata.options['custom_scheduler_commands'] == '#SBATCH --gres=gpu:1'
     refinement = builder.refinement
     assert refinement.compile_job.metadata.options['queue_name'] == 'cpu' and 'device' not in refinement.compile_job  # compiled for ASE on CPUs

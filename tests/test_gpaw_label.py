@@ -89,7 +89,7 @@ def test_a_code_that_keeps_crashing_gives_a_clear_exit_and_no_frame(aiida_profil
     structure = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
     builder = LabelWorkChain.get_builder_from_protocol(crashing, 'fast', structure=structure)
     _, node = run_get_node(builder)
-    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_LABEL_FAILED.status
+    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_BACKEND_FAILED.status
     assert 'crashed twice' in node.exit_message
     base = node.called[0]
     jobs = [c for c in base.called if isinstance(c, orm.CalcJobNode)]

@@ -130,13 +130,13 @@ def test_structures_take_the_lattices_of_their_relaxation(aiida_profile_clean, g
     creator = results['structures']['bcc_li'].creator
     assert creator.inputs.lattices.uuid == results['lattices'].uuid  # provenance: cell <- lattices <- relaxation
     relaxed = results['lattices'].creator.inputs
-    assert relaxed['Li'].creator.caller.caller.pk == node.pk
+    assert relaxed['Li'].creator.caller.caller.caller.pk == node.pk  # GpawCalculation <- sei.gpaw.relax <- sei.relax <- here
     assert 'lattices' not in results['structures']['licl_given'].creator.inputs
 
 
 def test_a_failed_relaxation_names_its_phase_and_builds_nothing(aiida_profile_clean, gpaw_code):
     overrides = {'structures': {'bcc_li': {'kind': 'bcc-li'}},
-                 'relax': {'protocol': 'fast', 'phases': ['Li'], 'overrides': {'gpaw': {'parameters': {'setups': {'Li': 'nosuch'}}}}}}
+                 'relax': {'protocol': 'fast', 'phases': ['Li'], 'gpaw': {'gpaw': {'parameters': {'setups': {'Li': 'nosuch'}}}}}}
     results, node = run_get_node(StructuresWorkChain.get_builder_from_protocol(gpaw_code, 'demo', overrides))
     assert node.exit_status == StructuresWorkChain.exit_codes.ERROR_RELAXATION_FAILED.status
     assert 'relaxation of Li failed' in node.exit_message and 'Li.nosuch.PBE' in node.exit_message

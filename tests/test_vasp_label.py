@@ -96,7 +96,7 @@ def test_unconverged_scf_is_restarted_by_aiida_vasp(vasp_code, potcar_family):
 
 def test_a_crashing_vasp_fails_the_label_without_a_frame(vasp_code, potcar_family):
     _, node = label(vasp_code, li_cell(), potcar_family, {'SEI_STANDIN_FAIL': 'crash'})
-    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_LABEL_FAILED.status
+    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_BACKEND_FAILED.status
     assert 'VaspWorkChain' in node.exit_message
     assert orm.QueryBuilder().append(FrameData).count() == 0
 
@@ -200,3 +200,63 @@ def test_one_incar_override_of_the_interface_reaches_each_of_its_labelling_steps
         incar = {key.strip().upper(): value.strip() for key, value in (line.split('=', 1) for line in lines if '=' in line)}
         assert float(incar['EDIFF']) == 1e-7, step
         assert job.inputs.code.uuid == vasp_code.uuid
+
+
+def test_vasp_relaxation_through_aiida_vasp_reaches_the_calculators_minimum(vasp_code, potcar_family):
+    """sei.relax with backend vasp: aiida-vasp's relaxation work chain (its INCAR translation of
+    relax_settings, convergence checks and final single point) drives the stand-in, which relaxes
+    with BFGS on the cell as VASP's IBRION 2 / ISIF 3 would. Known answer: the minimum of the same
+    Lennard-Jones potential found by ASE directly."""
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+
+    from aiida_sei.workchains.relax import RelaxWorkChain
+
+    structure = li_cell()  # BCC Li at 3.42 Å: LJ(sigma 2.5) wants a smaller cell
+    overrides = {'backend': 'vasp', 'vasp': {'vasp': {'potential_family': potcar_family}}}
+    builder = RelaxWorkChain.get_builder_from_protocol(vasp_code, 'fast', overrides, structure=structure)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+
+    reference = structure.get_ase()
+    reference.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+    BFGS(FrechetCellFilter(reference), logfile=None).run(fmax=1e-4)
+    relaxed = results['structure']
+    # EDIFFG -0.01 eV/Å also bounds stress x volume / atoms: on this soft potential (epsilon 0.01 eV) ~1 % in volume
+    assert relaxed.get_cell_volume() == pytest.approx(reference.get_volume(), rel=0.02)
+    assert relaxed.get_cell_volume() < 0.9 * structure.get_cell_volume()  # it did move
+    frame = results['frame']
+    assert np.allclose(frame.get_array('cell'), relaxed.cell) and frame.base.attributes.get('backend') == 'vasp'
+    assert frame.energy / len(relaxed.sites) == pytest.approx(reference.get_potential_energy() / len(reference), abs=1e-4)
+    assert np.abs(frame.get_array('forces')).max() < 0.015  # the fast protocol's force_cutoff, 0.01 eV/Å
+    # aiida-vasp translated relax_settings into the INCAR: conjugate gradients on cell and positions
+    calculations = [n for n in node.called_descendants if n.process_label == 'VaspCalculation']
+    first = min(calculations, key=lambda n: n.ctime).inputs.parameters.get_dict()
+    assert (first['ibrion'], first['isif'], first['nsw'], first['ediffg']) == (2, 3, 60, -0.01)
+    last = max(calculations, key=lambda n: n.ctime).inputs.parameters.get_dict()
+    assert last.get('nsw', 0) == 0 and last.get('ibrion', -1) == -1  # the final single point
+
+
+def test_structures_and_new_phase_relax_with_vasp_when_the_protocol_says_so(vasp_code, potcar_family):
+    """The relax backend is a protocol choice of sei.structures and sei.new_phase: with `backend:
+    vasp` the crystals are relaxed by aiida-vasp (stand-in executable) and built on its lattice."""
+    from aiida_sei.workchains.new_phase import NewPhaseWorkChain
+    from aiida_sei.workchains.structures import StructuresWorkChain
+
+    from aiida_sei.workchains.relax import relax_inputs
+
+    relax = {'backend': 'vasp', 'protocol': 'fast', 'vasp': {'vasp': {'potential_family': potcar_family}}}
+    builder = StructuresWorkChain.get_builder()  # the protocols' sets hold interfaces that LJ's Li lattice cannot match
+    builder.structures = orm.Dict({'bcc_li': {'kind': 'bcc-li', 'parameters': {'supercell': [2, 2, 2]}}})
+    builder.relax = relax_inputs(vasp_code, relax)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    (relaxation,) = [n for n in node.called if n.process_label == 'RelaxWorkChain']
+    relaxed = relaxation.outputs.structure
+    a = results['lattices']['Li']['a']
+    assert a == pytest.approx((2 * relaxed.get_cell_volume() / len(relaxed.sites)) ** (1 / 3))  # 2 atoms per cubic BCC cell
+    assert a < 3.3  # LJ(sigma 2.5) pulled it in from 3.42 Å
+    assert results['structures']['bcc_li'].get_ase().cell.lengths() == pytest.approx([2 * a] * 3)
+
+    builder = NewPhaseWorkChain.get_builder_from_protocol({'relax': vasp_code, 'lammps': vasp_code}, 'tiny', {'relax': relax})
+    assert 'gpaw' not in builder._inputs(prune=True)['relax'] and builder.relax.vasp.relax_settings['force_cutoff'] == 0.01

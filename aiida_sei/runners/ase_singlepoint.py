@@ -7,6 +7,8 @@ loads the calculator factory `name` from the entry-point group `sei.calculators`
 
 import json
 import time
+
+STARTED = time.time()  # before the heavy imports: start-up = imports + loading the model
 from importlib.metadata import entry_points, version
 
 import ase.io
@@ -19,6 +21,7 @@ def main():
     atoms = ase.io.read('structure.extxyz', format='extxyz')
     atoms.calc = entry_point.load()(**job['parameters'])
     start = time.time()
+    startup = start - STARTED
     package = type(atoms.calc).__module__.split('.')[0]
     results = {
         'calculator': job['calculator'],
@@ -29,6 +32,7 @@ def main():
         'forces': atoms.get_forces().tolist(),
         'stress': atoms.get_stress(voigt=False).tolist(),
         'status': 'ok',
+        'startup_s': startup,
     }
     results['wall_time'] = time.time() - start
     with open('results.json', 'w') as handle:

@@ -10,6 +10,8 @@ CalcJob) needs only FLARE, ASE and numpy here.
 
 import json
 import time
+
+STARTED = time.time()  # before the heavy imports: start-up = imports + loading the model
 from importlib.metadata import version
 
 import ase.io
@@ -31,8 +33,8 @@ def main():
         model = sgp.from_json(handle.read())
     with open('state.json') as handle:
         state = md_segment.MdState.from_json(handle.read())
-    results = {'flare_version': version('mir-flare'), 'ase_version': version('ase'), 'start_step': state.step}
     start = time.time()
+    results = {'flare_version': version('mir-flare'), 'ase_version': version('ase'), 'start_step': state.step, 'startup_s': start - STARTED}
     try:
         segment = md_segment.run_segment(model, state, **job['md'])
     except md_segment.UnstableMDError as exception:

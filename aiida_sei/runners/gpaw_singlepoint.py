@@ -13,6 +13,8 @@ import pathlib
 import sys
 import time
 
+STARTED = time.time()  # before the heavy imports: start-up = imports + setting up the calculator
+
 import ase.io
 import numpy as np
 
@@ -112,6 +114,7 @@ def main():
     results = {'gpaw_version': gpaw.__version__, 'ase_version': ase.__version__}
     atoms.calc = make_calculator(job['parameters'], job['kpoints'])
     start = time.time()
+    results['startup_s'] = start - STARTED
     try:
         check_setups(job['parameters'], set(atoms.get_chemical_symbols()))
         if job.get('relax'):

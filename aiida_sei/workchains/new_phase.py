@@ -11,10 +11,10 @@ from aiida.engine import ToContext, WorkChain, if_
 from aiida_sei.calculations.functions.new_phase import enumerate_orderings, li_diffusivity, phase_stability
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.data import CompiledModelData
-from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles
+from aiida_sei.protocols import ProtocolMixin, code_roles
 from aiida_sei.science import lattices
 from aiida_sei.workchains import failure
-from aiida_sei.workchains.gpaw import GpawRelaxWorkChain
+from aiida_sei.workchains.relax import RelaxWorkChain, relax_inputs
 from aiida_sei.workchains.lammps import LammpsBaseWorkChain
 
 #: The hull's terminals: what Li2S(1-2x)PxClx would decompose into.
@@ -34,12 +34,12 @@ def validate_orderings(value, _):
 
 class NewPhaseWorkChain(ProtocolMixin, WorkChain):
     """Orderings (enumerate_orderings) -> relaxations of each and of Li2S, Li3P, LiCl
-    (sei.gpaw.relax, one set of settings) -> hull, gaps, entropy (phase_stability) -> summary;
+    (sei.relax: GPAW or VASP, one set of settings) -> hull, gaps, entropy (phase_stability) -> summary;
     with a ``diffusivity.model``, NVT MD of a supercell of the lowest ordering at each temperature
     (sei.lammps.base) -> Li diffusivity and its Arrhenius extrapolation (li_diffusivity)."""
 
     _protocol_file = 'new_phase'
-    _open_keys = ('relax.overrides',)
+    _open_keys = ('relax',)
     CODES = {'relax': 'gpaw', 'lammps': 'lmp'}
     NODES = ('model',)
     OPTIONAL_NODES = ('model',)  # without it, no diffusivity MD
@@ -50,8 +50,8 @@ class NewPhaseWorkChain(ProtocolMixin, WorkChain):
         spec.input('orderings', valid_type=orm.Dict, validator=validate_orderings,
                    help='x_cells (repeats of the 12-atom Li2S cell) and n_pairs (P/Cl pairs): (2,1,1) and 1 is the paper\'s 24-atom Li2S0.75P0.125Cl0.125.')
         spec.input('temperature', valid_type=orm.Float, default=lambda: orm.Float(300.0), help='K, for the mixing entropy.')
-        spec.expose_inputs(GpawRelaxWorkChain, namespace='relax', exclude=('gpaw.structure',),
-                           namespace_options={'help': 'The relaxation of every ordering and competing phase (sei.gpaw.relax).'})
+        spec.expose_inputs(RelaxWorkChain, namespace='relax', exclude=('structure',),
+                           namespace_options={'help': 'The relaxation of every ordering and competing phase (sei.relax).'})
         spec.expose_inputs(LammpsMdCalculation, namespace='diffusivity', exclude=('structure', 'model', 'parent_folder'),
                            namespace_options={'required': False, 'populate_defaults': False,
                                               'help': 'Li diffusivity: NVT MD (sei.lammps) of a supercell of the lowest ordering at each temperature.'})
@@ -71,16 +71,16 @@ class NewPhaseWorkChain(ProtocolMixin, WorkChain):
 
     @classmethod
     def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, model=None):
-        """Builder of ``protocol`` (tiny, fast, paper) with codes `relax` (GPAW) and `lammps`; the
-        protocol's `relax` names the sei.gpaw.relax protocol and its overrides. With ``model`` (a
+        """Builder of ``protocol`` (tiny, fast, paper) with codes `relax` (GPAW; VASP with
+        ``overrides={'relax': {'backend': 'vasp', ...}}``) and `lammps`; the protocol's `relax`
+        names the sei.relax protocol and the overrides of its backend. With ``model`` (a
         sei.compiled_model for pair_allegro) it also runs the protocol's `diffusivity` MD."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
         codes = code_roles(cls, codes)
         builder = cls.get_builder()
         builder.orderings = orm.Dict(inputs['orderings'])
         builder.temperature = orm.Float(inputs['temperature'])
-        relax = inputs['relax']
-        builder.relax = child_inputs('relax', GpawRelaxWorkChain, codes['relax'], relax['protocol'], relax['overrides'], options)
+        builder.relax = relax_inputs(codes['relax'], inputs['relax'], options)
         if model is not None:
             md = inputs['diffusivity']
             builder.diffusivity = {'code': codes['lammps'], 'model': model, 'parameters': orm.Dict(md['parameters']),
@@ -98,13 +98,13 @@ class NewPhaseWorkChain(ProtocolMixin, WorkChain):
         self.report(f'{len(self.ctx.orderings)} inequivalent orderings of {structure.get_formula()} (multiplicities {multiplicities})')
 
     def relax(self):
-        inputs = self.exposed_inputs(GpawRelaxWorkChain, 'relax')
+        inputs = self.exposed_inputs(RelaxWorkChain, 'relax')
         # conventional cells: their gaps are read on k-meshes that hold Li2S's conduction band minimum
         structures = {**self.ctx.orderings, **{phase: orm.StructureData(ase=lattices.unit_cell(phase, cubic=True)) for phase in HULL_PHASES}}
         running = {}
         for name, structure in structures.items():
             metadata = {**inputs.get('metadata', {}), 'call_link_label': f'relax_{name}'}
-            running[f'relax_{name}'] = self.submit(GpawRelaxWorkChain, **{**inputs, 'gpaw': {**inputs['gpaw'], 'structure': structure}, 'metadata': metadata})
+            running[f'relax_{name}'] = self.submit(RelaxWorkChain, **{**inputs, 'structure': structure, 'metadata': metadata})
         self.report(f'relaxing {", ".join(structures)}')
         return ToContext(**running)
 

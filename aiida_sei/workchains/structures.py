@@ -1,5 +1,5 @@
 """``sei.structures``: build a set of the paper's structures, each a node with its inputs; with
-``relax``, first relax the crystals' lattices with DFT (sei.gpaw.relax) and build from those."""
+``relax``, first relax the crystals' lattices with DFT (sei.relax: GPAW or VASP) and build from those."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, calcfunction, if_
 
 from aiida_sei.calculations.functions.structures import build_structure
-from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles
+from aiida_sei.protocols import ProtocolMixin, code_roles
 from aiida_sei.science import catalogue, lattices
 from aiida_sei.science.validation import StructureInputError
 from aiida_sei.workchains import failure
-from aiida_sei.workchains.gpaw import GpawRelaxWorkChain
+from aiida_sei.workchains.relax import RelaxWorkChain, relax_inputs
 
 
 def validate_structures(value, _):
@@ -53,7 +53,7 @@ class StructuresWorkChain(ProtocolMixin, WorkChain):
     """
 
     _protocol_file = 'structures'
-    _open_keys = ('structures',)
+    _open_keys = ('structures', 'relax')
     #: The DFT code that relaxes the crystals (only protocols with `relax` need it).
     CODES = {'relax': 'gpaw'}
 
@@ -66,9 +66,9 @@ class StructuresWorkChain(ProtocolMixin, WorkChain):
             validator=validate_structures,
             help='label -> {kind, parameters}; kinds as in `aiida-sei structure --help`.',
         )
-        spec.expose_inputs(GpawRelaxWorkChain, namespace='relax', exclude=('gpaw.structure',),
+        spec.expose_inputs(RelaxWorkChain, namespace='relax', exclude=('structure',),
                            namespace_options={'required': False, 'populate_defaults': False,
-                                              'help': 'Relax the crystals first (sei.gpaw.relax); left out: the lattice parameters of science/crystals.py.'})
+                                              'help': 'Relax the crystals first (sei.relax); left out: the lattice parameters of science/crystals.py.'})
         spec.input('relax_phases', valid_type=orm.List, required=False, validator=validate_phases,
                    help=f'Which phases to relax ({", ".join(lattices.PHASES)}); default: those the structures take.')
         spec.outline(if_(cls.should_relax)(cls.relax, cls.inspect_relaxations), cls.build)
@@ -81,13 +81,14 @@ class StructuresWorkChain(ProtocolMixin, WorkChain):
     def get_builder_from_protocol(cls, codes=None, protocol: str | None = None, overrides: dict | None = None, options=None):
         """A builder with the structures of ``protocol`` (`paper` or `demo`), updated by
         ``overrides``. A protocol whose `relax` is set relaxes its phases with ``codes`` (role
-        `relax`, a GPAW code) at the sei.gpaw.relax protocol it names; ``options`` go to its jobs."""
+        `relax`: GPAW, or VASP with `backend: vasp`) at the sei.relax protocol it names;
+        ``options`` go to its jobs."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.structures = orm.Dict(inputs['structures'])
         if relax := inputs['relax']:
             code = code_roles(cls, codes)['relax']
-            builder.relax = child_inputs('relax', GpawRelaxWorkChain, code, relax['protocol'], relax.get('overrides'), options)
+            builder.relax = relax_inputs(code, relax, options)
             builder.relax_phases = orm.List(relax['phases'])
         return builder
 
@@ -101,13 +102,12 @@ class StructuresWorkChain(ProtocolMixin, WorkChain):
         return 'relax' in self.inputs
 
     def relax(self):
-        inputs = self.exposed_inputs(GpawRelaxWorkChain, 'relax')
+        inputs = self.exposed_inputs(RelaxWorkChain, 'relax')
         running = {}
         for phase in self._phases():
             structure = orm.StructureData(ase=lattices.unit_cell(phase))
-            inputs['gpaw'] = {**inputs['gpaw'], 'structure': structure}
-            inputs['metadata'] = {**inputs.get('metadata', {}), 'call_link_label': f'relax_{phase}'}
-            running[phase] = self.submit(GpawRelaxWorkChain, **inputs)
+            metadata = {**inputs.get('metadata', {}), 'call_link_label': f'relax_{phase}'}
+            running[phase] = self.submit(RelaxWorkChain, **{**inputs, 'structure': structure, 'metadata': metadata})
             self.report(f'relaxing {phase} ({len(structure.sites)} atoms): {running[phase].process_label}<{running[phase].pk}>')
         return ToContext(**{f'relax_{phase}': node for phase, node in running.items()})
 

@@ -1,8 +1,10 @@
-"""``sei.vasp.label``: a VASP single point through aiida-vasp's ``VaspWorkChain`` -> a frame.
+"""``sei.vasp.label``: a VASP single point through aiida-vasp's ``VaspWorkChain`` -> a frame;
+``sei.vasp.relax``: cell and positions relaxed by aiida-vasp's ``VaspRelaxWorkChain`` -> the
+relaxed structure and the frame of its final single point.
 
 aiida-vasp does the work (its calculation, parser and restart handlers: SCF not converged,
-unfinished runs, ...); this work chain chooses the paper's settings and turns ``misc`` into a
-``sei.frame`` with :func:`frame_from_vasp`.
+unfinished runs, relaxations checked and restarted, ...); these work chains choose the paper's
+settings and turn ``misc`` into a ``sei.frame`` with :func:`frame_from_vasp`.
 """
 
 from __future__ import annotations
@@ -14,14 +16,39 @@ from aiida.plugins import WorkflowFactory
 from aiida_sei.calculations.functions.vasp import frame_from_vasp
 from aiida_sei.data import FrameData
 from aiida_sei.calculations.functions.kpoints import create_kpoints, kpoints_choice
-from aiida_sei.protocols import ProtocolError, ProtocolMixin, code_roles, fill_builder
+from aiida_sei.protocols import ProtocolError, ProtocolMixin, code_roles, fill_builder, load_protocol_file, recursive_merge
 from aiida_sei.science.frames import settings_hash
 from aiida_sei.workchains import failure
 
 VaspWorkChain = WorkflowFactory('vasp.v2.vasp')
+AiidaVaspRelaxWorkChain = WorkflowFactory('vasp.v2.relax')
 
-#: aiida-vasp returns only energy(sigma->0) unless asked; the frame needs the free energy.
-PARSER_SETTINGS = {'parser_settings': {'energy_type': ['energy_free', 'energy_extrapolated']}}
+#: aiida-vasp returns only energy(sigma->0) unless asked; the frame needs the free energy, and
+#: the relaxed phases their band gap.
+PARSER_SETTINGS = {'parser_settings': {'energy_type': ['energy_free', 'energy_extrapolated'], 'include_quantity': ['band_properties']}}
+#: INCAR tags of a single point that aiida-vasp's relaxation sets itself from its relax_settings.
+SINGLE_POINT_TAGS = ('ibrion', 'nsw', 'isif')
+
+
+def with_free_energy(settings: orm.Dict | None) -> orm.Dict:
+    """aiida-vasp parser settings that also parse the free energy and the band properties."""
+    settings = settings.get_dict() if settings is not None else {}
+    parser = settings.setdefault('parser_settings', {})
+    for key, wanted in PARSER_SETTINGS['parser_settings'].items():
+        parser[key] = [*parser.get(key, []), *(value for value in wanted if value not in parser.get(key, []))]
+    return orm.Dict(settings)
+
+
+def vasp_frame(structure, misc, vasp_inputs, kpoints, metadata: dict) -> FrameData:
+    """The frame of a finished VASP single point, with its settings (INCAR, mesh, POTCARs)."""
+    settings = {
+        'incar': vasp_inputs.parameters.get_dict().get('incar', {}),  # aiida-vasp 5: {'incar': {...}}
+        'kpoints': kpoints.get_kpoints_mesh()[0],
+        'potentials': {kind: vasp_inputs.potential_mapping[kind] for kind in structure.get_kind_names()},
+    }
+    # converged: aiida-vasp fails (or restarts) a run whose SCF did not converge, so no frame comes of it
+    metadata = {**metadata, 'settings': settings, 'settings_hash': settings_hash('vasp', settings), 'converged': True}
+    return frame_from_vasp(structure, misc, orm.Dict(metadata), metadata={'call_link_label': 'frame_from_vasp'})
 
 
 class VaspLabelWorkChain(ProtocolMixin, WorkChain):
@@ -78,10 +105,7 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
 
     def run_vasp(self):
         inputs = self.exposed_inputs(VaspWorkChain, 'vasp')
-        settings = inputs['settings'].get_dict() if 'settings' in inputs else {}
-        if 'energy_free' not in settings.get('parser_settings', {}).get('energy_type', []):
-            settings.setdefault('parser_settings', {})['energy_type'] = PARSER_SETTINGS['parser_settings']['energy_type']
-            inputs['settings'] = orm.Dict(settings)
+        inputs['settings'] = with_free_energy(inputs.get('settings'))
         if 'kpoints' not in inputs:
             inputs['kpoints'] = create_kpoints(inputs['structure'], self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
         self.ctx.kpoints = inputs['kpoints']
@@ -97,13 +121,100 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
         if misc.get('stress') is None:
             return self.exit_codes.ERROR_NO_STRESS
         metadata = self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}
-        settings = {
-            'incar': self.inputs.vasp.parameters.get_dict().get('incar', {}),  # aiida-vasp 5: {'incar': {...}}
-            'kpoints': self.ctx.kpoints.get_kpoints_mesh()[0],
-            'potentials': {kind: self.inputs.vasp.potential_mapping[kind] for kind in self.inputs.vasp.structure.get_kind_names()},
-        }
-        # converged: aiida-vasp fails (or restarts) a run whose SCF did not converge, so no frame comes of it
-        metadata.update(settings=settings, settings_hash=settings_hash('vasp', settings), converged=True)
-        frame = frame_from_vasp(self.inputs.vasp.structure, misc, orm.Dict(metadata), metadata={"call_link_label": "frame_from_vasp"})
-        self.out('frame', frame)
+        self.out('frame', vasp_frame(self.inputs.vasp.structure, misc, self.inputs.vasp, self.ctx.kpoints, metadata))
+        return None
+
+
+class VaspRelaxWorkChain(ProtocolMixin, WorkChain):
+    """Relax cell and positions with VASP: aiida-vasp's relaxation (its convergence checks on
+    positions, volume, shape and forces, restarts, and final single point in the relaxed basis)
+    -> the relaxed ``structure``, the ``frame`` of the final single point and its ``misc``."""
+
+    _protocol_file = 'vasp'
+    _keys_are_ports = True
+    CODES = {'relax': None}  # VASP is licensed: `aiida-sei setup` makes no code for it
+    NODES = ('structure',)
+    RESOURCE_ROLES = {None: 'label'}  # aiida-vasp's jobs (its inputs are exposed at the top level)
+    _open_keys = ('vasp.parameters.incar', 'relax_settings')
+
+    @classmethod
+    def injected_ports(cls) -> tuple[str, str]:
+        """Where sei.relax puts the structure and the frame metadata."""
+        return 'structure', 'frame_metadata'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(AiidaVaspRelaxWorkChain)
+        spec.input('kpoints_distance', valid_type=orm.Float, required=False,
+                   help='Distance (Å^-1, 2π included) between k-points of a Gamma-centred mesh made for the initial cell (unless vasp.kpoints is given).')
+        spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
+        spec.input('frame_metadata', valid_type=orm.Dict, required=False, help='system, condition, origin for the frame.')
+        spec.inputs.validator = kpoints_choice('vasp.kpoints')
+        spec.outline(cls.run_relax, cls.results)
+        spec.output('structure', valid_type=orm.StructureData, help='The relaxed structure.')
+        spec.output('frame', valid_type=FrameData, help='The final single point of the relaxed structure.')
+        spec.output('misc', valid_type=orm.Dict, help="aiida-vasp's misc of the final single point (band_properties: the gap).")
+        spec.exit_code(400, 'ERROR_VASP_FAILED', message='The VASP relaxation failed: {message}')
+        spec.exit_code(401, 'ERROR_NO_STRESS', message='VASP returned no stress: use ISIF >= 1.')
+
+    @classmethod
+    def _protocols(cls) -> dict:
+        """vasp.yaml without the single-point tags (aiida-vasp sets IBRION, NSW, ISIF from
+        relax_settings) and with its `relax` block merged into the defaults and each protocol."""
+        data = load_protocol_file(cls._protocol_file)
+        relax = data.pop('relax')
+        data['default_inputs'] = recursive_merge(data['default_inputs'], relax['default'])
+        for name, protocol in data['protocols'].items():
+            data['protocols'][name] = recursive_merge(protocol, relax.get(name, {}))
+        for inputs in (data['default_inputs'], *data['protocols'].values()):
+            incar = inputs.get('vasp', {}).get('parameters', {}).get('incar', {})
+            for tag in SINGLE_POINT_TAGS:
+                incar.pop(tag, None)
+        return data
+
+    @classmethod
+    def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, structure=None):
+        """Builder relaxing ``structure`` (None: set later, as sei.relax does) with ``codes``
+        (role ``relax``, or the code itself); ``overrides`` name ports by path
+        (``relax_settings.force_cutoff``); ``vasp.potential_family`` is your POTCAR family."""
+        code = code_roles(cls, codes)['relax']
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        if not inputs['vasp'].get('potential_family'):
+            raise ProtocolError('VASP relaxations need vasp.potential_family: the name of a POTCAR family uploaded from your licensed files '
+                                '(verdi data vasp-potcar uploadfamily)')
+        builder = cls.get_builder()
+        fill_builder(builder, inputs)
+        builder.relax_settings = inputs['relax_settings']  # a plain dict: aiida-vasp's serializer adds its defaults
+        builder.vasp.code = code
+        builder.vasp.settings = with_free_energy(builder.vasp.get('settings'))
+        if structure is not None:
+            builder.structure = structure
+        if options:
+            builder.vasp.calc.metadata.options = {**builder.vasp.calc.metadata.options, **options}
+        return builder
+
+    def run_relax(self):
+        inputs = self.exposed_inputs(AiidaVaspRelaxWorkChain)
+        inputs['vasp']['settings'] = with_free_energy(inputs['vasp'].get('settings'))
+        if 'kpoints' not in inputs['vasp']:  # VASP keeps the mesh while the cell relaxes; so does this
+            inputs['vasp']['kpoints'] = create_kpoints(inputs['structure'], self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
+        self.ctx.kpoints = inputs['vasp']['kpoints']
+        node = self.submit(AiidaVaspRelaxWorkChain, **inputs)
+        self.report(f'running {node.process_label}<{node.pk}>')
+        return ToContext(relax=node)
+
+    def results(self):
+        node = self.ctx.relax
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_VASP_FAILED.format(message=failure(node))
+        misc = node.outputs.misc
+        if misc.get('stress') is None:
+            return self.exit_codes.ERROR_NO_STRESS
+        structure = node.outputs.relax.structure
+        metadata = self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}
+        self.out('structure', structure)
+        self.out('misc', misc)
+        self.out('frame', vasp_frame(structure, misc, self.inputs.vasp, self.ctx.kpoints, metadata))
+        self.report(f'relaxed: {structure.get_formula()}, volume {structure.get_cell_volume():.2f} Å^3')
         return None

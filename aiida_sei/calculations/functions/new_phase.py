@@ -30,19 +30,27 @@ def enumerate_orderings(parameters: orm.Dict) -> dict:
     return outputs
 
 
+def band_gap(misc: dict) -> float | None:
+    """The Kohn-Sham gap (eV) in a relaxation's misc: GPAW's ``band_gap``, aiida-vasp's
+    ``band_properties.band_gap``."""
+    if 'band_gap' in misc:
+        return misc['band_gap']
+    return (misc.get('band_properties') or {}).get('band_gap')
+
+
 @calcfunction
 def phase_stability(info: orm.Dict, temperature: orm.Float, **relaxed) -> orm.Dict:
     """E above the Li2S + Li3P + LiCl hull (meV/atom) and Kohn-Sham gap (eV) of each relaxed
     ordering, the competing phases' energies, gaps and lattices, and the ideal mixing entropy at
     ``temperature`` (K) with the temperature at which it offsets the lowest E_hull.
 
-    ``relaxed``: ``frame_<name>`` (the relaxed cell's frame) and ``misc_<name>`` (its GPAW misc,
-    with ``band_gap``) for each ordering of ``info`` and each competing phase (named by formula)."""
+    ``relaxed``: ``frame_<name>`` (the relaxed cell's frame) and ``misc_<name>`` (its DFT misc:
+    GPAW's or aiida-vasp's) for each ordering of ``info`` and each competing phase (named by formula)."""
     orderings = info.get_dict()
     names = sorted({key.partition('_')[2] for key in relaxed})
     competing = [name for name in names if name not in orderings]
     energy = {name: relaxed[f'frame_{name}'].base.attributes.get('energy_per_atom') for name in names}
-    gap = {name: relaxed[f'misc_{name}'].get('band_gap') for name in names}
+    gap = {name: band_gap(relaxed[f'misc_{name}'].get_dict()) for name in names}
     terminals = {name: energy[name] for name in competing}
     rows = {}
     for name, row in orderings.items():
