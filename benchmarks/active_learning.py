@@ -17,6 +17,10 @@
 Run: `.venv/bin/python benchmarks/active_learning.py [--labels gpaw|gpaw-tight|chgnet] [--loop PK]` (PK: a finished loop in the
 benchmark profile to analyse again instead of running one); results in
 benchmarks/results/active_learning[_chgnet].json.
+
+`--components N`: the lean-iteration measurement instead: the CHGNet loop stopped after N labels,
+each iteration's wall time split by component (runner start-up, MD, label, AiiDA around each job,
+SGP update, dataset, work-chain steps), in benchmarks/results/active_learning_iteration.json.
 """
 
 from __future__ import annotations
@@ -115,9 +119,9 @@ def force_rmse(model, test) -> float:
 
 def run_loop(setup: dict):
     from aiida import orm
-    from aiida.engine import run_get_node
 
     from aiida_sei.calculations.functions.structures import build_structure_node
+    from aiida_sei.profile import run_locally
     from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
 
     md_code = orm.load_code('python@localhost')
@@ -125,7 +129,7 @@ def run_loop(setup: dict):
     structure = build_structure_node(*setup['structure'])['structure']
     builder = ActiveLearningWorkChain.get_builder_from_protocol({'md': md_code, 'label': label_code}, 'fast', setup['overrides'], structure=structure)
     start = time.perf_counter()
-    results, node = run_get_node(builder)
+    results, node = run_locally(builder)
     assert node.is_finished_ok, node.exit_message
     return results, node, time.perf_counter() - start
 
@@ -234,6 +238,44 @@ def stored_loop(pk: int):
     return {key: node.outputs[key] for key in ('sgp', 'dataset', 'state')}, node, (node.mtime - node.ctime).total_seconds()
 
 
+#: The same measurement (this mode, 20 labels, same machine idle) at commit 8b78eaf: before the
+#: 0.1-s local polling and the SGP kept in memory between updates.
+BEFORE = {'commit': '8b78eaf',
+          'loop_s': 449.3,
+          'labels': 19,
+          'iterations': 18,
+          'median_s': {'md_startup_s': 2.12,
+                       'md_work_s': 3.57,
+                       'md_aiida_s': 2.05,
+                       'label_startup_s': 2.86,
+                       'label_work_s': 0.25,
+                       'label_aiida_s': 4.5,
+                       'update_sgp_s': 6.09,
+                       'extend_dataset_s': 0.16,
+                       'iteration_s': 23.64,
+                       'work_chain_s': 1.1,
+                       'outside_md_and_labels_s': 19.82},
+          'final_sgp': {'load_s': 5.48, 'train_s': 11.6, 'dump_s': 0.01, 'n_training_structures': 19}}
+
+
+def components(labels: int):
+    """The lean-iteration measurement: the CHGNet loop on Li6PS5Cl stopped after ``labels``
+    labels, each iteration's wall time by component, and the cost of the final SGP's load,
+    training and dump; results in active_learning_iteration.json."""
+    setup = {**SETUPS['chgnet'], 'overrides': {**SETUPS['chgnet']['overrides'], 'max_dft_calls': labels}}
+    results, node, wall = run_loop(setup)
+    report = {
+        'machine': {'cpus': os.cpu_count(), 'threads': os.environ['OMP_NUM_THREADS']},
+        'system': setup['system'] + f', stopped after {labels} labels',
+        'loop_pk': node.pk, 'loop_s': wall, 'labels': len(results['dataset']),
+        'iteration': iteration_components(node),
+        'final_sgp': sgp_costs(results['sgp']),
+        'before': BEFORE,
+    }
+    (RESULTS / 'active_learning_iteration.json').write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
 def main():
     import sys
 
@@ -241,6 +283,9 @@ def main():
     from aiida_sei.profile import ensure_profile
 
     arguments = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    if '--components' in arguments:
+        ensure_profile('bench-active-learning', echo=lambda _: None)
+        return components(int(arguments['--components']))
     setup_name = arguments.get('--labels', 'gpaw')
     setup = SETUPS[setup_name]
     labels = setup_name.split('-')[0]

@@ -210,3 +210,30 @@ def test_md_that_blew_up_gets_its_exit_code(python_code, lj_loop):
                           parameters=orm.Dict(parameters))
     assert job.exit_status == FlareMdCalculation.exit_codes.ERROR_MD_UNSTABLE.status
     assert 'atoms 0 and 1 are' in job.exit_message
+
+
+def test_a_model_kept_in_memory_predicts_as_its_stored_json(lj_loop):
+    """update_sgp starts from the model the previous update kept in memory instead of rebuilding
+    it from JSON: that is only right if a trained model and its stored JSON predict the same."""
+    from aiida_sei.science import sgp as science
+
+    results, node = lj_loop
+    last_update = max((c for c in node.called if c.process_label == 'update_sgp'), key=lambda c: c.ctime)
+    frame = last_update.inputs.frame
+    model = last_update.inputs.sgp.load()
+    atoms = frame.get_atoms()
+    science.add_frame(model, atoms, frame.energy, frame.get_array('forces'), frame.get_array('stress'), range(4))
+    science.train(model)
+    stored = SgpModelData(model).store()
+    stored.keep_loaded(model)
+    rebuilt = SgpModelData.load(orm.load_node(stored.pk))  # from the JSON: nothing kept under that node
+    atoms.rattle(0.05, seed=3)
+    kept_prediction, rebuilt_prediction = science.predict(model, atoms), science.predict(rebuilt, atoms)
+    assert kept_prediction[0] == pytest.approx(rebuilt_prediction[0], abs=1e-6)
+    assert np.allclose(kept_prediction[1], rebuilt_prediction[1], atol=1e-6)
+    assert np.allclose(science.uncertainties(model, atoms), science.uncertainties(rebuilt, atoms), atol=1e-6)
+    assert stored.load(reuse=True) is model  # handed out once ...
+    assert stored.load(reuse=True) is not model  # ... then rebuilt from the JSON
+    stored.keep_loaded(model)
+    science.add_frame(model, atoms, frame.energy, frame.get_array('forces'), frame.get_array('stress'), range(2))
+    assert stored.load(reuse=True) is not model  # changed after it was kept: the JSON wins

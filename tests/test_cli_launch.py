@@ -99,7 +99,7 @@ def test_dry_run_of_a_structure_file_leaves_it_unstored(sei, tmp_path):
         (('sei.active_learning', '--override', 'md'), 'expected key.path=value'),
         (('sei.active_learning', '--code', 'md=no-such-code'), 'code `no-such-code` for `md` not found'),
         (('sei.active_learning', '--code', 'lammps=lmp'), 'ROLE one of md, label'),
-        (('sei.label', '--backend', 'vasp', '-p', 'fast'), 'no default code for `label` (labelling backend vasp)'),
+        (('sei.label', '--backend', 'vasp', '-p', 'fast'), 'no default code for `label` (backend vasp)'),
         (('sei.allegro.train',), 'missing --input dataset=PK, validation=PK'),
         (('sei.structures',), 'is not running'),  # --daemon without a daemon: nothing submitted
     ],
@@ -291,6 +291,21 @@ def test_vasp_labels_dry_run_with_the_family_and_a_nested_incar_override(sei, li
         assert inputs['parameters']['incar']['ediff'] == 1e-8 and inputs['parameters']['incar']['encut'] == 700  # override + protocol
         assert inputs['code'].startswith('vasp@localhost')
     assert node_count() == before  # the family and the code were stored by the fixture
+
+
+def test_relax_dry_run_with_either_backend(sei, li_cell, vasp_standin):
+    """sei.relax takes --backend as sei.label does: GPAW by default with its setup code; VASP with
+    your code, aiida-vasp's relax_settings from the protocol and no single-point INCAR tags."""
+    gpaw = yaml.safe_load(sei('launch', 'sei.relax', '--structure', li_cell.pk, '--dry-run').output.partition('\n')[2])
+    assert gpaw['gpaw']['gpaw']['code'].startswith('gpaw@localhost') and gpaw['gpaw']['gpaw']['relax']['fmax'] == 0.01  # fast: GPAW's default protocol
+    result = sei('launch', 'sei.relax', '-p', 'paper', '--backend', 'vasp', '--structure', li_cell.pk, '--code', f'relax={vasp_standin}',
+                 '--override', 'vasp.vasp.potential_family=PBE.54', '--dry-run')
+    vasp = yaml.safe_load(result.output.partition('\n')[2])['vasp']
+    assert vasp['relax_settings']['force_cutoff'] == 1e-5 and vasp['vasp']['code'].startswith('vasp@localhost')
+    incar = vasp['vasp']['parameters']['incar']
+    assert incar['ediff'] == 1e-8 and incar['encut'] == 700 and not {'ibrion', 'nsw', 'isif'} & set(incar)
+    missing = sei('launch', 'sei.relax', '--backend', 'vasp', '--structure', li_cell.pk, '--dry-run', ok=False)
+    assert missing.exit_code == 2 and 'no default code for `relax` (backend vasp)' in missing.output
 
 
 def test_an_unknown_potcar_family_is_refused_by_aiida_vasp_before_submission(sei, li_cell, vasp_standin):

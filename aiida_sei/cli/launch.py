@@ -26,7 +26,7 @@ WORKFLOWS = {
     'sei.structures': 'the paper\'s structures (`paper` relaxes the crystals with GPAW first)',
     'sei.label': 'one label of --structure with --backend',
     'sei.gpaw.base': 'a GPAW single point of --structure',
-    'sei.relax': 'a DFT relaxation (cell and positions) of --structure: GPAW, or VASP with --override backend=vasp',
+    'sei.relax': 'a DFT relaxation (cell and positions) of --structure with --backend (gpaw, vasp)',
     'sei.gpaw.relax': 'a GPAW relaxation (cell and positions) of --structure',
     'sei.vasp.relax': "a VASP relaxation of --structure (aiida-vasp's relaxation work chain)",
     'sei.ase.base': 'a stand-in single point of --structure',
@@ -47,13 +47,21 @@ def workflow_class(name: str):
     return WorkflowFactory(name)
 
 
-def backend_class(backend: str):
-    """The work chain of a labelling backend (its CODES name the code that runs it)."""
-    from aiida_sei.workchains.label import BACKENDS
+def dispatcher(cls):
+    """The work chain whose backends --backend names: ``cls`` itself for sei.label and sei.relax,
+    else sei.label (the labels of a work chain that labels frames)."""
+    from aiida_sei.workchains.backends import BackendWorkChain
+    from aiida_sei.workchains.label import LabelWorkChain
 
-    if backend not in BACKENDS:
-        raise click.UsageError(f'unknown --backend `{backend}`; available: {", ".join(BACKENDS)}')
-    return BACKENDS[backend][0]
+    return cls if isinstance(cls, type) and issubclass(cls, BackendWorkChain) else LabelWorkChain
+
+
+def backend_class(backend: str, cls=None):
+    """The work chain of ``backend`` of :func:`dispatcher` (``cls``); its CODES name the code that runs it."""
+    backends = dispatcher(cls).BACKENDS
+    if backend not in backends:
+        raise click.UsageError(f'unknown --backend `{backend}`; available: {", ".join(backends)}')
+    return backends[backend][0]
 
 
 #: Floats that YAML 1.1 (PyYAML) leaves as strings: an exponent without a decimal point.
@@ -84,11 +92,10 @@ def parse_overrides(items: tuple[str, ...]) -> dict:
 
 
 def labelling_settings(cls) -> tuple[str, ...] | None:
-    """Where ``cls``'s overrides hold the labelling settings (backend, protocol, ...): sei.label's
-    are its own; a work chain that labels frames keeps them under ``label``; None: it labels nothing."""
-    from aiida_sei.workchains.label import LabelWorkChain
-
-    if cls is LabelWorkChain:
+    """Where ``cls``'s overrides hold the backend settings (backend, protocol, ...): sei.label's and
+    sei.relax's are their own; a work chain that labels frames keeps them under ``label``; None:
+    it has no backend to choose."""
+    if dispatcher(cls) is cls:
         return ()
     return ('label',) if hasattr(cls, 'get_protocol_inputs') and 'label' in cls.get_protocol_inputs() else None
 
@@ -126,12 +133,12 @@ def chosen_backend(cls, protocol: str | None, overrides: dict) -> str | None:
 
 def load_codes(cls, given: tuple[str, ...], backend: str | None) -> dict:
     """Codes by role: `--code role=LABEL` items over the class's defaults (``label``: the code
-    of the labelling backend)."""
+    of the chosen backend)."""
     from aiida import orm
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
 
     roles = getattr(cls, 'CODES', {})
-    labels = {role: (backend_class(backend).CODES['label'] if default == 'label' else default) for role, default in roles.items()}
+    labels = {role: (next(iter(backend_class(backend, cls).CODES.values())) if default == 'label' else default) for role, default in roles.items()}
     for item in given:
         role, separator, label = item.partition('=')
         if not separator or role not in roles:
@@ -140,7 +147,7 @@ def load_codes(cls, given: tuple[str, ...], backend: str | None) -> dict:
     codes = {}
     for role, label in labels.items():
         if label is None:
-            raise click.UsageError(f'no default code for `{role}` (labelling backend {backend}): give --code {role}=LABEL')
+            raise click.UsageError(f'no default code for `{role}` (backend {backend}): give --code {role}=LABEL')
         try:
             codes[role] = orm.load_code(label if '@' in label else f'{label}@localhost')
         except (NotExistent, MultipleObjectsError, ValueError):
@@ -242,7 +249,7 @@ def build(name: str, protocol: str | None, override_items, structures, inputs, c
         error = exception
     if error is not None:
         raise click.UsageError(f'{name}: invalid inputs: {error}')
-    source = backend_class(backend) if labelling_settings(cls) == () else cls
+    source = backend_class(backend, cls) if labelling_settings(cls) == () else cls
     return builder, protocol or source.get_default_protocol()
 
 
@@ -280,13 +287,13 @@ def run_in_process(builder, announce=None):
     shows once) and the jobs in flight when the log is quiet. ``announce(node)`` is called once
     the process has its node, before it runs. Returns the node."""
     from aiida.engine.utils import instantiate_process
-    from aiida.manage import get_manager
 
     from aiida_sei.cli.progress import ProgressLog
+    from aiida_sei.profile import local_runner
 
     logger = logging.getLogger('aiida')  # process nodes log here, with their pk as dbnode_id
     consoles = [h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
-    runner = get_manager().create_runner(communicator=None)  # a local runner, as run_get_node makes: no broker needed
+    runner = local_runner()
     process = instantiate_process(runner, builder)
     progress = ProgressLog(start=process.node.ctime.timestamp())
 
@@ -339,7 +346,7 @@ def launch_command(load_profile):
     @click.option('--input', 'inputs', multiple=True, metavar='NAME=PK', help='Other node inputs (dataset, validation, model, interface, products.LABEL). Repeatable.')
     @click.option('--code', 'codes', multiple=True, metavar='ROLE=LABEL', help='Code for a role instead of the `aiida-sei setup` one (LABEL or LABEL@COMPUTER). Repeatable.')
     @click.option('--backend', help='Labelling backend: gpaw (sei.label\'s default), vasp or ase (stand-in labels); for work chains that label frames, '
-                                    'the same as --override label.backend=BACKEND.')
+                                    'the same as --override label.backend=BACKEND; for sei.relax, gpaw or vasp.')
     @click.option('--resources', 'resources', metavar='PROFILE', help='Hardware per step from a resource profile (laptop, cluster: aiida_sei/workchains/protocols/resources.yaml).')
     @click.option('--daemon/--run', 'use_daemon', default=True, show_default=True, help='Submit to the daemon, or run here and print report lines as they come.')
     @click.option('--dry-run', is_flag=True, help='Print the resolved inputs and exit; nothing is stored.')

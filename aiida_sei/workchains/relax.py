@@ -26,8 +26,8 @@ class RelaxWorkChain(BackendWorkChain):
     BACKENDS = BACKENDS
     _task = 'relaxation'
     _forwarded = ('structure', 'frame', 'misc', 'dos')
-    #: The DFT code of the backend (`aiida-sei setup` makes a GPAW one; VASP: your own).
-    CODES = {'relax': 'gpaw'}
+    #: The code follows the backend (`aiida-sei setup` makes a GPAW one; VASP: give your own).
+    CODES = {'relax': 'label'}
 
     @classmethod
     def define(cls, spec):

@@ -41,6 +41,7 @@ def create_sgp(frame: FrameData, settings: orm.Dict) -> SgpModelData:
     science.add_frame(model, atoms, energy, forces, stress, range(len(atoms)))
     node = SgpModelData(model)
     node.base.attributes.set('atoms_added', len(atoms))
+    node.keep_loaded(model)
     return node
 
 
@@ -58,12 +59,13 @@ def update_sgp(sgp: SgpModelData, frame: FrameData, uncertainties: orm.ArrayData
     added = np.flatnonzero(values > settings['add_threshold'])
     if added.size == 0:
         added = np.array([int(np.argmax(values))])
-    model = sgp.load()
+    model = sgp.load(reuse=True)  # the loop's last model, still in memory when this process made it
     atoms, energy, forces, stress = _label(frame)
     science.add_frame(model, atoms, energy, forces, stress, added)
     log = science.train(model) if settings['train'] else None
     node = SgpModelData(model)
     node.base.attributes.set('atoms_added', int(added.size))
+    node.keep_loaded(model)
     outputs = {'sgp': node}
     if log is not None:  # FLARE's printout, kept off the terminal: `verdi node repo cat <pk>` of this output
         outputs['training_log'] = orm.SinglefileData(io.BytesIO(log.encode()), filename=TRAINING_LOG)
