@@ -260,3 +260,17 @@ def test_structures_and_new_phase_relax_with_vasp_when_the_protocol_says_so(vasp
 
     builder = NewPhaseWorkChain.get_builder_from_protocol({'relax': vasp_code, 'lammps': vasp_code}, 'tiny', {'relax': relax})
     assert 'gpaw' not in builder._inputs(prune=True)['relax'] and builder.relax.vasp.relax_settings['force_cutoff'] == 0.01
+
+
+def test_a_vasp_relaxation_takes_one_k_mesh_and_needs_a_potcar_family(vasp_code, potcar_family):
+    from aiida_sei.workchains.vasp import VaspRelaxWorkChain
+
+    with pytest.raises(ProtocolError, match='potential_family'):
+        VaspRelaxWorkChain.get_builder_from_protocol(vasp_code, 'fast', structure=li_cell())
+    builder = VaspRelaxWorkChain.get_builder_from_protocol(vasp_code, 'fast', {'vasp': {'potential_family': potcar_family}}, structure=li_cell())
+    assert VaspRelaxWorkChain.spec().inputs.validate(builder._inputs(prune=True)) is None
+    mesh = orm.KpointsData()
+    mesh.set_kpoints_mesh([2, 2, 2])
+    builder.vasp.kpoints = mesh
+    error = VaspRelaxWorkChain.spec().inputs.validate(builder._inputs(prune=True))
+    assert error is not None and 'give exactly one of vasp.kpoints and kpoints_distance' in str(error)

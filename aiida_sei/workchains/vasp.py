@@ -51,15 +51,70 @@ def vasp_frame(structure, misc, vasp_inputs, kpoints, metadata: dict) -> FrameDa
     return frame_from_vasp(structure, misc, orm.Dict(metadata), metadata={'call_link_label': 'frame_from_vasp'})
 
 
-class VaspLabelWorkChain(ProtocolMixin, WorkChain):
-    """Label a structure with VASP: ``frame`` is energy, forces and stress of the single point."""
+class VaspBaseWorkChain(ProtocolMixin, WorkChain):
+    """What sei.vasp.label and sei.vasp.relax share: vasp.yaml, the k-mesh made for the structure,
+    the parser settings a frame needs, and the frame of aiida-vasp's final single point."""
 
     _protocol_file = 'vasp'
     _keys_are_ports = True
-    CODES = {'label': None}  # VASP is licensed: `aiida-sei setup` makes no code for it
     NODES = ('structure',)
-    RESOURCE_ROLES = {'vasp': 'label'}  # aiida-vasp's jobs, in a resource profile
     _open_keys = ('vasp.parameters.incar',)  # any INCAR tag may be added
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('kpoints_distance', valid_type=orm.Float, required=False,
+                   help='Distance (Å^-1, 2π included) between k-points of a Gamma-centred mesh made for the structure (unless vasp.kpoints is given).')
+        spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
+        spec.input('frame_metadata', valid_type=orm.Dict, required=False, help='system, condition, origin for the frame.')
+        spec.inputs.validator = kpoints_choice('vasp.kpoints')
+        spec.output('frame', valid_type=FrameData, help='The labelled frame (of the final single point).')
+        spec.exit_code(400, 'ERROR_VASP_FAILED', message='The VASP work chain failed: {message}')
+        spec.exit_code(401, 'ERROR_NO_STRESS', message='VASP returned no stress: use ISIF >= 1.')
+
+    @classmethod
+    def _builder(cls, codes, protocol, overrides, options) -> tuple:
+        """(builder with the protocol's inputs and the code, those inputs); refuses a protocol
+        without a POTCAR family before anything is made."""
+        code = code_roles(cls, codes)[next(iter(cls.CODES))]
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        if not inputs['vasp'].get('potential_family'):
+            raise ProtocolError('VASP needs vasp.potential_family: the name of a POTCAR family uploaded from your licensed files '
+                                '(verdi data vasp-potcar uploadfamily)')
+        builder = cls.get_builder()
+        fill_builder(builder, inputs)
+        builder.vasp.code = code
+        builder.vasp.settings = with_free_energy(builder.vasp.get('settings'))
+        if options:
+            builder.vasp.calc.metadata.options = {**builder.vasp.calc.metadata.options, **options}
+        return builder, inputs
+
+    def _complete(self, vasp_inputs, structure) -> None:
+        """The parser settings and, unless given, the k-mesh of ``structure`` (VASP keeps the
+        mesh while a cell relaxes; so does this)."""
+        vasp_inputs['settings'] = with_free_energy(vasp_inputs.get('settings'))
+        if 'kpoints' not in vasp_inputs:
+            vasp_inputs['kpoints'] = create_kpoints(structure, self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
+        self.ctx.kpoints = vasp_inputs['kpoints']
+
+    def _finished(self, node):
+        """(misc of the finished aiida-vasp work chain, None) or (None, exit code)."""
+        if not node.is_finished_ok:
+            return None, self.exit_codes.ERROR_VASP_FAILED.format(message=failure(node))
+        if node.outputs.misc.get('stress') is None:
+            return None, self.exit_codes.ERROR_NO_STRESS
+        return node.outputs.misc, None
+
+    def _output_frame(self, structure, misc) -> None:
+        metadata = self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}
+        self.out('frame', vasp_frame(structure, misc, self.inputs.vasp, self.ctx.kpoints, metadata))
+
+
+class VaspLabelWorkChain(VaspBaseWorkChain):
+    """Label a structure with VASP: ``frame`` is energy, forces and stress of the single point."""
+
+    CODES = {'label': None}  # VASP is licensed: `aiida-sei setup` makes no code for it
+    RESOURCE_ROLES = {'vasp': 'label'}  # aiida-vasp's jobs, in a resource profile
 
     @classmethod
     def injected_ports(cls) -> tuple[str, str]:
@@ -70,70 +125,41 @@ class VaspLabelWorkChain(ProtocolMixin, WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.expose_inputs(VaspWorkChain, namespace='vasp', exclude=('kpoints_spacing',))
-        spec.input('kpoints_distance', valid_type=orm.Float, required=False,
-                   help='Distance (Å^-1, 2π included) between k-points of a Gamma-centred mesh made for each structure (unless vasp.kpoints is given).')
-        spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
-        spec.input('frame_metadata', valid_type=orm.Dict, required=False, help='system, condition, origin for the frame.')
-        spec.inputs.validator = kpoints_choice('vasp.kpoints')
         spec.outline(cls.run_vasp, cls.make_frame)
-        spec.output('frame', valid_type=FrameData, help='The labelled frame.')
-        spec.exit_code(400, 'ERROR_VASP_FAILED', message='The VASP work chain failed: {message}')
-        spec.exit_code(401, 'ERROR_NO_STRESS', message='VASP returned no stress: use ISIF >= 1.')
 
     @classmethod
     def get_builder_from_protocol(cls, codes, protocol=None, overrides=None, options=None, structure=None, frame_metadata=None):
         """Builder for a VASP label of ``structure`` (None: set later, as sei.label does) with
         ``codes`` (role ``label``, or the code itself); ``overrides`` name ports by path;
         ``vasp.potential_family`` is your POTCAR family."""
-        code = code_roles(cls, codes)['label']
-        inputs = cls.get_protocol_inputs(protocol, overrides)
-        if not inputs['vasp'].get('potential_family'):
-            raise ProtocolError('VASP labels need vasp.potential_family: the name of a POTCAR family uploaded from your licensed files '
-                                '(verdi data vasp-potcar uploadfamily)')
-        builder = cls.get_builder()
-        fill_builder(builder, inputs)
-        builder.vasp.code = code
-        if 'settings' not in inputs['vasp']:  # given settings keep theirs; run_vasp adds the free energy
-            builder.vasp.settings = orm.Dict(PARSER_SETTINGS)
+        builder, _ = cls._builder(codes, protocol, overrides, options)
         if structure is not None:
             builder.vasp.structure = structure
-        if options:
-            builder.vasp.calc.metadata.options = {**builder.vasp.calc.metadata.options, **options}
         if frame_metadata:
             builder.frame_metadata = orm.Dict(frame_metadata)
         return builder
 
     def run_vasp(self):
         inputs = self.exposed_inputs(VaspWorkChain, 'vasp')
-        inputs['settings'] = with_free_energy(inputs.get('settings'))
-        if 'kpoints' not in inputs:
-            inputs['kpoints'] = create_kpoints(inputs['structure'], self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
-        self.ctx.kpoints = inputs['kpoints']
+        self._complete(inputs, inputs['structure'])
         node = self.submit(VaspWorkChain, **inputs)
         self.report(f'running {node.process_label}<{node.pk}>')
         return ToContext(vasp=node)
 
     def make_frame(self):
-        node = self.ctx.vasp
-        if not node.is_finished_ok:
-            return self.exit_codes.ERROR_VASP_FAILED.format(message=failure(node))
-        misc = node.outputs.misc
-        if misc.get('stress') is None:
-            return self.exit_codes.ERROR_NO_STRESS
-        metadata = self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}
-        self.out('frame', vasp_frame(self.inputs.vasp.structure, misc, self.inputs.vasp, self.ctx.kpoints, metadata))
+        misc, error = self._finished(self.ctx.vasp)
+        if error:
+            return error
+        self._output_frame(self.inputs.vasp.structure, misc)
         return None
 
 
-class VaspRelaxWorkChain(ProtocolMixin, WorkChain):
+class VaspRelaxWorkChain(VaspBaseWorkChain):
     """Relax cell and positions with VASP: aiida-vasp's relaxation (its convergence checks on
     positions, volume, shape and forces, restarts, and final single point in the relaxed basis)
     -> the relaxed ``structure``, the ``frame`` of the final single point and its ``misc``."""
 
-    _protocol_file = 'vasp'
-    _keys_are_ports = True
     CODES = {'relax': None}  # VASP is licensed: `aiida-sei setup` makes no code for it
-    NODES = ('structure',)
     RESOURCE_ROLES = {None: 'label'}  # aiida-vasp's jobs (its inputs are exposed at the top level)
     _open_keys = ('vasp.parameters.incar', 'relax_settings')
 
@@ -146,17 +172,10 @@ class VaspRelaxWorkChain(ProtocolMixin, WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.expose_inputs(AiidaVaspRelaxWorkChain)
-        spec.input('kpoints_distance', valid_type=orm.Float, required=False,
-                   help='Distance (Å^-1, 2π included) between k-points of a Gamma-centred mesh made for the initial cell (unless vasp.kpoints is given).')
-        spec.input('gamma_only_above_atoms', valid_type=orm.Int, default=lambda: orm.Int(200), help='With kpoints_distance: Gamma only for larger cells.')
-        spec.input('frame_metadata', valid_type=orm.Dict, required=False, help='system, condition, origin for the frame.')
-        spec.inputs.validator = kpoints_choice('vasp.kpoints')
+        spec.inputs.validator = kpoints_choice('vasp.kpoints')  # exposing at the top level replaced it
         spec.outline(cls.run_relax, cls.results)
         spec.output('structure', valid_type=orm.StructureData, help='The relaxed structure.')
-        spec.output('frame', valid_type=FrameData, help='The final single point of the relaxed structure.')
         spec.output('misc', valid_type=orm.Dict, help="aiida-vasp's misc of the final single point (band_properties: the gap).")
-        spec.exit_code(400, 'ERROR_VASP_FAILED', message='The VASP relaxation failed: {message}')
-        spec.exit_code(401, 'ERROR_NO_STRESS', message='VASP returned no stress: use ISIF >= 1.')
 
     @classmethod
     def _protocols(cls) -> dict:
@@ -178,43 +197,26 @@ class VaspRelaxWorkChain(ProtocolMixin, WorkChain):
         """Builder relaxing ``structure`` (None: set later, as sei.relax does) with ``codes``
         (role ``relax``, or the code itself); ``overrides`` name ports by path
         (``relax_settings.force_cutoff``); ``vasp.potential_family`` is your POTCAR family."""
-        code = code_roles(cls, codes)['relax']
-        inputs = cls.get_protocol_inputs(protocol, overrides)
-        if not inputs['vasp'].get('potential_family'):
-            raise ProtocolError('VASP relaxations need vasp.potential_family: the name of a POTCAR family uploaded from your licensed files '
-                                '(verdi data vasp-potcar uploadfamily)')
-        builder = cls.get_builder()
-        fill_builder(builder, inputs)
+        builder, inputs = cls._builder(codes, protocol, overrides, options)
         builder.relax_settings = inputs['relax_settings']  # a plain dict: aiida-vasp's serializer adds its defaults
-        builder.vasp.code = code
-        builder.vasp.settings = with_free_energy(builder.vasp.get('settings'))
         if structure is not None:
             builder.structure = structure
-        if options:
-            builder.vasp.calc.metadata.options = {**builder.vasp.calc.metadata.options, **options}
         return builder
 
     def run_relax(self):
         inputs = self.exposed_inputs(AiidaVaspRelaxWorkChain)
-        inputs['vasp']['settings'] = with_free_energy(inputs['vasp'].get('settings'))
-        if 'kpoints' not in inputs['vasp']:  # VASP keeps the mesh while the cell relaxes; so does this
-            inputs['vasp']['kpoints'] = create_kpoints(inputs['structure'], self.inputs.kpoints_distance, self.inputs.gamma_only_above_atoms)
-        self.ctx.kpoints = inputs['vasp']['kpoints']
+        self._complete(inputs['vasp'], inputs['structure'])
         node = self.submit(AiidaVaspRelaxWorkChain, **inputs)
         self.report(f'running {node.process_label}<{node.pk}>')
         return ToContext(relax=node)
 
     def results(self):
-        node = self.ctx.relax
-        if not node.is_finished_ok:
-            return self.exit_codes.ERROR_VASP_FAILED.format(message=failure(node))
-        misc = node.outputs.misc
-        if misc.get('stress') is None:
-            return self.exit_codes.ERROR_NO_STRESS
-        structure = node.outputs.relax.structure
-        metadata = self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}
+        misc, error = self._finished(self.ctx.relax)
+        if error:
+            return error
+        structure = self.ctx.relax.outputs.relax.structure
         self.out('structure', structure)
         self.out('misc', misc)
-        self.out('frame', vasp_frame(structure, misc, self.inputs.vasp, self.ctx.kpoints, metadata))
+        self._output_frame(structure, misc)
         self.report(f'relaxed: {structure.get_formula()}, volume {structure.get_cell_volume():.2f} Å^3')
         return None
