@@ -274,3 +274,16 @@ def test_a_vasp_relaxation_takes_one_k_mesh_and_needs_a_potcar_family(vasp_code,
     builder.vasp.kpoints = mesh
     error = VaspRelaxWorkChain.spec().inputs.validate(builder._inputs(prune=True))
     assert error is not None and 'give exactly one of vasp.kpoints and kpoints_distance' in str(error)
+
+
+def test_a_crashing_vasp_fails_the_relaxation_without_a_structure_or_frame(vasp_code, potcar_family):
+    from aiida_sei.workchains.relax import RelaxWorkChain
+
+    overrides = {'backend': 'vasp', 'vasp': {'vasp': {'potential_family': potcar_family}}}
+    builder = RelaxWorkChain.get_builder_from_protocol(vasp_code, 'fast', overrides, {'environment_variables': {'SEI_STANDIN_FAIL': 'crash'}},
+                                                       structure=li_cell())
+    results, node = run_get_node(builder)
+    assert node.exit_status == RelaxWorkChain.exit_codes.ERROR_BACKEND_FAILED.status
+    assert 'The vasp relaxation failed for good' in node.exit_message and 'VaspRelaxWorkChain' in node.exit_message
+    assert not {'structure', 'frame', 'misc'} & set(results)
+    assert orm.QueryBuilder().append(FrameData).count() == 0
