@@ -9,6 +9,8 @@ settings and turn ``misc`` into a ``sei.frame`` with :func:`frame_from_vasp`.
 
 from __future__ import annotations
 
+import copy
+
 from aiida import orm
 from aiida.engine import ToContext, WorkChain
 from aiida.plugins import WorkflowFactory
@@ -31,12 +33,14 @@ SINGLE_POINT_TAGS = ('ibrion', 'nsw', 'isif')
 
 
 def with_free_energy(settings: orm.Dict | None) -> orm.Dict:
-    """aiida-vasp parser settings that also parse the free energy and the band properties."""
-    settings = settings.get_dict() if settings is not None else {}
-    parser = settings.setdefault('parser_settings', {})
+    """aiida-vasp parser settings that also parse the free energy and the band properties:
+    ``settings`` itself when it already does (the builder's, checked again at run time)."""
+    given = copy.deepcopy(settings.get_dict()) if settings is not None else {}
+    merged = copy.deepcopy(given)
+    parser = merged.setdefault('parser_settings', {})
     for key, wanted in PARSER_SETTINGS['parser_settings'].items():
         parser[key] = [*parser.get(key, []), *(value for value in wanted if value not in parser.get(key, []))]
-    return orm.Dict(settings)
+    return settings if settings is not None and merged == given else orm.Dict(merged)
 
 
 def vasp_frame(structure, misc, vasp_inputs, kpoints, metadata: dict) -> FrameData:
