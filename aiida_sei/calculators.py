@@ -7,6 +7,16 @@ never DFT: frames they make carry ``is_dft = False`` and the `paper` protocol re
 from __future__ import annotations
 
 
+def calculator_version(calc) -> str:
+    """``package version`` of the engine behind ``calc`` (the first class in its MRO from outside
+    aiida-sei, whose wrappers only adjust how it runs)."""
+    from importlib.metadata import version
+
+    module = next(c.__module__ for c in type(calc).__mro__ if not c.__module__.startswith('aiida_sei'))
+    package = module.split('.')[0]
+    return f'{package} {version(package)}'
+
+
 def lennard_jones(sigma: float = 2.5, epsilon: float = 0.01, rc: float = 6.0):
     """ASE's Lennard-Jones pair potential (one parameter set for all species): instant, for tests."""
     from ase.calculators.lj import LennardJones
@@ -15,8 +25,35 @@ def lennard_jones(sigma: float = 2.5, epsilon: float = 0.01, rc: float = 6.0):
 
 
 def chgnet(model: str = '0.3.0'):
-    """CHGNet universal potential; its weights ship inside the `chgnet` wheel (no download)."""
+    """CHGNet universal potential; its weights ship inside the `chgnet` wheel (no download). Quiet:
+    in-process labels (`sei.ase.inline`) would print its banner and torch's warnings in the log
+    of the work chain's process."""
+    import contextlib
+    import io
+    import warnings
+
+    import torch
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
-    return CHGNetCalculator(model=CHGNet.load(model_name=model, verbose=False), use_device='cpu')
+    class Float32CHGNetCalculator(CHGNetCalculator):
+        """CHGNet computes in float32 whatever torch's default is: nequip, when imported in the
+        same process (`sei.ase.inline` labels), switches the default to float64."""
+
+        def calculate(self, *args, **kwargs):
+            previous = torch.get_default_dtype()
+            torch.set_default_dtype(torch.float32)
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings('ignore', message='Converting a tensor with requires_grad', category=UserWarning)
+                    return super().calculate(*args, **kwargs)
+            finally:
+                torch.set_default_dtype(previous)
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # "CHGNet will run on cpu"
+            return Float32CHGNetCalculator(model=CHGNet.load(model_name=model, verbose=False), use_device='cpu')
+    finally:
+        torch.set_default_dtype(previous)

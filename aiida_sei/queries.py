@@ -13,7 +13,7 @@ def _node(value) -> orm.Node:
     return value if isinstance(value, orm.Node) else orm.load_node(value)
 
 
-#: UUIDs bound in one query: few round trips at 10^4 frames, below SQLite's (32,766) and
+#: UUIDs (or pks) bound in one query: few round trips at 10^4 frames, below SQLite's (32,766) and
 #: PostgreSQL's (65,535) limits on bound parameters.
 UUID_CHUNK = 5000
 
@@ -271,14 +271,37 @@ def composition_over_time(node) -> list[dict]:
     ]
 
 
+#: Links along which a node depends on what came before it (AiiDA's data provenance: what
+#: ``with_descendants`` follows): a calculation's inputs, and the calculation that created a data node.
+PROVENANCE_LINKS = [LinkType.CREATE.value, LinkType.INPUT_CALC.value]
+
+
+def upstream_pks(node) -> set[int]:
+    """Pks of every node ``node`` depends on along :data:`PROVENANCE_LINKS`, breadth first: one
+    query per generation, each node visited once. (AiiDA's recursive ``with_descendants`` query
+    walks every path instead, and a growing dataset is a chain of diamonds: on the demo's 1,300
+    nodes it ran for minutes without an answer.)"""
+    seen = frontier = {_node(node).pk}
+    while frontier:
+        parents = set()
+        for chunk in _chunks(sorted(frontier), UUID_CHUNK):
+            qb = orm.QueryBuilder().append(orm.Node, filters={'id': {'in': chunk}}, tag='child')
+            qb.append(orm.Node, with_outgoing='child', edge_filters={'type': {'in': PROVENANCE_LINKS}}, project='id')
+            parents.update(qb.all(flat=True))
+        frontier = parents - seen
+        seen = seen | frontier
+    return seen
+
+
 def ancestor_process_pks(node) -> set[int]:
     """Pks of every process ``node`` depends on (see :func:`ancestor_processes`): the processes
-    upstream along CREATE/INPUT links (one recursive SQL query, ``with_descendants``), then the work
-    chains that called any of them, caller after caller."""
+    upstream along CREATE/INPUT links (:func:`upstream_pks`), then the work chains that called any
+    of them, caller after caller."""
     node = _node(node)
-    qb = orm.QueryBuilder().append(orm.Node, filters={'id': node.pk}, tag='node')
-    qb.append(orm.ProcessNode, with_descendants='node', project='id')
-    found = set(qb.all(flat=True)) | ({node.creator.pk} if isinstance(node, orm.Data) and node.creator else set())
+    upstream = sorted(upstream_pks(node) - {node.pk})
+    found = set()
+    for chunk in _chunks(upstream, UUID_CHUNK):
+        found.update(orm.QueryBuilder().append(orm.ProcessNode, filters={'id': {'in': chunk}}, project='id').all(flat=True))
     called = set(found)
     while called:
         qb = orm.QueryBuilder().append(orm.ProcessNode, filters={'id': {'in': sorted(called)}}, tag='called')

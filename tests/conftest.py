@@ -58,7 +58,7 @@ def command_runner(config: pathlib.Path, cwd: pathlib.Path):
 
 @dataclass
 class DemoRun:
-    """`aiida-sei demo --labels chgnet --output out` in its own AiiDA configuration."""
+    """`aiida-sei demo --output out` in its own AiiDA configuration."""
 
     directory: pathlib.Path
     stdout: str
@@ -80,16 +80,16 @@ class DemoRun:
 
 def _run_demo(directory: pathlib.Path) -> None:
     run = command_runner(directory / 'config', directory)
-    result = run('aiida-sei', 'demo', '--labels', 'chgnet', '--output', 'out')
+    result = run('aiida-sei', 'demo', '--output', 'out')
     (directory / 'stdout.txt').write_text(result.stdout)
     run('verdi', '-p', 'sei', 'archive', 'create', '--all', 'demo.aiida')
 
 
 @pytest.fixture(scope='session')
 def demo_run(tmp_path_factory) -> DemoRun:
-    """The README's main job run once for the whole test run, with CHGNet stand-in labels so that
-    every step (refinement included) fits in CI: the pipeline tests, the demo command's test and
-    the report read it (in its profile, or imported from its archive)."""
+    """The README's main job (CHGNet stand-in labels, every step, refinement included) run once for
+    the whole test run: the pipeline tests, the demo command's test and the report read it (in its
+    profile, or imported from its archive)."""
     directory = once(tmp_path_factory, 'demo-run', _run_demo)
     stdout = (directory / 'stdout.txt').read_text()
     return DemoRun(directory, stdout, int(stdout.split('sei.interface<')[1].split('>')[0]))

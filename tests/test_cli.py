@@ -75,6 +75,7 @@ def test_structure_command_stores_and_writes(run, tmp_path):
         (('structure', 'doped-li2s', '--x', '0.7'), 'x must lie in (0, 0.5]'),
         (('structure', 'graphene'), "No such command 'graphene'. (see `aiida-sei structure --help`)"),
         (('launch',), "Missing argument 'WORKFLOW'"),
+        (('demo', '--protocol', 'demo_gpaw', '--labels', 'chgnet'), 'the demo_gpaw protocol labels with GPAW'),
     ],
 )
 def test_bad_input_gives_one_clear_line_and_stores_nothing(set_up, args, message):
@@ -137,8 +138,8 @@ def test_dataset_import_show_export(run, tmp_path):
 
 
 def test_demo_runs_the_whole_pipeline_and_prints_numbers_from_the_nodes(demo_run, tmp_path):
-    """`make demo` runs `aiida-sei demo` (GPAW labels); the shared run uses CHGNet stand-in labels
-    so that the whole pipeline fits in CI: the summary printed and written matches the stored nodes."""
+    """`make demo` (`aiida-sei demo`, CHGNet stand-in labels): the summary printed and written
+    matches the stored nodes."""
     stdout, out, run = demo_run.stdout, demo_run.output, demo_run.run
     assert f'sei.interface<{demo_run.pk}> finished' in stdout
     summary = json.loads((out / 'summary.json').read_text())
@@ -147,8 +148,10 @@ def test_demo_runs_the_whole_pipeline_and_prints_numbers_from_the_nodes(demo_run
     assert all(a.get_forces().shape == (len(a), 3) for a in frames)
     assert f'{summary["atoms"]} atoms, {summary["md_steps"]} steps' in stdout
     assert (out / 'composition.png').stat().st_size > 1000 and (out / 'sei_evolution.png').stat().st_size > 1000
-    assert 'SEI, first -> last frame: intact PS4 4 -> ' in stdout
+    phosphorus = ase.io.read(out / 'last_frame.extxyz').get_chemical_symbols().count('P')
+    assert f'SEI, first -> last frame: intact PS4 {phosphorus} -> ' in stdout  # as built, every P is in an intact PS4
     assert 'model errors on 2 labelled production frames (test set): E MAE ' in stdout
+    assert ('WARNING: production not to be trusted' in stdout) is not summary['production_check']['trusted']  # never silent
     shown = run('verdi', '-p', 'sei', 'node', 'attributes', demo_run.pk).stdout
     assert '"exit_status": 0' in shown
     processes = run('verdi', '-p', 'sei', 'process', 'list', '-a', '-p1').stdout

@@ -300,7 +300,7 @@ def test_the_interface_chain_gives_each_step_the_resources_of_its_role(cluster):
 
     _, codes = cluster
     roles = {'md': 'python', 'label': 'gpaw', 'relax': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lammps-kokkos'}
-    builder = InterfaceWorkChain.get_builder_from_protocol({role: codes[stem] for role, stem in roles.items()}, 'demo', {'refinement': {'enabled': True}})
+    builder = InterfaceWorkChain.get_builder_from_protocol({role: codes[stem] for role, stem in roles.items()}, 'demo_gpaw', {'refinement': {'enabled': True}})
     overrides = {'production': {'options': {'max_wallclock_seconds': 7200}}}
     apply_resources(builder, 'cluster', overrides)
     profile = get_profile('cluster', overrides)

@@ -294,32 +294,40 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
     click.echo(f'clustering<{labelled.pk}>: {len(labelled.labels)} clusters {sorted(set(labelled.labels))}; {len(results)} frames -> {json_path}')
 
 
-#: Codes of sei.interface -> labels of the local codes `aiida-sei setup` creates.
-#: `--labels chgnet`: CHGNet (a universal potential, not DFT) instead of GPAW: seconds a label.
-STAND_IN_LABELS = {'label': {'backend': 'ase', 'protocol': 'universal'}, 'refinement': {'enabled': True},
-                   'classification': {'reference_md': {'ensemble': 'nvt', 'steps': 200, 'dump_interval': 50, 'frames': 3}},
-                   'test_set': {'enabled': True, 'frames': 2}}
+#: `aiida-sei demo --labels`: the protocol of sei.interface that each labeller's demo runs, and
+#: the label settings `--labels chgnet` puts over any other protocol (the paper protocol refuses them).
+DEMO_PROTOCOLS = {'chgnet': 'demo', 'gpaw': 'demo_gpaw'}
+STAND_IN_LABELS = {'label': {'backend': 'ase_inline', 'protocol': 'universal'}}
 
 
 @cli.command()
 @click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default=None, help='Directory for the figures, dataset and summary [default: demo-output/sei-interface-<PK>].')
-@click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.interface (demo or paper).')
-@click.option('--labels', type=click.Choice(['gpaw', 'chgnet']), default='gpaw', show_default=True, help='GPAW DFT labels, or CHGNet stand-ins (a universal potential, not DFT: the machinery in a few minutes).')
+@click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.interface (demo, demo_gpaw or paper).')
+@click.option('--labels', type=click.Choice(['chgnet', 'gpaw']), default=None,
+              help='CHGNet stand-in labels (a universal potential trained on PBE, not DFT: the whole study in about 15 minutes; '
+                   'the default of the demo protocol), or GPAW DFT labels (the demo protocol becomes demo_gpaw: Li and product '
+                   'cells only, 5 minutes; the default of the others).')
 @click.pass_context
 def demo(ctx, output, protocol, labels):
-    """The whole study (sei.interface) on the embedded profile: structures, active learning with
-    GPAW labels, an Allegro model, LAMMPS production, classification; then a summary read from
-    the stored nodes. The refinement runs with --labels chgnet (with GPAW, one label of its
-    interface cell costs more than the whole demo)."""
+    """The whole study (sei.interface) on the embedded profile: structures, active learning,
+    an Allegro model, refinement, LAMMPS production, classification and the paper's time
+    series; then a summary read from the stored nodes. By default CHGNet labels the frames (not
+    DFT, and every frame says so): GPAW labels of the electrolyte and the interface cost more
+    than a demo's budget on a laptop (`--labels gpaw` shows the DFT path on the cheap cells)."""
     from aiida import orm
 
     from aiida_sei.cli.launch import run_in_process
     from aiida_sei.workchains.interface import InterfaceWorkChain
 
+    if protocol == 'demo_gpaw' and labels == 'chgnet':
+        raise click.BadParameter('the demo_gpaw protocol labels with GPAW; for CHGNet labels run the demo protocol', param_hint='--labels')
+    labels = labels or ('chgnet' if protocol == 'demo' else 'gpaw')
+    overrides = STAND_IN_LABELS if labels == 'chgnet' and protocol != 'demo' else None
+    protocol = DEMO_PROTOCOLS[labels] if protocol == 'demo' else protocol
     profile = load_profile(ctx)
     defaults = {**InterfaceWorkChain.CODES, 'label': 'python' if labels == 'chgnet' else 'gpaw'}
     codes = {role: orm.load_code(f'{label}@localhost') for role, label in defaults.items()}
-    builder = InterfaceWorkChain.get_builder_from_protocol(codes, protocol, STAND_IN_LABELS if labels == 'chgnet' else None)
+    builder = InterfaceWorkChain.get_builder_from_protocol(codes, protocol, overrides)
 
     def announce(node):
         click.echo(f'running sei.interface<{node.pk}> ({protocol} protocol, {labels} labels) in profile `{profile.name}`; '

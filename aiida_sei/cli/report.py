@@ -62,6 +62,9 @@ def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: s
     if 'test_errors' in node.outputs:
         tested = node.outputs.test_errors.get_dict()['all']
         click.echo(f'  model errors on {tested["frames"]} labelled production frames (test set): {model_errors(tested)}')
+    check = summary.get('production_check')
+    if check and not check['trusted']:
+        click.echo(f'  WARNING: production {check["message"]}')
     click.echo(f'  production: {summary["atoms"]} atoms, {summary["md_steps"]} steps = {summary["md_time_ps"]:.3f} ps, {summary["md_frames"]} frames')
     for which in ('first', 'last'):
         parts = summary.get('first_frame_fractions') if which == 'first' else summary['phase_fractions']

@@ -13,6 +13,8 @@ from importlib.metadata import entry_points, version
 
 import ase.io
 
+from aiida_sei.calculators import calculator_version
+
 
 def main():
     with open('aiida_input.json') as handle:
@@ -22,11 +24,10 @@ def main():
     atoms.calc = entry_point.load()(**job['parameters'])
     start = time.time()
     startup = start - STARTED
-    package = type(atoms.calc).__module__.split('.')[0]
     results = {
         'calculator': job['calculator'],
         'calculator_class': type(atoms.calc).__name__,
-        'calculator_version': f'{package} {version(package)}',
+        'calculator_version': calculator_version(atoms.calc),
         'ase_version': version('ase'),
         'energy': float(atoms.get_potential_energy()),
         'forces': atoms.get_forces().tolist(),

@@ -10,6 +10,8 @@ of the reference environments in its core; a cluster with no reference in its co
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -56,6 +58,16 @@ class Clustering:
         return cls(**{k: np.asarray(v) for k, v in arrays.items()}, intrinsic_dimension=intrinsic_dimension, maxk=maxk, labels=list(labels))
 
 
+@contextlib.contextmanager
+def _zero_distances_expected():
+    """DADApy warns of neighbours at distance 0. Here they are expected: an environment assigned to
+    the clustering it is a point of, or crystal sites alike to 1e-10 after projection. The warning,
+    once per call, would bury the run's report."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='There are points with neighbours at 0 distance')
+        yield
+
+
 def _data(points: np.ndarray, maxk: int, n_jobs: int = 1):
     from dadapy import Data
 
@@ -91,9 +103,10 @@ def fit_clustering(descriptors, n_components: int = 20, Z: float = 3.0, maxk: in
     _, _, axes = np.linalg.svd(standard - standard.mean(axis=0), full_matrices=False)
     components = axes[: min(n_components, axes.shape[0])]
     points = standard @ components.T
-    data = _data(points, maxk, n_jobs)
-    data.compute_density_PAk()
-    data.compute_clustering_ADP(Z=Z, halo=False)
+    with _zero_distances_expected():
+        data = _data(points, maxk, n_jobs)
+        data.compute_density_PAk()
+        data.compute_clustering_ADP(Z=Z, halo=False)
     return Clustering(
         mean=mean, scale=scale, components=components, points=points,
         log_density=np.asarray(data.log_den), cluster=np.asarray(data.cluster_assignment, int),
@@ -107,10 +120,11 @@ def assign(clustering: Clustering, descriptors, chunk: int = 50_000) -> tuple[np
     from dadapy import Data
 
     descriptors = np.asarray(descriptors, float)
-    reference = Data(coordinates=clustering.points, maxk=clustering.maxk, verbose=False)
-    reference.compute_distances()
-    reference.set_id(clustering.intrinsic_dimension)
-    parts = [_assign(clustering, reference, descriptors[start : start + chunk]) for start in range(0, len(descriptors), chunk)]
+    with _zero_distances_expected():
+        reference = Data(coordinates=clustering.points, maxk=clustering.maxk, verbose=False)
+        reference.compute_distances()
+        reference.set_id(clustering.intrinsic_dimension)
+        parts = [_assign(clustering, reference, descriptors[start : start + chunk]) for start in range(0, len(descriptors), chunk)]
     if not parts:
         return np.zeros(0, int), np.zeros(0, bool)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

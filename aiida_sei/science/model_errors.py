@@ -69,3 +69,30 @@ def parity_plot(systems, energy_reference, energy_predicted, force_reference, fo
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def production_check(validation: dict, test: dict, energy_bound: float = 0.05, force_bound: float = 0.2,
+                     energy_factor: float = 3.0, force_factor: float = 1.5) -> dict:
+    """Can the production run's numbers be trusted? The model's errors on labelled production frames
+    (``test``, the paper's test set) against two yardsticks: the order the paper reports for its
+    labeller (energy MAE at most ``energy_bound`` eV/atom, force RMSE at most ``force_bound`` eV/Å;
+    the paper itself reached below 3 meV/atom), and the model's own validation errors (a test
+    energy MAE above ``energy_factor`` x the validation's, or a force RMSE above ``force_factor`` x,
+    means the production sampled states the training data did not cover). Either makes the run's
+    later frames the model's, not the labeller's."""
+    energy, forces = test['energy_per_atom_mae'], test['forces_rmse']
+    energy_ratio = energy / max(validation['energy_per_atom_mae'], 1e-12)
+    force_ratio = forces / max(validation['forces_rmse'], 1e-12)
+    reasons = []
+    if energy > energy_bound:
+        reasons.append(f'energy MAE {1000 * energy:.0f} meV/atom > {1000 * energy_bound:.0f}')
+    if forces > force_bound:
+        reasons.append(f'force RMSE {forces:.2f} eV/Å > {force_bound:.2f}')
+    if energy_ratio > energy_factor and energy > 0.02:
+        reasons.append(f'energy MAE {energy_ratio:.1f}x validation: states the training data did not cover')
+    if force_ratio > force_factor:
+        reasons.append(f'force RMSE {force_ratio:.1f}x validation: states the training data did not cover')
+    message = (f'not to be trusted: the model on labelled production frames has {"; ".join(reasons)}. Its MD shows the model, '
+               'not the labeller: add data of those states (active learning, refinement)') if reasons else \
+        'trusted: test-set errors of the order the paper reports and of the validation errors'
+    return {'trusted': not reasons, 'energy_ratio': float(energy_ratio), 'force_ratio': float(force_ratio), 'message': message}

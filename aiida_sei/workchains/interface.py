@@ -28,6 +28,7 @@ from aiida_sei.calculations.functions.validation import validate_model
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.science.classification import UNKNOWN
+from aiida_sei.science.model_errors import production_check
 from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles, recursive_merge
 from aiida_sei.workchains import failure
 from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
@@ -129,12 +130,13 @@ def trajectory_frames(trajectory: orm.TrajectoryData, count: orm.Int) -> dict:
 
 @calcfunction
 def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajectory: orm.TrajectoryData, composition: orm.Dict,
-              first: orm.Dict) -> orm.Dict:
-    """The run in numbers, from its nodes: frames and DFT calls, model errors, MD length, and the
+              first: orm.Dict, validation_errors: orm.Dict, test_errors: orm.Dict | None = None) -> orm.Dict:
+    """The run in numbers, from its nodes: frames and DFT calls, model errors, MD length, the
     phase fractions of the first frame (the cell as built: Li metal and electrolyte) and of the
-    last (all Li and the SEI region)."""
+    last (all Li and the SEI region), and with a test set whether the model stayed in its domain."""
     frames = list(dataset.iter_frames())
     times = trajectory.get_array('times') if 'times' in trajectory.get_arraynames() else [0.0]
+    check = production_check(validation_errors['all'], test_errors['all']) if test_errors is not None else None
     return orm.Dict({
         'frames': len(frames),
         'dft_frames': sum(bool(f.base.attributes.get('is_dft', False)) for f in frames),
@@ -148,6 +150,7 @@ def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajector
         'phase_fractions': composition['fractions'],
         'sei_fractions': composition.get('sei_fractions'),
         'sei_composition': composition.get('sei_composition'),
+        'production_check': check,
     })
 
 
@@ -433,12 +436,16 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         errors = self.ctx.test_errors['all']
         self.report(f'8. test set: the final model on {errors["frames"]} labelled production frames: E MAE '
                     f'{1000 * errors["energy_per_atom_mae"]:.1f} meV/atom, F RMSE {errors["forces_rmse"]:.3f} eV/Å')
+        check = production_check(self.ctx.validation['errors']['all'], errors)
+        if not check['trusted']:
+            self.report(f'8. WARNING: production {check["message"]}')
         return None
 
     def results(self):
         production = self.ctx.production.outputs
         metrics = self.ctx.model.creator.outputs.metrics  # of the training that made the final model
-        summary = summarise(self.ctx.dataset, metrics, production.thermo, production.trajectory, self.ctx.last, self.ctx.first)
+        summary = summarise(self.ctx.dataset, metrics, production.thermo, production.trajectory, self.ctx.last, self.ctx.first,
+                            self.ctx.validation['errors'], self.ctx.get('test_errors'))
         for name, node in (('dataset', self.ctx.dataset), ('model', self.ctx.model), ('trajectory', production.trajectory),
                            ('composition', self.ctx.series), ('time_series', self.ctx.numbers),
                            ('validation_errors', self.ctx.validation['errors']), ('summary', summary)):

@@ -1,8 +1,8 @@
 """``sei.label``: one interface to label a structure with DFT (or a stand-in), whatever the backend.
 
 The backend is chosen by which input namespace is filled: ``gpaw`` (GPAW, the embedded
-default), ``vasp`` (VASP through aiida-vasp) or ``ase`` (a registered ASE calculator: stand-in
-labels, never DFT). The labelled frame is the output ``frame`` whatever produced it.
+default), ``vasp`` (VASP through aiida-vasp), ``ase`` (a registered ASE calculator as a job:
+stand-in labels, never DFT) or ``ase_inline`` (the same calculator in this process). The labelled frame is the output ``frame`` whatever produced it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from aiida.orm import Dict
 
 from aiida_sei.data import FrameData
 from aiida_sei.protocols import child_inputs
-from aiida_sei.workchains.ase import AseBaseWorkChain
+from aiida_sei.workchains.ase import AseBaseWorkChain, AseInlineWorkChain
 from aiida_sei.workchains.backends import BackendWorkChain
 from aiida_sei.workchains.gpaw import GpawBaseWorkChain
 from aiida_sei.workchains.vasp import VaspLabelWorkChain
@@ -21,6 +21,7 @@ BACKENDS = {
     'gpaw': (GpawBaseWorkChain, True),
     'vasp': (VaspLabelWorkChain, True),
     'ase': (AseBaseWorkChain, False),
+    'ase_inline': (AseInlineWorkChain, False),
 }
 
 
