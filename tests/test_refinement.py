@@ -111,7 +111,7 @@ def test_a_product_the_model_cannot_describe_is_refused_before_submission(refine
     from ase.build import bulk
 
     _, node = refinement
-    codes = {'md': node.inputs.md_job.code, 'label': node.inputs.label.ase.ase.code, 'train': node.inputs.training.train.code,
+    codes = {'md': node.inputs.md_job.code, 'label': node.inputs.md_job.code, 'train': node.inputs.training.train.code,  # in-process labels: no code of their own
              'package': node.inputs.training.train.package_code, 'compile': node.inputs.compile_job.code}
     products = {**node.inputs.products, 'nacl': orm.StructureData(ase=bulk('NaCl', 'rocksalt', a=5.6))}
     before = orm.QueryBuilder().append(orm.Node).count()
