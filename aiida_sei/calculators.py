@@ -17,6 +17,15 @@ def calculator_version(calc) -> str:
     return f'{package} {version(package)}'
 
 
+def load_calculator(name: str, parameters: dict):
+    """The calculator that the factory registered as ``name`` in the ``sei.calculators`` group makes
+    with ``parameters`` (the job's runner and the in-process labels both build theirs here)."""
+    from importlib.metadata import entry_points
+
+    (entry_point,) = [ep for ep in entry_points(group='sei.calculators') if ep.name == name]
+    return entry_point.load()(**parameters)
+
+
 def lennard_jones(sigma: float = 2.5, epsilon: float = 0.01, rc: float = 6.0):
     """ASE's Lennard-Jones pair potential (one parameter set for all species): instant, for tests."""
     from ase.calculators.lj import LennardJones

@@ -9,19 +9,18 @@ import json
 import time
 
 STARTED = time.time()  # before the heavy imports: start-up = imports + loading the model
-from importlib.metadata import entry_points, version
+from importlib.metadata import version
 
 import ase.io
 
-from aiida_sei.calculators import calculator_version
+from aiida_sei.calculators import calculator_version, load_calculator
 
 
 def main():
     with open('aiida_input.json') as handle:
         job = json.load(handle)
-    (entry_point,) = [ep for ep in entry_points(group='sei.calculators') if ep.name == job['calculator']]
     atoms = ase.io.read('structure.extxyz', format='extxyz')
-    atoms.calc = entry_point.load()(**job['parameters'])
+    atoms.calc = load_calculator(job['calculator'], job['parameters'])
     start = time.time()
     startup = start - STARTED
     results = {

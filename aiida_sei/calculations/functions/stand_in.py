@@ -8,14 +8,13 @@ from __future__ import annotations
 import functools
 import json
 import time
-from importlib.metadata import entry_points, version
+from importlib.metadata import version
 
 import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from aiida_sei.calculations.ase import CALCULATOR_GROUP
-from aiida_sei.calculators import calculator_version
+from aiida_sei.calculators import calculator_version, load_calculator
 from aiida_sei.data import FrameData
 from aiida_sei.science.frames import Frame, settings_hash
 
@@ -23,8 +22,7 @@ from aiida_sei.science.frames import Frame, settings_hash
 @functools.lru_cache(maxsize=4)
 def _calculator(name: str, parameters: str):
     """The calculator, built once per process and parameter set (``parameters`` as JSON: hashable)."""
-    (entry_point,) = [ep for ep in entry_points(group=CALCULATOR_GROUP) if ep.name == name]
-    return entry_point.load()(**json.loads(parameters))
+    return load_calculator(name, json.loads(parameters))
 
 
 @calcfunction
