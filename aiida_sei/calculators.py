@@ -50,19 +50,18 @@ def chgnet(model: str = '0.3.0'):
         same process (`sei.ase.inline` labels), switches the default to float64."""
 
         def calculate(self, *args, **kwargs):
-            previous = torch.get_default_dtype()
-            torch.set_default_dtype(torch.float32)
-            try:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings('ignore', message='Converting a tensor with requires_grad', category=UserWarning)
-                    return super().calculate(*args, **kwargs)
-            finally:
-                torch.set_default_dtype(previous)
+            with float32(), warnings.catch_warnings():
+                warnings.filterwarnings('ignore', message='Converting a tensor with requires_grad', category=UserWarning)
+                return super().calculate(*args, **kwargs)
 
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # "CHGNet will run on cpu"
-            return Float32CHGNetCalculator(model=CHGNet.load(model_name=model, verbose=False), use_device='cpu')
-    finally:
-        torch.set_default_dtype(previous)
+    @contextlib.contextmanager
+    def float32():
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+        try:
+            yield
+        finally:
+            torch.set_default_dtype(previous)
+
+    with float32(), contextlib.redirect_stdout(io.StringIO()):  # "CHGNet will run on cpu"
+        return Float32CHGNetCalculator(model=CHGNet.load(model_name=model, verbose=False), use_device='cpu')
