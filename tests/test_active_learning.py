@@ -156,7 +156,7 @@ def test_gpaw_labels_drive_the_loop(python_code, li_cell):
 
 
 def test_paper_sweep_protocol_holds_the_papers_conditions_and_thresholds(python_code, li_cell):
-    from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
+    from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain, curriculum_order
 
     lpscl = build_structure_node('argyrodite')['structure']
     builder = ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': python_code, 'label': python_code}, 'paper', structures={'li': li_cell, 'lpscl': lpscl})
@@ -166,6 +166,9 @@ def test_paper_sweep_protocol_holds_the_papers_conditions_and_thresholds(python_
     assert sorted(c['expansion'] for c in conditions.values() if c['expansion']) == [0.01, 0.05, 0.10]
     assert all(c['pressure_GPa'] is None for c in conditions.values() if c['expansion'])  # NVT in the expanded cell
     assert builder.system_thresholds['Li'] == {'dft': 0.0005, 'add_atom': 0.0001}
+    assert builder.curriculum.value is True
+    assert curriculum_order(conditions) == ['T100K', 'T200K', 'T300K', 'T400K', 'T500K', 'T600K', 'T700K', 'T800K', 'T2000K',
+                                            'P1GPa', 'P5GPa', 'P10GPa', 'E1pct', 'E5pct', 'E10pct']
     assert builder.active_learning.thresholds.get_dict() == {'dft': 0.15, 'add_atom': 0.03}
     settings = builder.active_learning.sgp_settings.get_dict()
     assert (settings['cutoff'], settings['n_max'], settings['l_max']) == (6.0, 9, 3)
@@ -174,11 +177,12 @@ def test_paper_sweep_protocol_holds_the_papers_conditions_and_thresholds(python_
 
 
 def test_sweep_runs_each_condition_and_merges_the_datasets(python_code, li_cell):
+    """Without the curriculum every condition starts from scratch, side by side."""
     from aiida_sei.protocols import recursive_merge
     from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
 
     overrides = recursive_merge(FAST, {**LJ_LABELS, 'md': {'total_steps': 40}, 'max_dft_calls': 3,
-                                       'sweep': {'temperatures_K': [600], 'pressures_GPa': [], 'expansions': [0.05]}})
+                                       'sweep': {'temperatures_K': [600], 'pressures_GPa': [], 'expansions': [0.05], 'curriculum': False}})
     builder = ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': python_code, 'label': python_code}, 'fast', overrides, structures={'li': li_cell})
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
@@ -193,6 +197,29 @@ def test_sweep_runs_each_condition_and_merges_the_datasets(python_code, li_cell)
     assert sorted(results['dataset'].frame_uuids) == sorted(union)
     assert sorted(results['datasets']['li'].frame_uuids) == sorted(union)
     assert set(results['sgps']) == {'li__T600K', 'li__E5pct'}
+    assert 'sgp' not in expanded.inputs and len(expanded.outputs.dataset) >= 1
+
+
+def test_curriculum_continues_each_condition_from_the_one_before(python_code, li_cell):
+    """With the curriculum, the harsher condition starts from the SGP and dataset of the gentler
+    one: no first label of its own, its frames added to the same dataset."""
+    from aiida_sei.protocols import recursive_merge
+    from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
+
+    overrides = recursive_merge(FAST, {**LJ_LABELS, 'md': {'total_steps': 40}, 'max_dft_calls': 3,
+                                       'sweep': {'temperatures_K': [900, 300], 'pressures_GPa': [], 'expansions': [], 'curriculum': True}})
+    builder = ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': python_code, 'label': python_code}, 'fast', overrides, structures={'li': li_cell})
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    runs = sorted((c for c in node.called if c.process_class is ActiveLearningWorkChain), key=lambda c: c.pk)
+    assert [run.inputs.md['temperature_K'] for run in runs] == [300, 900]  # gentle first, whatever the given order
+    gentle, harsh = runs
+    assert harsh.inputs.sgp.uuid == gentle.outputs.sgp.uuid and harsh.inputs.dataset.uuid == gentle.outputs.dataset.uuid
+    assert harsh.outputs.dataset.frame_uuids[:len(gentle.outputs.dataset)] == gentle.outputs.dataset.frame_uuids
+    harsh_labels = [c for c in harsh.called if c.process_label == 'LabelWorkChain']
+    assert all(c.inputs.structure.creator is None or c.inputs.structure.creator.process_label != 'jitter_structure' for c in harsh_labels)
+    assert sorted(results['dataset'].frame_uuids) == sorted(harsh.outputs.dataset.frame_uuids)
+    assert results['sgps']['li__T900K'].uuid == harsh.outputs.sgp.uuid
 
 
 def test_md_that_blew_up_gets_its_exit_code(python_code, lj_loop):

@@ -1,15 +1,18 @@
-"""``sei.active_learning.sweep``: the paper's active-learning conditions, in parallel, merged.
+"""``sei.active_learning.sweep``: the paper's active-learning conditions, merged.
 
 Each system runs ``sei.active_learning`` at every temperature (NPT at 0 GPa), then at the
 reference temperature at every pressure (NPT) and every lattice expansion (NVT in the expanded
-cell). The runs are submitted together (the daemon, or a cluster's scheduler, runs them side by
-side) and their datasets are merged per system and overall.
+cell). Without ``curriculum`` the runs are submitted together (the daemon, or a cluster's
+scheduler, runs them side by side), each from scratch. With it, the conditions of a system run one
+after another from gentle to harsh (:func:`curriculum_order`), each starting from the SGP and
+dataset the previous one ended with, so that what one condition learned is not labelled again at
+the next; the systems still run side by side. The datasets are merged per system and overall.
 """
 
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import ToContext, WorkChain, calcfunction
+from aiida.engine import ToContext, WorkChain, calcfunction, while_
 
 from aiida_sei.calculations.functions.dataset import merge_datasets
 from aiida_sei.calculations.singlepoint import validate_structure
@@ -37,6 +40,16 @@ def conditions(sweep: dict) -> dict[str, dict]:
     result.update({f'P{p:g}GPa': {'temperature_K': reference, 'pressure_GPa': p, 'expansion': 0.0} for p in sweep['pressures_GPa']})
     result.update({f'E{round(100 * e):d}pct': {'temperature_K': reference, 'pressure_GPa': None, 'expansion': e} for e in sweep['expansions']})
     return result
+
+
+def curriculum_order(conditions: dict[str, dict]) -> list[str]:
+    """Condition names from gentle to harsh: the temperatures rising at 0 GPa, then the
+    pressures rising, then the expansions rising (a pressure run is at the reference temperature,
+    an expansion run NVT)."""
+    def harshness(name):
+        condition = conditions[name]
+        return (condition['expansion'], condition['pressure_GPa'] or 0.0, condition['temperature_K'])
+    return sorted(conditions, key=harshness)
 
 
 def validate_conditions(value, _):
@@ -70,10 +83,13 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         super().define(spec)
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='System label -> starting structure.')
         spec.input('conditions', valid_type=orm.Dict, validator=validate_conditions, help='Name -> temperature_K, pressure_GPa (null: NVT), expansion.')
+        spec.input('curriculum', valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   help='Run the conditions of a system one after another from gentle to harsh, each continuing the SGP and dataset of the one before; '
+                        'otherwise all at once, each from scratch.')
         spec.input('system_thresholds', valid_type=orm.Dict, required=False, help='System name (Li, Li6PS5Cl, interface, ...) -> thresholds, over `active_learning.thresholds`.')
         spec.expose_inputs(ActiveLearningWorkChain, namespace='active_learning', exclude=('structure', 'frame_metadata', 'sgp', 'dataset', 'state'))
         spec.inputs.validator = validate_inputs
-        spec.outline(cls.run_conditions, cls.merge)
+        spec.outline(cls.setup, while_(cls.conditions_left)(cls.run_conditions), cls.merge)
         spec.output('dataset', valid_type=DatasetData, help='All frames of the sweep.')
         spec.output_namespace('datasets', valid_type=DatasetData, dynamic=True, help='Frames per system.')
         spec.output_namespace('sgps', valid_type=SgpModelData, dynamic=True, help='Final SGP per system and condition.')
@@ -89,6 +105,7 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         if structures is not None:
             builder.structures = structures
         builder.conditions = orm.Dict(conditions(inputs['sweep']))
+        builder.curriculum = orm.Bool(inputs['sweep']['curriculum'])
         builder.system_thresholds = orm.Dict(inputs['system_thresholds'])
         builder.active_learning = single._inputs(prune=True)
         return builder
@@ -105,14 +122,36 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         inputs['frame_metadata'] = orm.Dict({'system': system, 'condition': condition})
         return inputs
 
+    def setup(self):
+        """Stages of conditions: one stage of all of them, or one condition per stage in curriculum order."""
+        names = curriculum_order(self.inputs.conditions.get_dict())
+        self.ctx.stages = [[name] for name in names] if self.inputs.curriculum.value else [names]
+        self.ctx.previous = {}  # system label -> the run whose SGP and dataset the next condition continues
+
+    def conditions_left(self):
+        return bool(self.ctx.stages)
+
     def run_conditions(self):
-        running = {}
-        for label, structure in self.inputs.structures.items():
-            for name, condition in self.inputs.conditions.get_dict().items():
-                node = self.submit(ActiveLearningWorkChain, **self._inputs_for(structure, condition))
+        running, conditions = {}, self.inputs.conditions.get_dict()
+        self._remember_finished()
+        for name in self.ctx.stages.pop(0):
+            for label, structure in self.inputs.structures.items():
+                inputs = self._inputs_for(structure, conditions[name])
+                previous = self.ctx.previous.get(label)
+                if previous is not None:
+                    inputs.update(sgp=previous.outputs.sgp, dataset=previous.outputs.dataset)
+                node = self.submit(ActiveLearningWorkChain, **inputs)
                 running[f'{label}__{name}'] = node
-                self.report(f'{label} at {name}: {node.process_label}<{node.pk}>')
+                start = f', from SGP<{inputs["sgp"].pk}> of {len(inputs["dataset"])} frames' if previous is not None else ''
+                self.report(f'{label} at {name}: {node.process_label}<{node.pk}>{start}')
         return ToContext(**running)
+
+    def _remember_finished(self):
+        """The last finished run of each system with outputs to continue (a run stopped by
+        unstable MD still has its SGP and dataset)."""
+        for key in sorted(self.ctx, key=lambda k: self.ctx[k].pk if '__' in k else -1):
+            if '__' in key and 'sgp' in self.ctx[key].outputs and 'dataset' in self.ctx[key].outputs:
+                self.ctx.previous[key.split('__')[0]] = self.ctx[key]
 
     def merge(self):
         runs = {key: self.ctx[key] for key in sorted(self.ctx) if '__' in key}
