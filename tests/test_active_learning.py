@@ -19,6 +19,7 @@ FAST = {
     'system_thresholds': {'Li': {'dft': 0.02, 'add_atom': 0.005}},
     'md': {'temperature_K': 900, 'pressure_GPa': None, 'total_steps': 120, 'segment_steps': 40, 'thin': 10, 'seed': 7},
     'max_dft_calls': 8,
+    'hyperparameter_tolerance': 0.0,  # retrain at every label (the paper's)
 }
 LJ_LABELS = {'label': {'backend': 'ase', 'protocol': 'fast'}}
 
@@ -81,6 +82,23 @@ def test_dft_is_called_exactly_when_the_uncertainty_passed_the_threshold(lj_loop
     dataset = results['dataset']
     assert dataset.frame_uuids == [label.outputs.frame.uuid for label in labels]
     assert results['state'].step == node.inputs.md['total_steps']
+
+
+def test_hyperparameters_are_retrained_at_every_label_until_they_settle(python_code, li_cell, lj_loop):
+    """Tolerance 0 (the lj_loop): every update from the second frame on retrains. A tolerance no
+    retraining can stay above: the first retraining settles them and the later updates only add
+    data, with the hyperparameters carried over unchanged."""
+    _, every = lj_loop
+    updates = [c for c in every.called if c.process_label == 'update_sgp']
+    assert len(updates) >= 2 and all('training_log' in u.outputs for u in updates)
+
+    _, node = run_loop(build(python_code, li_cell, {**LJ_LABELS, 'hyperparameter_tolerance': 1e9}))
+    updates = sorted((c for c in node.called if c.process_label == 'update_sgp'), key=lambda c: c.ctime)
+    assert len(updates) >= 2, 'the test needs a loop that updated its SGP more than once'
+    assert ['training_log' in u.outputs for u in updates] == [True] + [False] * (len(updates) - 1)
+    settled = updates[0].outputs.sgp.base.attributes.get('hyperparameters')
+    assert all(u.outputs.sgp.base.attributes.get('hyperparameters') == settled for u in updates[1:])
+    assert any('settled, not retrained again' in log.message for log in orm.Log.collection.get_logs_for(node))
 
 
 def test_sgp_models_form_a_chain_and_each_drove_the_next_segment(lj_loop):

@@ -12,6 +12,7 @@ outputs back with a larger ``md.total_steps``.
 
 from __future__ import annotations
 
+import numpy as np
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
@@ -82,6 +83,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.input('structure', valid_type=orm.StructureData, validator=validate_structure, help='Where the MD starts.')
         spec.input('sgp_settings', valid_type=orm.Dict, validator=validate_sgp_settings, help=f'The SGP: {", ".join(SGP_KEYS)}.')
         spec.input('train_until', valid_type=orm.Int, default=lambda: orm.Int(1000), help='Retrain hyperparameters while the SGP holds at most this many frames.')
+        spec.input('hyperparameter_tolerance', valid_type=orm.Float, default=lambda: orm.Float(0.0),
+                   help='Stop retraining the hyperparameters once a retraining changed none of them by more than this fraction '
+                        '(0: retrain at every label up to train_until, as the paper).')
         spec.input('thresholds', valid_type=orm.Dict, validator=validate_thresholds, help='Uncertainty thresholds: `dft` (call DFT) and `add_atom` (add an environment).')
         spec.input('md', valid_type=orm.Dict, validator=validate_md, help=f'MD settings: {", ".join(MD_KEYS)}; no pressure_GPa (or null) means NVT.')
         spec.input('max_dft_calls', valid_type=orm.Int, help='Stop the loop after this many DFT calls (the first frame included).')
@@ -126,6 +130,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             builder.frame_metadata = orm.Dict({'system': system, **(frame_metadata or {})})
         builder.sgp_settings = orm.Dict(inputs['sgp'])
         builder.train_until = orm.Int(inputs['train_until'])
+        builder.hyperparameter_tolerance = orm.Float(inputs['hyperparameter_tolerance'])
         builder.md = orm.Dict(inputs['md'])
         builder.max_dft_calls = orm.Int(inputs['max_dft_calls'])
         builder.jitter = orm.Float(inputs['jitter'])
@@ -141,6 +146,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.dataset = self.inputs.get('dataset')
         self.ctx.state = self.inputs.get('state')
         self.ctx.dft_calls = 0
+        self.ctx.settled = False  # hyperparameters no longer retrained
         self.ctx.iteration = 0
         md = self.inputs.md
         self.ctx.step = self.ctx.state.step if self.ctx.state else 0
@@ -230,13 +236,19 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         if error:
             return error
         n_frames = self.ctx.sgp.n_training_structures + 1
-        settings = {'add_threshold': self.inputs.thresholds['add_atom'], 'train': 2 <= n_frames <= self.inputs.train_until.value}
-        self.ctx.sgp = update_sgp(self.ctx.sgp, frame, self.ctx.md.outputs.uncertainties, orm.Dict(settings))['sgp']
+        train = 2 <= n_frames <= self.inputs.train_until.value and not self.ctx.settled
+        settings = {'add_threshold': self.inputs.thresholds['add_atom'], 'train': train}
+        previous = self.ctx.sgp
+        self.ctx.sgp = update_sgp(previous, frame, self.ctx.md.outputs.uncertainties, orm.Dict(settings))['sgp']
         self.ctx.dataset = extend_dataset(self.ctx.dataset, frame_00000=frame)
+        retrained = ''
+        if train:
+            change = hyperparameter_change(previous, self.ctx.sgp)
+            self.ctx.settled = change < self.inputs.hyperparameter_tolerance.value
+            retrained = f', hyperparameters retrained (largest change {100 * change:.2g} %{"; settled, not retrained again" if self.ctx.settled else ""})'
         self.report(
             f'  label {self.ctx.dft_calls} ({_labeller(frame)}): frame<{frame.pk}> -> dataset of {len(self.ctx.dataset)}; '
-            f'{self.ctx.sgp.base.attributes.get("atoms_added")} atoms added to SGP<{self.ctx.sgp.pk}>'
-            f'{", hyperparameters retrained" if settings["train"] else ""}'
+            f'{self.ctx.sgp.base.attributes.get("atoms_added")} atoms added to SGP<{self.ctx.sgp.pk}>{retrained}'
         )
         return None
 
@@ -249,6 +261,13 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def results(self):
         self._output_progress()
         self.report(f'done: {self.ctx.dft_calls} labels, {len(self.ctx.dataset)} frames, MD step {self.ctx.step}')
+
+
+def hyperparameter_change(before: SgpModelData, after: SgpModelData) -> float:
+    """The largest relative change of a hyperparameter from ``before`` to ``after``."""
+    old = np.array(before.base.attributes.get('hyperparameters'), float)
+    new = np.array(after.base.attributes.get('hyperparameters'), float)
+    return float(np.max(np.abs(new - old) / np.maximum(np.abs(old), 1e-12)))
 
 
 def _labeller(frame) -> str:
