@@ -156,41 +156,48 @@ def inner_seconds(node) -> dict:
     return {'md_s': md, 'labels_s': float(sum(labels)), 'n_label_jobs': len(labels)}
 
 
-def _span(node) -> float:
-    return (node.mtime - node.ctime).total_seconds()
-
-
-def iteration_components(node) -> dict:
-    """Where each iteration's wall time goes, median over the iterations that labelled (seconds):
-    each job's span split into its runner's start-up (imports, model load), its work (MD or the
-    label) and the rest (AiiDA: upload, submit, poll, retrieve, parse, store); the calcfunctions
-    (SGP update, dataset extension); the remainder of the iteration (work-chain steps)."""
+def iteration_components(loops) -> dict:
+    """Where each iteration's wall time goes, median over the iterations that labelled (seconds),
+    over the ``loops`` (sei.active_learning nodes): the MD job's span split into its runner's
+    start-up (imports, SGP load), the MD and the rest (AiiDA: upload, submit, poll, retrieve,
+    parse, store); the label's (a job's start-up and AiiDA as for the MD, or, in-process, the
+    calculator's time and the rest of sei.label); the calcfunctions (SGP update, dataset); the
+    remainder of the iteration (work-chain steps)."""
     from aiida_sei.calculations.flare_md import FlareMdCalculation
 
-    called = sorted(node.called, key=lambda c: c.ctime)
-    segments = [c for c in called if c.process_class is FlareMdCalculation]
     rows = []
-    for md, after in zip(segments, segments[1:]):
-        between = [c for c in called if md.ctime <= c.ctime < after.ctime]
-        labels = [c for c in between if c.process_label == 'LabelWorkChain']
-        if not labels:
-            continue
-        (job,) = [c for c in labels[0].called_descendants if c.process_label in ('AseCalculation', 'GpawCalculation')]
-        spans = {c.process_label: _span(c) for c in between if c.process_label in ('update_sgp', 'extend_dataset')}
-        row = {
-            'md_startup_s': md.outputs.misc['startup_s'], 'md_work_s': md.outputs.misc['wall_time'],
-            'md_aiida_s': _span(md) - md.outputs.misc['startup_s'] - md.outputs.misc['wall_time'],
-            'label_startup_s': job.outputs.misc['startup_s'], 'label_work_s': job.outputs.misc['wall_time'],
-            'label_aiida_s': _span(labels[0]) - job.outputs.misc['startup_s'] - job.outputs.misc['wall_time'],
-            'update_sgp_s': spans.get('update_sgp', 0.0), 'extend_dataset_s': spans.get('extend_dataset', 0.0),
-            'iteration_s': (after.ctime - md.ctime).total_seconds(),
-        }
-        row['work_chain_s'] = row['iteration_s'] - _span(md) - _span(labels[0]) - row['update_sgp_s'] - row['extend_dataset_s']
-        rows.append(row)
+    for node in loops:
+        called = sorted(node.called, key=lambda c: c.ctime)
+        segments = [c for c in called if c.process_class is FlareMdCalculation]
+        for md, after in zip(segments, segments[1:]):
+            between = [c for c in called if md.ctime <= c.ctime < after.ctime]
+            labels = [c for c in between if c.process_label == 'LabelWorkChain']
+            if labels and md.is_finished_ok:
+                rows.append(_iteration_row(md, labels[0], between, after))
     median = {key: float(np.median([row[key] for row in rows])) for key in rows[0]} if rows else {}
     if median:
         median['outside_md_and_labels_s'] = median['iteration_s'] - median['md_work_s'] - median['label_work_s']
     return {'iterations': len(rows), 'median_s': median}
+
+
+def _span(node) -> float:
+    return (node.mtime - node.ctime).total_seconds()
+
+
+def _iteration_row(md, label, between, after) -> dict:
+    (work,) = [c for c in label.called_descendants if c.process_label in ('AseCalculation', 'GpawCalculation', 'stand_in_single_point')]
+    label_startup = work.outputs.misc['startup_s'] if work.process_label != 'stand_in_single_point' else 0.0
+    spans = {c.process_label: _span(c) for c in between if c.process_label in ('update_sgp', 'extend_dataset')}
+    misc = md.outputs.misc
+    row = {
+        'md_startup_s': misc['startup_s'], 'md_work_s': misc['wall_time'], 'md_aiida_s': _span(md) - misc['startup_s'] - misc['wall_time'],
+        'label_startup_s': label_startup, 'label_work_s': work.outputs.misc['wall_time'],
+        'label_aiida_s': _span(label) - label_startup - work.outputs.misc['wall_time'],
+        'update_sgp_s': spans.get('update_sgp', 0.0), 'extend_dataset_s': spans.get('extend_dataset', 0.0),
+        'iteration_s': (after.ctime - md.ctime).total_seconds(),
+    }
+    row['work_chain_s'] = row['iteration_s'] - _span(md) - _span(label) - row['update_sgp_s'] - row['extend_dataset_s']
+    return row
 
 
 def sgp_costs(sgp_node) -> dict:
@@ -258,20 +265,40 @@ BEFORE = {'commit': '8b78eaf',
           'final_sgp': {'load_s': 5.48, 'train_s': 11.6, 'dump_s': 0.01, 'n_training_structures': 19}}
 
 
+#: The same measurement on the same idle machine before the in-process labels (each label a
+#: `sei.ase` job) and the hyperparameter tolerance.
+LABEL_JOBS = {'commit': 'fc9737e',
+              'loop_s': 370.0,
+              'labels': 19,
+              'iterations': 18,
+              'median_s': {'md_startup_s': 2.24,
+                           'md_work_s': 3.39,
+                           'md_aiida_s': 1.37,
+                           'label_startup_s': 2.97,
+                           'label_work_s': 0.28,
+                           'label_aiida_s': 2.8,
+                           'update_sgp_s': 4.18,
+                           'extend_dataset_s': 0.13,
+                           'iteration_s': 18.19,
+                           'work_chain_s': 0.29,
+                           'outside_md_and_labels_s': 14.52},
+              'final_sgp': {'load_s': 4.57, 'train_s': 11.15, 'dump_s': 0.01, 'n_training_structures': 19}}
+
+
 def components(labels: int):
     """The lean-iteration measurement: the CHGNet loop on Li6PS5Cl stopped after ``labels``
-    labels, each iteration's wall time by component, and the cost of the final SGP's load,
-    training and dump; results in active_learning_iteration.json."""
-    setup = {**SETUPS['chgnet'], 'overrides': {**SETUPS['chgnet']['overrides'], 'max_dft_calls': labels}}
-    results, node, wall = run_loop(setup)
-    report = {
-        'machine': {'cpus': os.cpu_count(), 'threads': os.environ['OMP_NUM_THREADS']},
-        'system': setup['system'] + f', stopped after {labels} labels',
-        'loop_pk': node.pk, 'loop_s': wall, 'labels': len(results['dataset']),
-        'iteration': iteration_components(node),
-        'final_sgp': sgp_costs(results['sgp']),
-        'before': BEFORE,
-    }
+    labels, labels computed in-process, hyperparameters retrained at every label (the paper's) and
+    until they settle (2 %); each iteration's wall time by component, and the cost of the final
+    SGP's load, training and dump; results in active_learning_iteration.json."""
+    report = {'machine': {'cpus': os.cpu_count(), 'threads': os.environ['OMP_NUM_THREADS']},
+              'system': SETUPS['chgnet']['system'] + f', stopped after {labels} labels, in-process labels'}
+    for name, tolerance in (('retrain_every_label', 0.0), ('retrain_until_settled', 0.02)):
+        setup = {**SETUPS['chgnet'], 'overrides': {**SETUPS['chgnet']['overrides'], 'max_dft_calls': labels, 'hyperparameter_tolerance': tolerance,
+                                                    'label': {'backend': 'ase_inline', 'protocol': 'universal'}}}
+        results, node, wall = run_loop(setup)
+        report[name] = {'hyperparameter_tolerance': tolerance, 'loop_pk': node.pk, 'loop_s': wall, 'labels': len(results['dataset']),
+                        'iteration': iteration_components([node]), 'final_sgp': sgp_costs(results['sgp'])}
+    report.update(label_jobs=LABEL_JOBS, before=BEFORE)
     (RESULTS / 'active_learning_iteration.json').write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 

@@ -42,7 +42,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from active_learning import md_frames  # noqa: E402
+from active_learning import iteration_components, md_frames  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / 'results'
 CACHE = pathlib.Path(tempfile.gettempdir()) / 'aiida-sei-al-sweep'
@@ -215,37 +215,6 @@ def allegro_errors(train, test, name: str) -> dict:
               'force_rmse': curve['validation_forces_rmse'][-1], 'train_s': round(time.perf_counter() - start, 1)}
     print('allegro', name, result, flush=True)
     return result
-
-
-def iteration_components(loops) -> dict:
-    """Medians over the iterations that labelled: MD job (start-up, MD, AiiDA around it), the
-    in-process label (the calculator's time, the rest of sei.label), update_sgp, extend_dataset,
-    and the work chain's own steps."""
-    from aiida_sei.calculations.flare_md import FlareMdCalculation
-
-    rows = []
-    for node in loops:
-        called = sorted(node.called, key=lambda c: c.ctime)
-        segments = [c for c in called if c.process_class is FlareMdCalculation]
-        for md, after in zip(segments, segments[1:]):
-            between = [c for c in called if md.ctime <= c.ctime < after.ctime]
-            labels = [c for c in between if c.process_label == 'LabelWorkChain']
-            if not labels or not md.is_finished_ok:
-                continue
-            (single,) = [c for c in labels[0].called_descendants if c.process_label == 'stand_in_single_point']
-            span = lambda c: (c.mtime - c.ctime).total_seconds()  # noqa: E731
-            spans = {c.process_label: span(c) for c in between if c.process_label in ('update_sgp', 'extend_dataset')}
-            misc = md.outputs.misc
-            row = {'md_startup_s': misc['startup_s'], 'md_work_s': misc['wall_time'],
-                   'md_aiida_s': span(md) - misc['startup_s'] - misc['wall_time'],
-                   'label_work_s': single.outputs.misc['wall_time'], 'label_aiida_s': span(labels[0]) - single.outputs.misc['wall_time'],
-                   'update_sgp_s': spans.get('update_sgp', 0.0), 'extend_dataset_s': spans.get('extend_dataset', 0.0),
-                   'iteration_s': (after.ctime - md.ctime).total_seconds()}
-            row['work_chain_s'] = row['iteration_s'] - span(md) - span(labels[0]) - row['update_sgp_s'] - row['extend_dataset_s']
-            rows.append(row)
-    median = {key: round(float(np.median([row[key] for row in rows])), 2) for key in rows[0]}
-    median['outside_md_and_labels_s'] = round(median['iteration_s'] - median['md_work_s'] - median['label_work_s'], 2)
-    return {'iterations': len(rows), 'median_s': median}
 
 
 COUNTS = (4, 8, 16, 32, 64, 128)
