@@ -8,7 +8,7 @@ from aiida.engine import run_get_node
 
 from aiida_sei.calculations.flare_md import FlareMdCalculation
 from aiida_sei.calculations.functions.structures import build_structure_node
-from aiida_sei.data import DatasetData
+from aiida_sei.data import DatasetData, FrameData
 from aiida_sei.data.sgp import SgpModelData
 from aiida_sei.workchains.active_learning import ActiveLearningWorkChain
 from aiida_sei.workchains.label import LabelWorkChain, label_inputs
@@ -78,6 +78,13 @@ def test_dft_is_called_exactly_when_the_uncertainty_passed_the_threshold(lj_loop
     for segment, label in zip(triggered, labels[1:]):
         frame = label.outputs.frame
         assert np.allclose(frame.get_array('positions'), segment.outputs.trigger.get_ase().positions)
+        # the reason of each label is stored on its frame, queryable
+        assert frame.base.attributes.get('trigger') == {'reason': 'uncertainty', 'max_uncertainty': segment.outputs.misc['max_uncertainty'],
+                                                        'threshold': threshold, 'md_step': segment.outputs.state.step}
+    assert labels[0].outputs.frame.base.attributes.get('trigger') == {'reason': 'first frame', 'md_step': 0}
+    above = orm.QueryBuilder().append(FrameData, filters={'id': {'in': [l.outputs.frame.pk for l in labels]},
+                                                          'attributes.trigger.max_uncertainty': {'>': threshold}}).count()
+    assert above == len(triggered)
     # the dataset grew by exactly the labelled frames, in order
     dataset = results['dataset']
     assert dataset.frame_uuids == [label.outputs.frame.uuid for label in labels]

@@ -16,7 +16,7 @@ from ase.data import chemical_symbols
 from aiida_sei.science.frames import Frame, FrameError, check_frame, structure_hash, theory_hash
 
 #: Queryable attributes a frame may carry beyond the derived ones.
-METADATA_KEYS = ('system', 'condition', 'origin', 'settings_hash', 'backend', 'is_dft', 'converged', 'source_complete', 'settings')
+METADATA_KEYS = ('system', 'condition', 'origin', 'trigger', 'settings_hash', 'backend', 'is_dft', 'converged', 'source_complete', 'settings')
 
 #: What an import of frames labelled elsewhere assumes unless told otherwise (Python and CLI alike).
 IMPORT_DEFAULTS = {'origin': 'imported', 'is_dft': True}
@@ -75,7 +75,9 @@ class FrameData(ArrayData):
     pressure GPa, strain), origin ('active_learning', 'refinement_md', 'aimd', 'imported', ...),
     settings_hash (labelling settings), backend ('gpaw', 'vasp', ...), is_dft, converged (False:
     the SCF stopped at NELM, imported only on request), source_complete (False: from a file cut
-    off mid-run), settings (what labelled it, e.g. VASP's version, ENCUT, GGA, k-points, POTCARs)
+    off mid-run), trigger (why active learning labelled it: reason 'first frame' or 'uncertainty',
+    with max_uncertainty, threshold and md_step), settings (what labelled it, e.g. VASP's version,
+    ENCUT, GGA, k-points, POTCARs)
     and, derived from them, theory_hash (the settings without the k-point mesh: the level of theory).
     """
 

@@ -158,14 +158,14 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def needs_first_frame(self):
         return self.ctx.sgp is None
 
-    def _submit_label(self, structure, origin: str):
-        metadata = {**(self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}), 'origin': origin}
+    def _submit_label(self, structure, origin: str, trigger: dict):
+        metadata = {**(self.inputs.frame_metadata.get_dict() if 'frame_metadata' in self.inputs else {}), 'origin': origin, 'trigger': trigger}
         metadata.setdefault('condition', {k: self.inputs.md.get(k) for k in ('temperature_K', 'pressure_GPa')})
         return submit_label(self, structure, metadata)
 
     def label_first_frame(self):
         jittered = jitter_structure(self.inputs.structure, orm.Dict({'amplitude': self.inputs.jitter.value, 'seed': self.inputs.md['seed']}))
-        node = self._submit_label(jittered, 'active_learning')
+        node = self._submit_label(jittered, 'active_learning', {'reason': 'first frame', 'md_step': self.ctx.step})
         self.report(f'labelling the jittered start: {node.process_label}<{node.pk}>')
         return ToContext(label=node)
 
@@ -229,7 +229,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         return 'trigger' in self.ctx.md.outputs
 
     def label_trigger(self):
-        return ToContext(label=self._submit_label(self.ctx.md.outputs.trigger, 'active_learning'))
+        trigger = {'reason': 'uncertainty', 'max_uncertainty': self.ctx.md.outputs.misc['max_uncertainty'],
+                   'threshold': self.inputs.thresholds['dft'], 'md_step': self.ctx.step}
+        return ToContext(label=self._submit_label(self.ctx.md.outputs.trigger, 'active_learning', trigger))
 
     def update_model(self):
         frame, error = self._labelled_frame()
