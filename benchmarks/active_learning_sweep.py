@@ -52,7 +52,7 @@ SGP = {'cutoff': 5.0, 'n_max': 6, 'l_max': 2}
 THRESHOLDS = {'dft': 0.15, 'add_atom': 0.03}  # the paper's for Li6PS5Cl and the interface
 SWEEP = {'temperatures_K': [300, 500, 800], 'pressures_GPa': [5], 'expansions': [0.05]}
 N_TEST = 4  # held-out frames per system and condition
-ALLEGRO_EPOCHS = 150
+ALLEGRO_EPOCHS = 100
 
 
 def overrides(curriculum: bool, steps: int) -> dict:

@@ -178,6 +178,8 @@ CASES = [
      lambda ctx: label(ctx, orm.StructureData(cell=[[5, 0, 0], [0, 5, 0], [0, 0, 5]]))),
     ('unknown protocol key', 'sei.allegro.train', 'unknown protocol key `training.max_epoch`', 'protocols.recursive_merge',
      lambda ctx: training(ctx, overrides={'training': {'max_epoch': 1}})),
+    ('negative hyperparameter tolerance', 'sei.active_learning', 'hyperparameter_tolerance must be >= 0', '`hyperparameter_tolerance` validator, on builder assignment',
+     lambda ctx: active_learning(ctx, overrides={'hyperparameter_tolerance': -0.1})),
     ('unknown protocol key', 'sei.active_learning', 'unknown protocol key `max_dft_call`', 'protocols.recursive_merge',
      lambda ctx: active_learning(ctx, overrides={'max_dft_call': 3})),
     ('unknown protocol key', 'sei.refinement', 'unknown protocol key `iteration`', 'protocols.recursive_merge',

@@ -58,6 +58,10 @@ def validate_thresholds(thresholds, _):
     return None
 
 
+def validate_tolerance(tolerance, _):
+    return None if tolerance.value >= 0 else f'hyperparameter_tolerance must be >= 0 (0: retrain at every label), got {tolerance.value}'
+
+
 def validate_inputs(inputs, namespace):
     if 'structure' not in namespace:
         return None  # exposed by the sweep, which checks each of its structures
@@ -83,7 +87,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.input('structure', valid_type=orm.StructureData, validator=validate_structure, help='Where the MD starts.')
         spec.input('sgp_settings', valid_type=orm.Dict, validator=validate_sgp_settings, help=f'The SGP: {", ".join(SGP_KEYS)}.')
         spec.input('train_until', valid_type=orm.Int, default=lambda: orm.Int(1000), help='Retrain hyperparameters while the SGP holds at most this many frames.')
-        spec.input('hyperparameter_tolerance', valid_type=orm.Float, default=lambda: orm.Float(0.0),
+        spec.input('hyperparameter_tolerance', valid_type=orm.Float, default=lambda: orm.Float(0.0), validator=validate_tolerance,
                    help='Stop retraining the hyperparameters once a retraining changed none of them by more than this fraction '
                         '(0: retrain at every label up to train_until, as the paper).')
         spec.input('thresholds', valid_type=orm.Dict, validator=validate_thresholds, help='Uncertainty thresholds: `dft` (call DFT) and `add_atom` (add an environment).')
