@@ -42,6 +42,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from active_learning import chgnet_labels as chgnet_label  # noqa: E402
 from active_learning import iteration_components, md_frames  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / 'results'
@@ -101,18 +102,6 @@ def loops_by_condition(sweep) -> dict:
     names = {json.dumps(c, sort_keys=True): name for name, c in sweep.inputs.conditions.get_dict().items()}
     return {names[json.dumps(run.inputs.frame_metadata['condition'], sort_keys=True)]: run
             for run in sweep.called if run.process_class is ActiveLearningWorkChain}
-
-
-def chgnet_label(images):
-    from aiida_sei.calculators import load_calculator
-
-    calculator = load_calculator('chgnet', {'model': '0.3.0'})  # the `universal` labels of the loop
-    labelled = []
-    for atoms in images:
-        atoms = atoms.copy()
-        atoms.calc = calculator
-        labelled.append((atoms, atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False)))
-    return labelled
 
 
 def frame_tuple(node):
