@@ -120,9 +120,7 @@ def fit(labelled, settings) -> object:
         if n == 1:
             chosen = range(len(atoms))
         else:
-            values = sgp.uncertainties(model, atoms)
-            chosen = np.flatnonzero(values > THRESHOLDS['add_atom'])
-            chosen = chosen if len(chosen) else [int(np.argmax(values))]
+            chosen = sgp.atoms_to_add(sgp.uncertainties(model, atoms), THRESHOLDS['add_atom'])
         sgp.add_frame(model, atoms, energy, forces, stress, chosen)
         if n >= 2 and (n & (n - 1) == 0 or n == len(labelled)):
             sgp.train(model)

@@ -76,6 +76,14 @@ def add_frame(sgp: SparseGP, atoms: Atoms, energy: float, forces, stress_3x3, at
                         energy=float(energy), stress=stress, mode='specific')
 
 
+def atoms_to_add(uncertainties, threshold: float) -> np.ndarray:
+    """Indices of the atoms whose uncertainty is above ``threshold``; at least the most uncertain
+    one, so that every labelled frame adds a sparse point."""
+    values = np.asarray(uncertainties, float)
+    chosen = np.flatnonzero(values > threshold)
+    return chosen if chosen.size else np.array([int(np.argmax(values))])
+
+
 def train(sgp: SparseGP) -> str:
     """Optimise the hyperparameters on the training set (the paper: from the second frame on).
     Returns what FLARE printed meanwhile (hundreds of lines per training, from Python and C++),

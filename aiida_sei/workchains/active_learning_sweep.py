@@ -126,18 +126,16 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         """Stages of conditions: one stage of all of them, or one condition per stage in curriculum order."""
         names = curriculum_order(self.inputs.conditions.get_dict())
         self.ctx.stages = [[name] for name in names] if self.inputs.curriculum.value else [names]
-        self.ctx.previous = {}  # system label -> the run whose SGP and dataset the next condition continues
 
     def conditions_left(self):
         return bool(self.ctx.stages)
 
     def run_conditions(self):
         running, conditions = {}, self.inputs.conditions.get_dict()
-        self._remember_finished()
         for name in self.ctx.stages.pop(0):
             for label, structure in self.inputs.structures.items():
                 inputs = self._inputs_for(structure, conditions[name])
-                previous = self.ctx.previous.get(label)
+                previous = self._last_run(label)
                 if previous is not None:
                     inputs.update(sgp=previous.outputs.sgp, dataset=previous.outputs.dataset)
                 node = self.submit(ActiveLearningWorkChain, **inputs)
@@ -146,12 +144,12 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
                 self.report(f'{label} at {name}: {node.process_label}<{node.pk}>{start}')
         return ToContext(**running)
 
-    def _remember_finished(self):
-        """The last finished run of each system with outputs to continue (a run stopped by
-        unstable MD still has its SGP and dataset)."""
-        for key in sorted(self.ctx, key=lambda k: self.ctx[k].pk if '__' in k else -1):
-            if '__' in key and 'sgp' in self.ctx[key].outputs and 'dataset' in self.ctx[key].outputs:
-                self.ctx.previous[key.split('__')[0]] = self.ctx[key]
+    def _last_run(self, label: str):
+        """The latest run of system ``label`` with an SGP and dataset to continue (a run stopped
+        by unstable MD still has them), or None."""
+        runs = [self.ctx[key] for key in self.ctx if key.startswith(f'{label}__')]
+        runs = [run for run in runs if 'sgp' in run.outputs and 'dataset' in run.outputs]
+        return max(runs, key=lambda run: run.pk, default=None)
 
     def merge(self):
         runs = {key: self.ctx[key] for key in sorted(self.ctx) if '__' in key}

@@ -55,10 +55,7 @@ def update_sgp(sgp: SgpModelData, frame: FrameData, uncertainties: orm.ArrayData
     found the frame) is above ``add_threshold`` become sparse points (at least the most uncertain
     one); the hyperparameters are retrained when ``train`` is set, and what FLARE printed doing it
     is the output ``training_log``."""
-    values = uncertainties.get_array('uncertainties')
-    added = np.flatnonzero(values > settings['add_threshold'])
-    if added.size == 0:
-        added = np.array([int(np.argmax(values))])
+    added = science.atoms_to_add(uncertainties.get_array('uncertainties'), settings['add_threshold'])
     model = sgp.load(reuse=True)  # the loop's last model, still in memory when this process made it
     atoms, energy, forces, stress = _label(frame)
     science.add_frame(model, atoms, energy, forces, stress, added)
