@@ -1,4 +1,5 @@
-# aiida-sei: `make demo` runs the main job, `make test` the tests; both install first if needed.
+# aiida-sei: `make demo` runs the main job, `make test` the tests, `make reproduce` the reduced-scale
+# reproduction of the paper (two hours); each installs first if needed.
 VENV := .venv
 # One thread per process: on small machines more threads slow torch, GPAW, FLARE and LAMMPS
 # down 10-100x (docs/install.md). Parallelism comes from MPI ranks and separate processes.
@@ -6,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: install test demo docs benchmarks clean
+.PHONY: install test demo reproduce docs benchmarks clean
 
 install:
 	@bash tools/install.sh
@@ -18,6 +19,10 @@ test: install
 
 demo: install
 	$(VENV)/bin/aiida-sei demo
+
+# The paper's central result at reduced scale, about two hours on 2 cores (docs/reproduction.md)
+reproduce: install
+	$(VENV)/bin/aiida-sei reproduce
 
 # The documentation site into site/ (strict: a broken link or an unlisted page fails).
 docs: install

@@ -171,6 +171,8 @@ CASES = [
      lambda ctx: interface(ctx, {'split': {'train': 5}})),
     ('unknown classification setting', 'sei.interface', '; known: cutoff, nradmax, lmax', '`classification` validator, on builder assignment',
      lambda ctx: interface(ctx, {'classification': {'settings': {'n_component': 4}}})),
+    ('DFT check without a test set', 'sei.interface', 'give `test_set` as well', '`inputs` validator',
+     lambda ctx: run_get_node(interface(ctx, {'test_set': {'enabled': False}}))),
     ('MD value of the wrong type', 'sei.lammps', 'temperature must be a positive number, got True', '`parameters` validator',
      lambda ctx: run_get_node(LammpsMdCalculation, code=ctx.code, structure=ctx.li2s, model=compiled('pair_allegro'),
                               parameters=orm.Dict({'temperature': True}))),

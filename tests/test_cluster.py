@@ -299,7 +299,8 @@ def test_the_interface_chain_gives_each_step_the_resources_of_its_role(cluster):
     from aiida_sei.workchains.interface import InterfaceWorkChain
 
     _, codes = cluster
-    roles = {'md': 'python', 'label': 'gpaw', 'relax': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lammps-kokkos'}
+    roles = {'md': 'python', 'label': 'gpaw', 'relax': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lammps-kokkos',
+             'dft': 'gpaw'}
     builder = InterfaceWorkChain.get_builder_from_protocol({role: codes[stem] for role, stem in roles.items()}, 'demo_gpaw', {'refinement': {'enabled': True}})
     overrides = {'production': {'options': {'max_wallclock_seconds': 7200}}}
     apply_resources(builder, 'cluster', overrides)

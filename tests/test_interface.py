@@ -51,7 +51,7 @@ def test_the_model_in_production_links_back_to_the_labels(pipeline):
     training_frames = set(results['model'].creator.inputs.dataset.frame_uuids)
     assert training_frames <= set(results['dataset'].frame_uuids)
     labels = [d for d in node.called_descendants if d.process_label == 'LabelWorkChain'
-              and d.outputs.frame.base.attributes.get('origin') != 'production_test']  # the test set is not training data
+              and d.outputs.frame.base.attributes.get('origin') not in ('production_test', 'dft_check')]  # checks are not training data
     assert {label.outputs.frame.uuid for label in labels} == set(results['dataset'].frame_uuids)
     # the refinement ran, and its labels are in the final dataset
     refinement = [d for d in node.called if d.process_label == 'RefinementWorkChain']
@@ -68,7 +68,8 @@ def test_composition_covers_every_production_frame(pipeline):
 
 def test_missing_code_is_refused_before_anything_runs(pipeline):
     codes = {name: orm.load_code(label) for name, label in (('md', 'python@localhost'), ('label', 'python@localhost'),
-             ('relax', 'gpaw@localhost'), ('train', 'nequip-train@localhost'), ('package', 'nequip-package@localhost'), ('compile', 'nequip-compile@localhost'))}
+             ('relax', 'gpaw@localhost'), ('train', 'nequip-train@localhost'), ('package', 'nequip-package@localhost'), ('compile', 'nequip-compile@localhost'),
+             ('dft', 'gpaw@localhost'))}
     assert set(CODES) - set(codes) == {'lammps'}
     before = orm.QueryBuilder().append(orm.Node).count()
     with pytest.raises(ValueError, match='codes missing: lammps'):
@@ -201,11 +202,13 @@ def test_production_frames_labelled_by_the_run_s_labeller_test_the_final_model(p
     stand-in), and the compiled final model's errors on them, per system."""
     results, node = pipeline
     errors = results['test_errors'].get_dict()
-    labels = [c for c in node.called if c.process_label == 'LabelWorkChain']  # the steps' own labels are called deeper
+    called = [c for c in node.called if c.process_label == 'LabelWorkChain']  # the steps' own labels are called deeper
+    labels = [c for c in called if c.outputs.frame.base.attributes.get('origin') == 'production_test']
     assert len(labels) == errors['all']['frames'] == node.inputs.test_set.frames.value
+    assert len(called) == len(labels) + 2 * node.inputs.dft_check.clusters.value  # and the DFT check's, two per cluster
     for label in labels:
+        assert label.inputs.structure.creator.process_label == 'trajectory_frames'
         assert label.inputs.structure.creator.inputs.trajectory.uuid == results['trajectory'].uuid
-        assert label.outputs.frame.base.attributes.get('origin') == 'production_test'
     validation = next(c for c in node.called if c.process_label == 'validate_model' and c.outputs.errors.uuid == results['test_errors'].uuid)
     assert set(validation.inputs.dataset.frame_uuids) == {label.outputs.frame.uuid for label in labels}
     assert np.isfinite(errors['all']['energy_per_atom_mae']) and np.isfinite(errors['all']['forces_rmse'])
@@ -219,7 +222,58 @@ def _failed_node(label: str, status: int, message: str):
     return failed.store()
 
 
-@pytest.mark.parametrize('step', ['reference MD', 'test set'])
+def test_the_elevated_production_is_classified_with_the_clustering_of_the_first(pipeline):
+    """The second production: the same cell and compiled model at the elevated temperature, its
+    frames classified by the clustering fitted on the 300 K run (not a new one), its time series
+    and last-frame fractions in the summary."""
+    results, node = pipeline
+    hot, cold = results['elevated']['trajectory'], results['trajectory']
+    assert hot.creator.inputs.parameters['temperature'] == node.inputs.production.elevated_temperature.value == 600.0
+    assert cold.creator.inputs.parameters['temperature'] == 300.0
+    for port in ('model', 'structure'):
+        assert hot.creator.inputs[port].uuid == cold.creator.inputs[port].uuid
+    composition = results['elevated']['composition']
+    assert composition.creator.inputs.trajectory.uuid == hot.uuid
+    assert composition.creator.inputs.clustering.uuid == results['composition'].creator.inputs.clustering.uuid
+    series = results['elevated']['time_series']
+    assert series.creator.inputs.trajectory.uuid == hot.uuid and len(series.get_array('time')) == hot.numsteps
+    summary = results['summary']['elevated']
+    assert summary['temperature'] == 600.0 and summary['md_time_ps'] == pytest.approx(float(hot.get_array('times')[-1]))
+    for label, part in summary['phase_fractions'].items():
+        assert composition.get_array(f'{label}__core')[-1] == pytest.approx(part['core'])
+
+
+def test_the_dft_check_compares_stand_in_and_model_with_dft_on_clusters_of_the_production(pipeline):
+    """Clusters cut out of production frames, each labelled by GPAW (is_dft) and by the stand-in
+    (not DFT); the stored errors are those of the labelled frames themselves."""
+    from aiida_sei.science.dft_check import core_mask, force_errors
+
+    results, node = pipeline
+    check = results['dft_check']
+    errors = check.creator
+    clusters = node.inputs.dft_check.clusters.value
+    assert check['clusters'] == clusters and len(check['regions']) == clusters
+    assert check['regions'][0] == 'interface'  # the first cluster sits at the interface, then by turns
+    dft = [errors.inputs[f'dft_{n:03d}'] for n in range(clusters)]
+    stand_in = [errors.inputs[f'stand_in_{n:03d}'] for n in range(clusters)]
+    labelled = {c.outputs.frame.uuid: c for c in node.called if c.process_label == 'LabelWorkChain'}
+    for reference, other in zip(dft, stand_in):
+        assert reference.base.attributes.get('is_dft') is True and other.base.attributes.get('is_dft') is False
+        assert reference.base.attributes.get('backend') == 'gpaw'
+        cut = labelled[reference.uuid].inputs.structure  # the cluster both labels started from
+        assert labelled[other.uuid].inputs.structure.uuid == cut.uuid
+        assert cut.creator.process_label == 'cut_clusters' and cut.creator.inputs.trajectory.uuid == results['trajectory'].uuid
+        assert len(cut.sites) == len(reference.get_atoms()) < 60
+    atoms = [frame.get_atoms() for frame in dft]
+    masks = [core_mask(a, node.inputs.dft_check.core_radius.value) for a in atoms]
+    expected = force_errors([a.get_forces() for a in atoms], [f.get_atoms().get_forces() for f in stand_in], masks)
+    assert check['stand_in']['all']['forces_rmse'] == pytest.approx(expected['forces_rmse'])
+    assert 0 < expected['forces_rmse'] < 5.0  # a universal potential against PBE: tenths of eV/Å, not tens
+    assert np.isfinite(check['model']['all']['forces_rmse'])
+    assert results['summary']['dft_check']['stand_in'] == check['stand_in']['all']
+
+
+@pytest.mark.parametrize('step', ['reference MD', 'test set', 'DFT check'])
 def test_a_failed_reference_md_or_test_label_ends_the_run_naming_it(pipeline, step):
     """The steps of the run, replayed on its own inputs, with one child failed: the run exits 400
     naming the step and the child's own exit, instead of classifying against a missing reference
@@ -234,8 +288,45 @@ def test_a_failed_reference_md_or_test_label_ends_the_run_naming_it(pipeline, st
         source = sorted(process._phases().values())[0]
         process.ctx[f'reference_md_{source}'] = _failed_node('sei.lammps.base', 410, 'Atoms were lost')
         exit_code, where = process.classify(), f'reference MD of {source}'
-    else:
+    elif step == 'test set':
         process.ctx.test_frame_0 = _failed_node('sei.label', 400, 'the label failed: SCF')
         exit_code, where = process.check_test_set(), 'test-set labelling'
+    else:
+        process.ctx.dft_cluster_000 = _failed_node('sei.label', 400, 'the label failed: SCF')
+        exit_code, where = process.check_stand_in(), 'DFT check'
     assert exit_code.status == InterfaceWorkChain.exit_codes.ERROR_STEP_FAILED.status
     assert exit_code.message.startswith(f'The {where} step failed') and ('exit 410' in exit_code.message or 'exit 400' in exit_code.message)
+
+
+def _steps(builder) -> set[str]:
+    """The optional steps a builder of sei.interface runs."""
+    taken = {name for name in ('refinement', 'test_set', 'dft_check') if builder._inputs(prune=True).get(name)}
+    taken |= {f'production.{name}' for name in ('elevated_temperature',) if name in builder.production}
+    return taken | {f'classification.{name}' for name in ('reference_md', 'second_pass') if name in builder.classification}
+
+
+def test_the_reduced_protocol_takes_the_demos_steps_at_a_larger_size(pipeline):
+    """`make reproduce` (the `reduced` protocol, two hours) takes every step the demo this module
+    checks takes (refinement, an elevated production, test set, DFT check of the stand-in,
+    reference MD, second pass): the demo is its wiring at a tiny size. Here: that its settings
+    resolve and scale up, with the paper's condition grid reduced and a few-thousand-atom cell."""
+    from aiida_sei.science.catalogue import build
+    from aiida_sei.workchains.allegro import AllegroTrainingWorkChain
+
+    codes = {role: orm.load_code(f'{label}@localhost') for role, label in {**CODES, 'label': 'python'}.items()}
+    demo = InterfaceWorkChain.get_builder_from_protocol(codes, 'demo')
+    reduced = InterfaceWorkChain.get_builder_from_protocol(codes, 'reduced')
+    assert _steps(reduced) == _steps(demo) == {'refinement', 'test_set', 'dft_check', 'production.elevated_temperature',
+                                               'classification.reference_md', 'classification.second_pass'}
+    assert reduced.test_set.ase_inline.calculator.value == 'chgnet' and 'gpaw' in reduced.dft_check  # stand-in labels, checked by DFT
+    settings = InterfaceWorkChain.get_protocol_inputs('reduced')
+    sweep = settings['active_learning']['overrides']['sweep']
+    assert len(sweep['temperatures_K']) + len(sweep['pressures_GPa']) + len(sweep['expansions']) == 5
+    assert set(reduced.active_learning.systems.get_list()) == {'bcc_li', 'argyrodite', 'interface_al', 'li2s', 'li3p', 'licl'}
+    cell = reduced.structures.structures[reduced.production.system.value]
+    assert 1000 < len(build(cell['kind'], cell['parameters'])) < 5000
+    fast, paper = (AllegroTrainingWorkChain.get_protocol_inputs(name)['architecture'] for name in ('fast', 'paper'))
+    for port in ('cutoff_radius', 'num_scalar_features', 'num_tensor_features'):  # between the fast and the paper model
+        assert fast[port] < reduced.allegro.architecture[port] <= paper[port]
+    assert reduced.production.parameters['steps'] > demo.production.parameters['steps']
+    assert reduced.dft_check.clusters.value > len({'Li', 'S', 'P', 'Cl'})  # enough clusters to fit one energy shift per species

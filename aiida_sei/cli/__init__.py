@@ -1,4 +1,4 @@
-"""The `aiida-sei` command line: setup, versions, structures, launch/status/report, plots and the demo."""
+"""The `aiida-sei` command line: setup, versions, structures, launch/status/report, plots, the demo and the reproduction."""
 
 from __future__ import annotations
 
@@ -297,12 +297,14 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
 #: `aiida-sei demo --labels`: the protocol of sei.interface that each labeller's demo runs, and
 #: the label settings `--labels chgnet` puts over any other protocol (the paper protocol refuses them).
 DEMO_PROTOCOLS = {'chgnet': 'demo', 'gpaw': 'demo_gpaw'}
+#: Protocols whose own labels are CHGNet's.
+STAND_IN_PROTOCOLS = ('demo', 'reduced')
 STAND_IN_LABELS = {'label': {'backend': 'ase_inline', 'protocol': 'universal'}}
 
 
 @cli.command()
 @click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default=None, help='Directory for the figures, dataset and summary [default: demo-output/sei-interface-<PK>].')
-@click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.interface (demo, demo_gpaw or paper).')
+@click.option('--protocol', default='demo', show_default=True, help='Protocol of sei.interface (demo, demo_gpaw, reduced or paper).')
 @click.option('--labels', type=click.Choice(['chgnet', 'gpaw']), default=None,
               help='CHGNet stand-in labels (a universal potential trained on PBE, not DFT: the whole study in about 15 minutes; '
                    'the default of the demo protocol), or GPAW DFT labels (the demo protocol becomes demo_gpaw: Li and product '
@@ -314,16 +316,40 @@ def demo(ctx, output, protocol, labels):
     series; then a summary read from the stored nodes. By default CHGNet labels the frames (not
     DFT, and every frame says so): GPAW labels of the electrolyte and the interface cost more
     than a demo's budget on a laptop (`--labels gpaw` shows the DFT path on the cheap cells)."""
+    if protocol == 'demo_gpaw' and labels == 'chgnet':
+        raise click.BadParameter('the demo_gpaw protocol labels with GPAW; for CHGNet labels run the demo protocol', param_hint='--labels')
+    labels = labels or ('chgnet' if protocol in STAND_IN_PROTOCOLS else 'gpaw')
+    overrides = STAND_IN_LABELS if labels == 'chgnet' and protocol not in STAND_IN_PROTOCOLS else None
+    protocol = DEMO_PROTOCOLS[labels] if protocol == 'demo' else protocol
+    run_interface(ctx, protocol, labels, overrides, output, pathlib.Path('demo-output'))
+
+
+@cli.command()
+@click.option('--output', type=click.Path(file_okay=False, path_type=pathlib.Path), default=None,
+              help='Directory for the figures, dataset, summary and archive [default: reproduction-output/sei-interface-<PK>].')
+@click.pass_context
+def reproduce(ctx, output):
+    """The paper's central result at reduced scale (sei.interface, `reduced` protocol; about two
+    hours on 2 cores; docs/reproduction.md): an SEI at Li | Li6PS5Cl | Li at 300 and 600 K,
+    classified with MD references and the second pass, with CHGNet stand-in labels checked
+    against GPAW on clusters of the production. Writes the figures, the summary and the run's
+    AiiDA archive (`reproduction.aiida`: `verdi archive import` it and `aiida-sei report` gives
+    the same numbers)."""
+    from aiida.tools.archive import create_archive
+
+    node, output = run_interface(ctx, 'reduced', 'chgnet', None, output, pathlib.Path('reproduction-output'))
+    create_archive([node], filename=output / 'reproduction.aiida', overwrite=True)
+    click.echo(f'  the run as an AiiDA archive: {output / "reproduction.aiida"} (verdi archive import; aiida-sei report {node.pk})')
+
+
+def run_interface(ctx, protocol: str, labels: str, overrides, output, parent: pathlib.Path):
+    """Run sei.interface in this process with the localhost codes, write its files and print its
+    summary; returns the node and the folder written."""
     from aiida import orm
 
     from aiida_sei.cli.launch import run_in_process
     from aiida_sei.workchains.interface import InterfaceWorkChain
 
-    if protocol == 'demo_gpaw' and labels == 'chgnet':
-        raise click.BadParameter('the demo_gpaw protocol labels with GPAW; for CHGNet labels run the demo protocol', param_hint='--labels')
-    labels = labels or ('chgnet' if protocol == 'demo' else 'gpaw')
-    overrides = STAND_IN_LABELS if labels == 'chgnet' and protocol != 'demo' else None
-    protocol = DEMO_PROTOCOLS[labels] if protocol == 'demo' else protocol
     profile = load_profile(ctx)
     defaults = {**InterfaceWorkChain.CODES, 'label': 'python' if labels == 'chgnet' else 'gpaw'}
     codes = {role: orm.load_code(f'{label}@localhost') for role, label in defaults.items()}
@@ -336,9 +362,10 @@ def demo(ctx, output, protocol, labels):
     node = run_in_process(builder, announce)  # report lines as `[pk] message`
     if not node.is_finished_ok:
         raise click.ClickException(f'sei.interface<{node.pk}> failed: {node.exit_message} (verdi -p {profile.name} process report {node.pk})')
-    output = output or run_folder(node, pathlib.Path('demo-output'))
+    output = output or run_folder(node, parent)
     write_interface_outputs(node.outputs, output)
     echo_interface_summary(node, node.outputs.summary.get_dict(), output, profile.name)
+    return node, output
 
 
 cli.add_command(launch_command(load_profile))

@@ -32,11 +32,22 @@ def write_interface_outputs(results, output: pathlib.Path) -> None:
     trajectory.get_step_structure(trajectory.numsteps - 1).get_ase().write(output / 'last_frame.extxyz', format='extxyz')
     composition_figure(results['composition'], output / 'composition.png')
     if 'time_series' in results:  # runs stored before it was computed lack it
-        series = results['time_series']
-        from aiida_sei.science.plots import sei_evolution
+        sei_figure(results['time_series'], output / 'sei_evolution.png')
+    if 'elevated' in results:  # the production at the elevated temperature
+        elevated = results['elevated']
+        kelvin = f'{elevated["trajectory"].creator.inputs.parameters["temperature"]:.0f}K'
+        composition_figure(elevated['composition'], output / f'composition_{kelvin}.png')
+        sei_figure(elevated['time_series'], output / f'sei_evolution_{kelvin}.png')
 
-        sei_evolution(series.get_array('time'), series.get_array('intact_ps4'), series.get_array('sei_lower'), series.get_array('sei_upper'),
-                      output / 'sei_evolution.png', title=f'sei.interface<{series.creator.caller.pk}>: intact PS$_4$ and SEI thickness per side (Fig. 2d)')
+
+def sei_figure(series, path: pathlib.Path) -> None:
+    """Fig. 2d of an interface_series node: intact PS4 and SEI thickness per side over time."""
+    from aiida_sei.science.plots import sei_evolution
+
+    trajectory = series.creator.inputs.trajectory
+    sei_evolution(series.get_array('time'), series.get_array('intact_ps4'), series.get_array('sei_lower'), series.get_array('sei_upper'),
+                  path, title=f'trajectory<{trajectory.pk}> ({trajectory.creator.inputs.parameters["temperature"]:.0f} K): '
+                              'intact PS$_4$ and SEI thickness per side (Fig. 2d)')
 
 
 def model_errors(metrics: dict) -> str:
@@ -73,6 +84,16 @@ def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: s
             click.echo(f'  Li of the {which} frame by phase (core + non-core): {fractions}')
     if 'time_series' in node.outputs:
         click.echo(f'  SEI, first -> last frame: {sei_change(node.outputs.time_series)}')
+    if summary.get('elevated'):
+        hot = summary['elevated']
+        fractions = ', '.join(f'{label} {part["core"] + part["non_core"]:.2f}' for label, part in hot['phase_fractions'].items())
+        click.echo(f'  at {hot["temperature"]:.0f} K ({hot["md_time_ps"]:.3f} ps): SEI {sei_change(node.outputs.elevated.time_series)}; '
+                   f'Li of the last frame: {fractions}')
+    for who, errors in (summary.get('dft_check') or {}).items():
+        energy = errors['energy']
+        energy = 'n/a' if energy is None else f'{1000 * energy["energy_per_atom_mae"]:.1f} meV/atom'
+        click.echo(f'  {who.replace("_", "-")} vs DFT on clusters of the production: core F RMSE {errors["forces_rmse"]:.3f} eV/Å, '
+                   f'E MAE (one shift per species) {energy}')
     click.echo(f'  written to {output}/: composition.png, sei_evolution.png, dataset.extxyz, last_frame.extxyz, summary.json')
     click.echo(f'  everything is in profile `{profile}`: verdi -p {profile} process status {node.pk}')
 

@@ -24,7 +24,7 @@ from aiida_sei.calculations.functions.classification import (
     classify_structure, classify_trajectory, cluster_environments, interface_series, label_clustering, label_unknown_clusters,
 )
 from aiida_sei.calculations.functions.dataset import check_fractions, create_dataset, frame_inputs, split
-from aiida_sei.calculations.functions.validation import validate_model
+from aiida_sei.calculations.functions.validation import dft_check_errors, validate_model
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.science.classification import UNKNOWN
@@ -39,7 +39,9 @@ from aiida_sei.workchains.structures import StructuresWorkChain
 from aiida_sei.workchains.label import PER_FRAME, LabelWorkChain, label_inputs, submit_label
 
 #: Code roles -> the `aiida-sei setup` code that plays them on localhost (label: the backend's).
-CODES = {'md': 'python', 'label': 'label', 'relax': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp'}
+#: `dft`: the DFT code that checks the stand-in labeller on clusters of the production (dft_check).
+CODES = {'md': 'python', 'label': 'label', 'relax': 'gpaw', 'train': 'nequip-train', 'package': 'nequip-package', 'compile': 'nequip-compile', 'lammps': 'lmp',
+         'dft': 'gpaw'}
 
 
 def validate_split(value, _):
@@ -96,6 +98,8 @@ def validate_inputs(inputs, _):
             md_settings(reference_md_parameters(inputs['production']['parameters'], classification['reference_md']))
         except MdSettingsError as exception:
             return f'classification.reference_md: {exception}'
+    if inputs.get('dft_check') and not inputs.get('test_set'):
+        return 'dft_check labels its clusters with the run\'s labeller too, whose settings are those of `test_set`: give `test_set` as well'
     if inputs.get('refinement'):
         named['refinement.interface_system'] = [inputs['refinement']['interface_system'].value]
         named['refinement.product_systems'] = inputs['refinement']['product_systems'].get_list()
@@ -129,11 +133,33 @@ def trajectory_frames(trajectory: orm.TrajectoryData, count: orm.Int) -> dict:
 
 
 @calcfunction
+def cut_clusters(trajectory: orm.TrajectoryData, count: orm.Int, radius: orm.Float, vacuum: orm.Float) -> dict:
+    """``count`` clusters for DFT (science.dft_check), one per frame over ``trajectory`` (the last
+    included): the atoms within ``radius`` of an S atom, in and next to the SEI and inside the
+    electrolyte by turns; output ``regions`` says which each is."""
+    import numpy as np
+
+    from aiida_sei.science.dft_check import REGIONS, cluster_centre, cut_cluster
+
+    steps = np.linspace(0, trajectory.numsteps - 1, count.value).round().astype(int)
+    clusters, regions = {}, []
+    for n, step in enumerate(steps):
+        atoms = trajectory.get_step_structure(int(step)).get_ase()
+        centre, region = cluster_centre(atoms, REGIONS[n % 2], seed=n)
+        clusters[f'cluster_{n:03d}'] = orm.StructureData(ase=cut_cluster(atoms, centre, radius.value, vacuum.value))
+        regions.append(region)
+    return {**clusters, 'regions': orm.List(regions)}
+
+
+@calcfunction
 def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajectory: orm.TrajectoryData, composition: orm.Dict,
-              first: orm.Dict, validation_errors: orm.Dict, test_errors: orm.Dict | None = None) -> orm.Dict:
+              first: orm.Dict, validation_errors: orm.Dict, test_errors: orm.Dict | None = None, dft_check: orm.Dict | None = None,
+              elevated_trajectory: orm.TrajectoryData | None = None, elevated_last: orm.Dict | None = None) -> orm.Dict:
     """The run in numbers, from its nodes: frames and DFT calls, model errors, MD length, the
     phase fractions of the first frame (the cell as built: Li metal and electrolyte) and of the
-    last (all Li and the SEI region), and with a test set whether the model stayed in its domain."""
+    last (all Li and the SEI region), with a test set whether the model stayed in its domain,
+    with a DFT check the stand-in's and the model's errors against DFT, and the last frame of an
+    elevated-temperature production."""
     frames = list(dataset.iter_frames())
     times = trajectory.get_array('times') if 'times' in trajectory.get_arraynames() else [0.0]
     check = production_check(validation_errors['all'], test_errors['all']) if test_errors is not None else None
@@ -151,6 +177,11 @@ def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajector
         'sei_fractions': composition.get('sei_fractions'),
         'sei_composition': composition.get('sei_composition'),
         'production_check': check,
+        'dft_check': None if dft_check is None else {who: dft_check[who]['all'] for who in ('stand_in', 'model')},
+        'elevated': None if elevated_trajectory is None else {
+            'temperature': elevated_trajectory.creator.inputs.parameters['temperature'],
+            'md_time_ps': float(elevated_trajectory.get_array('times')[-1]) if 'times' in elevated_trajectory.get_arraynames() else 0.0,
+            'phase_fractions': elevated_last['fractions'], 'sei_composition': elevated_last.get('sei_composition')},
     })
 
 
@@ -159,7 +190,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
 
     _protocol_file = 'interface'
     #: Overrides of the steps' own protocols are checked by those work chains, not here.
-    _open_keys = ('label', 'active_learning.overrides', 'allegro.overrides', 'refinement.overrides', 'production.parameters', 'classification.settings',
+    _open_keys = ('label', 'dft_check.label', 'active_learning.overrides', 'allegro.overrides', 'refinement.overrides', 'production.parameters', 'classification.settings',
                   'classification.reference_md', 'classification.second_pass')
     CODES = CODES
 
@@ -184,10 +215,21 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
                            namespace_options={'help': 'Production MD with the compiled model (sei.lammps, run by sei.lammps.base: '
                                                       'a walltime cut goes on from the last restart file).'})
         spec.input('production.system', valid_type=orm.Str, help='Which of `structures` the production MD runs.')
+        spec.input('production.elevated_temperature', valid_type=orm.Float, required=False,
+                   help='A second production of the same cell at this temperature (K), classified with the same clustering '
+                        '(outputs `elevated.*`; the paper: faster SEI growth when heated).')
         spec.expose_inputs(LabelWorkChain, namespace='test_set', exclude=PER_FRAME,
                            namespace_options={**optional, 'help': 'DFT of frames of the production run, against which the final '
                                                                    'model is checked (the paper\'s test set); empty: skipped.'})
         spec.input('test_set.frames', valid_type=orm.Int, required=False, help='How many production frames, spread over the run, are labelled.')
+        spec.expose_inputs(LabelWorkChain, namespace='dft_check', exclude=PER_FRAME,
+                           namespace_options={**optional, 'help': 'DFT (the `dft` code) of clusters cut out of production frames, '
+                                                                   'against which the stand-in labeller (the `test_set` settings) and '
+                                                                   'the final model are checked; empty: skipped.'})
+        spec.input('dft_check.clusters', valid_type=orm.Int, required=False, help='How many clusters, one per frame spread over the run.')
+        spec.input('dft_check.radius', valid_type=orm.Float, required=False, help='Radius (Å) of each cluster around its S atom.')
+        spec.input('dft_check.core_radius', valid_type=orm.Float, required=False, help='Forces are compared within this radius (Å) of the centre.')
+        spec.input('dft_check.vacuum', valid_type=orm.Float, required=False, help='Vacuum (Å) between periodic images of a cluster.')
         spec.input_namespace('classification', help='ACE -> PAk -> DPA on frames of the production run.')
         spec.input('classification.frames', valid_type=orm.Int, help='Frames of the trajectory the clustering is fitted on.')
         spec.input('classification.settings', valid_type=orm.Dict, validator=validate_classification_settings, help='Descriptor and clustering settings (n_components, Z, ...).')
@@ -210,6 +252,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             cls.production,
             cls.classify,
             if_(cls.should_test)(cls.label_test_set, cls.check_test_set),
+            if_(cls.should_check_dft)(cls.label_clusters, cls.check_stand_in),
             cls.results,
         )
         spec.output('dataset', help='The final training dataset.')
@@ -223,6 +266,12 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
                     help='Errors of the compiled final model on labelled production frames, per system (validate_model).')
         spec.output('li_msd', valid_type=orm.ArrayData, required=False,
                     help='Fig. 2b: window-averaged MSD of BCC and HCP Li, in plane and out of plane (li_msd_by_phase).')
+        spec.output_namespace('elevated', required=False, help='The production at `production.elevated_temperature`.')
+        spec.output('elevated.trajectory', valid_type=orm.TrajectoryData, help='Its trajectory.')
+        spec.output('elevated.composition', valid_type=orm.ArrayData, help='Phase fractions of its frames, by the same clustering.')
+        spec.output('elevated.time_series', valid_type=orm.ArrayData, help='Intact PS4, SEI thickness, ... of its frames.')
+        spec.output('dft_check', valid_type=orm.Dict, required=False,
+                    help='Errors of the stand-in labeller and of the final model against DFT on clusters of the production (dft_check_errors).')
         spec.output('summary', valid_type=orm.Dict, help='The run in numbers.')
         spec.exit_code(400, 'ERROR_STEP_FAILED', message='The {step} step failed: {message}')
 
@@ -250,9 +299,15 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         step = inputs['production']
         builder.production = {'code': codes['lammps'], 'parameters': orm.Dict(step['parameters']), 'system': orm.Str(step['system']),
                               'metadata': {'options': {**step['options'], **(options or {})}}}
+        if step.get('elevated_temperature') is not None:
+            builder.production.elevated_temperature = orm.Float(step['elevated_temperature'])
         step = inputs['test_set']
         if step['enabled']:
             builder.test_set = {**label_inputs(codes['label'], inputs['label'], options), 'frames': orm.Int(step['frames'])}
+        step = inputs['dft_check']
+        if step['enabled']:
+            builder.dft_check = {**label_inputs(codes['dft'], step['label'], options), 'clusters': orm.Int(step['clusters']),
+                                 **{key: orm.Float(step[key]) for key in ('radius', 'core_radius', 'vacuum')}}
         step = inputs['classification']
         builder.classification = {'frames': orm.Int(step['frames']), 'settings': orm.Dict(step['settings']), 'references': orm.Dict(step['references']),
                                   **{key: orm.Dict(step[key]) for key in ('reference_md', 'second_pass') if step.get(key)}}
@@ -351,6 +406,10 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         node = self.submit(LammpsBaseWorkChain, lammps={**inputs, 'structure': structure, 'model': model})
         self.report(f'6. production MD of {system} ({len(structure.sites)} atoms, {inputs["parameters"]["steps"]} steps): {node.process_label}<{node.pk}>')
         running = {'production': node}
+        if 'elevated_temperature' in self.inputs.production:
+            hot = orm.Dict({**inputs['parameters'].get_dict(), 'temperature': self.inputs.production.elevated_temperature.value})
+            running['elevated'] = self.submit(LammpsBaseWorkChain, lammps={**inputs, 'parameters': hot, 'structure': structure, 'model': model})
+            self.report(f'   and the same at {hot["temperature"]} K: {running["elevated"].process_label}<{running["elevated"].pk}>')
         if 'reference_md' in self.inputs.classification:
             parameters = orm.Dict(reference_md_parameters(inputs['parameters'], self.inputs.classification.reference_md))
             for source in sorted(set(self._phases().values())):
@@ -378,7 +437,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         return references
 
     def classify(self):
-        if error := self._failed('production', self.ctx.production):
+        if error := self._failed('production', self.ctx.production) or ('elevated' in self.ctx and self._failed('elevated production', self.ctx.elevated)):
             return error
         for source in sorted(set(self._phases().values())):
             if f'reference_md_{source}' in self.ctx and (error := self._failed(f'reference MD of {source}', self.ctx[f'reference_md_{source}'])):
@@ -395,6 +454,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         self.ctx.clustering = clustering
         self.ctx.series = classify_trajectory(clustering, trajectory)
         self.ctx.numbers = interface_series(trajectory)
+        if 'elevated' in self.ctx:
+            self._classify_elevated(clustering)
         self._li_msd(trajectory)
         self.ctx.first = classify_structure(clustering, frames[sorted(frames)[0]])
         self.ctx.last = classify_structure(clustering, frames[sorted(frames)[-1]])
@@ -402,6 +463,15 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         self.report(f'7. classification: {len(set(clustering.labels))} labels over {len(clustering.labels)} clusters; '
                     f'Li of the last frame (core + non-core): {fractions}')
         return None
+
+    def _classify_elevated(self, clustering):
+        trajectory = self.ctx.elevated.outputs.trajectory
+        self.ctx.elevated_series = classify_trajectory(clustering, trajectory)
+        self.ctx.elevated_numbers = interface_series(trajectory)
+        self.ctx.elevated_last = classify_structure(clustering, last_frames(trajectory, orm.Int(1))[f'frame_{trajectory.numsteps - 1:05d}'])
+        ps4 = self.ctx.elevated_numbers.get_array('intact_ps4')
+        self.report(f'7. the production at {self.inputs.production.elevated_temperature.value} K, same clustering: '
+                    f'intact PS4 {ps4[0]:.0f} -> {ps4[-1]:.0f}')
 
     def _li_msd(self, trajectory):
         """Fig. 2b (MSD of BCC and HCP Li, in plane and out of plane) where the run has frames enough."""
@@ -441,11 +511,45 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             self.report(f'8. WARNING: production {check["message"]}')
         return None
 
+    def should_check_dft(self):
+        return 'dft_check' in self.inputs
+
+    def label_clusters(self):
+        step = self.inputs.dft_check
+        cut = cut_clusters(self.ctx.production.outputs.trajectory, step.clusters, step.radius, step.vacuum)
+        self.ctx.cluster_regions = cut.pop('regions')
+        metadata = {'origin': 'dft_check', 'system': self.inputs.production.system.value}
+        running = {}
+        for name, cluster in sorted(cut.items()):
+            running[f'dft_{name}'] = submit_label(self, cluster, metadata, namespace='dft_check')
+            running[f'stand_in_{name}'] = submit_label(self, cluster, metadata, namespace='test_set')
+        sizes = ', '.join(str(len(cluster.sites)) for _, cluster in sorted(cut.items()))
+        self.report(f'9. DFT check: {len(cut)} clusters of the production ({sizes} atoms; {", ".join(self.ctx.cluster_regions.get_list())}) '
+                    f'labelled with DFT and with the stand-in')
+        return ToContext(**running)
+
+    def check_stand_in(self):
+        labels = {key: self.ctx[key] for key in sorted(self.ctx) if key.startswith(('dft_cluster_', 'stand_in_cluster_'))}
+        failed = [node for node in labels.values() if not node.is_finished_ok]
+        if failed:
+            return self._failed('DFT check', failed[0])
+        frames = {key.replace('_cluster_', '_'): node.outputs.frame for key, node in labels.items()}
+        self.ctx.dft_check = dft_check_errors(self.ctx.compiled_ase.outputs.compiled, self.inputs.dft_check.core_radius,
+                                              self.ctx.cluster_regions, **frames)
+        for who in ('stand_in', 'model'):
+            errors = self.ctx.dft_check[who]['all']
+            energy = errors['energy']
+            energy = 'n/a (clusters not more than species)' if energy is None else f'{1000 * energy["energy_per_atom_mae"]:.1f} meV/atom'
+            self.report(f'9. DFT check, {who.replace("_", "-")} vs DFT on {self.ctx.dft_check["clusters"]} clusters: core-atom F RMSE '
+                        f'{errors["forces_rmse"]:.3f} eV/Å, E MAE after one shift per species {energy}')
+        return None
+
     def results(self):
         production = self.ctx.production.outputs
         metrics = self.ctx.model.creator.outputs.metrics  # of the training that made the final model
+        elevated = {'elevated_trajectory': self.ctx.elevated.outputs.trajectory, 'elevated_last': self.ctx.elevated_last} if 'elevated' in self.ctx else {}
         summary = summarise(self.ctx.dataset, metrics, production.thermo, production.trajectory, self.ctx.last, self.ctx.first,
-                            self.ctx.validation['errors'], self.ctx.get('test_errors'))
+                            self.ctx.validation['errors'], self.ctx.get('test_errors'), self.ctx.get('dft_check'), **elevated)
         for name, node in (('dataset', self.ctx.dataset), ('model', self.ctx.model), ('trajectory', production.trajectory),
                            ('composition', self.ctx.series), ('time_series', self.ctx.numbers),
                            ('validation_errors', self.ctx.validation['errors']), ('summary', summary)):
@@ -454,6 +558,11 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             self.out('test_errors', self.ctx.test_errors)
         if 'li_msd' in self.ctx:
             self.out('li_msd', self.ctx.li_msd)
+        if 'elevated' in self.ctx:
+            self.out('elevated', {'trajectory': self.ctx.elevated.outputs.trajectory, 'composition': self.ctx.elevated_series,
+                                  'time_series': self.ctx.elevated_numbers})
+        if 'dft_check' in self.ctx:
+            self.out('dft_check', self.ctx.dft_check)
         self.report(f'done: summary<{summary.pk}>')
 
 

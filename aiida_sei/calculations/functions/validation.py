@@ -47,3 +47,45 @@ def validate_model(compiled: CompiledModelData, dataset: DatasetData) -> dict:
     parity.set_array('force_predicted', np.array(f_pred))
     parity.base.attributes.set('systems', systems)
     return {'errors': orm.Dict(errors_by_system(systems, n_atoms, e_ref, e_pred, f_err, s_err)), 'parity': parity}
+
+
+@calcfunction
+def dft_check_errors(compiled: CompiledModelData, core_radius: orm.Float, regions: orm.List, **frames) -> orm.Dict:
+    """The stand-in labeller and ``compiled`` against DFT on clusters cut out of production
+    frames (``dft_NNN`` and ``stand_in_NNN``: the same cluster labelled both ways; ``regions``:
+    each cluster's region). Forces on the core atoms (within ``core_radius`` of the centre),
+    energies after a fitted shift per species (science.dft_check), overall and per region."""
+    from nequip.integrations.ase import NequIPCalculator
+
+    from aiida_sei.science.dft_check import aligned_energy_errors, core_mask, force_errors
+
+    names = sorted(key.removeprefix('dft_') for key in frames if key.startswith('dft_'))
+    dft = [frames[f'dft_{name}'].get_atoms() for name in names]
+    stand_in = [frames[f'stand_in_{name}'].get_atoms() for name in names]
+    with compiled.as_path() as path:
+        check_zip(path, f'compiled model<{compiled.pk}>')
+        calculator = NequIPCalculator.from_compiled_model(str(path), device='cpu', chemical_species_to_atom_type_map=True)
+        model = []
+        for atoms in dft:
+            atoms = atoms.copy()
+            atoms.calc = calculator
+            model.append((atoms.get_potential_energy(), atoms.get_forces()))
+    masks = [core_mask(atoms, core_radius.value) for atoms in dft]
+    compositions = [{element: atoms.get_chemical_symbols().count(element) for element in set(atoms.get_chemical_symbols())} for atoms in dft]
+    reference = ([atoms.get_potential_energy() for atoms in dft], [atoms.get_forces() for atoms in dft])
+    predicted = {'stand_in': ([atoms.get_potential_energy() for atoms in stand_in], [atoms.get_forces() for atoms in stand_in]),
+                 'model': ([e for e, _ in model], [f for _, f in model])}
+    region_of = np.array(regions.get_list())
+
+    def compare(energies, forces, picked):
+        pick = lambda values: [values[i] for i in picked]  # noqa: E731
+        return {**force_errors(pick(reference[1]), pick(forces), pick(masks)),
+                'energy': aligned_energy_errors(pick(compositions), pick(reference[0]), pick(energies))}
+
+    result = {'clusters': len(names), 'atoms': [len(atoms) for atoms in dft], 'core_atoms': [int(mask.sum()) for mask in masks],
+              'regions': region_of.tolist(), 'core_radius': core_radius.value}
+    for who, (energies, forces) in predicted.items():
+        result[who] = {'all': compare(energies, forces, range(len(names)))}
+        for region in sorted(set(region_of.tolist())):
+            result[who][region] = compare(energies, forces, np.flatnonzero(region_of == region))
+    return orm.Dict(result)
