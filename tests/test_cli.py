@@ -151,6 +151,10 @@ def test_demo_runs_the_whole_pipeline_and_prints_numbers_from_the_nodes(demo_run
     phosphorus = ase.io.read(out / 'last_frame.extxyz').get_chemical_symbols().count('P')
     assert f'SEI, first -> last frame: intact PS4 {phosphorus} -> ' in stdout  # as built, every P is in an intact PS4
     assert 'model errors on 2 labelled production frames (test set): E MAE ' in stdout
+    hot = summary['elevated']  # the same cell at 600 K, and the stand-in checked against DFT
+    assert f'at 600 K ({hot["md_time_ps"]:.3f} ps): SEI intact PS4 {phosphorus} -> ' in stdout
+    assert (out / 'composition_600K.png').stat().st_size > 1000 and (out / 'sei_evolution_600K.png').stat().st_size > 1000
+    assert f'stand-in vs DFT on clusters of the production: core F RMSE {summary["dft_check"]["stand_in"]["forces_rmse"]:.3f} eV/Å' in stdout
     assert ('WARNING: production not to be trusted' in stdout) is not summary['production_check']['trusted']  # never silent
     shown = run('verdi', '-p', 'sei', 'node', 'attributes', demo_run.pk).stdout
     assert '"exit_status": 0' in shown

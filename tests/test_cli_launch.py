@@ -125,7 +125,7 @@ def test_jobs_in_flight_show_their_elapsed_time_and_what_their_engine_wrote(sei,
     of a real GPAW log: a quiet progress log names it with its elapsed time and SCF iteration."""
     import io
 
-    from aiida_sei.cli.progress import ProgressLog
+    from aiida_sei.cli.progress import SHOWN_JOBS, ProgressLog
 
     (tmp_path / 'gpaw.txt').write_text(GPAW_LOG_START)
     node = orm.CalcJobNode(computer=orm.load_computer('localhost'), process_type='aiida.calculations:sei.gpaw')
@@ -140,6 +140,15 @@ def test_jobs_in_flight_show_their_elapsed_time_and_what_their_engine_wrote(sei,
     node.set_process_state('finished')
     ProgressLog(start=node.ctime.timestamp() - 1, quiet=0, stream=stream).tick()
     assert stream.getvalue().count('running:') == 1  # finished jobs are not in flight
+    for _ in range(6):  # a sweep's jobs: the line names the oldest few and counts the rest
+        other = orm.CalcJobNode(computer=orm.load_computer('localhost'), process_type='aiida.calculations:sei.flare_md')
+        other.set_option('resources', {'num_machines': 1})
+        other.set_process_label('FlareMdCalculation')
+        other.set_process_state('waiting')
+        other.store()
+    ProgressLog(start=node.ctime.timestamp() - 1, quiet=0, stream=stream).tick()
+    line = stream.getvalue().strip().splitlines()[-1]
+    assert line.count('FlareMdCalculation<') == SHOWN_JOBS and line.endswith(f'; and {6 - SHOWN_JOBS} more')
 
 
 #: The start of GPAW's SCF table as GPAW 26.7 writes it (tests/test_gpaw_label.py checks the

@@ -52,6 +52,16 @@ def job_progress(node) -> str:
     return f'{text} {detail}' if detail else text
 
 
+#: Jobs a progress line names; a sweep runs dozens at once, and the line would fill the screen.
+SHOWN_JOBS = 4
+
+
+def in_flight(jobs: list, shown: int = SHOWN_JOBS) -> str:
+    """The first ``shown`` jobs with their progress, and how many more run."""
+    text = '; '.join(job_progress(node) for node in jobs[:shown])
+    return f'{text}; and {len(jobs) - shown} more' if len(jobs) > shown else text
+
+
 def jobs_in_flight(since: float) -> list:
     from aiida import orm
 
@@ -97,7 +107,7 @@ class ProgressLog(logging.Handler):
         jobs = jobs_in_flight(self.start)
         if not jobs:
             return
-        status = f'{elapsed(now - self.start):>6s} running: ' + '; '.join(job_progress(node) for node in jobs)
+        status = f'{elapsed(now - self.start):>6s} running: ' + in_flight(jobs)
         if self.terminal:
             width = shutil.get_terminal_size().columns
             click.echo(f'\r\033[K{status[:width - 1]}', nl=False, file=self.stream)

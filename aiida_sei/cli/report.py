@@ -94,7 +94,8 @@ def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: s
         energy = 'n/a' if energy is None else f'{1000 * energy["energy_per_atom_mae"]:.1f} meV/atom'
         click.echo(f'  {who.replace("_", "-")} vs DFT on clusters of the production: core F RMSE {errors["forces_rmse"]:.3f} eV/Å, '
                    f'E MAE (one shift per species) {energy}')
-    click.echo(f'  written to {output}/: composition.png, sei_evolution.png, dataset.extxyz, last_frame.extxyz, summary.json')
+    figures = ', '.join(sorted(path.name for path in output.glob('*.png')))
+    click.echo(f'  written to {output}/: {figures}, dataset.extxyz, last_frame.extxyz, summary.json')
     click.echo(f'  everything is in profile `{profile}`: verdi -p {profile} process status {node.pk}')
 
 

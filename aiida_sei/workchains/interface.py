@@ -2,12 +2,15 @@
 
 structures (sei.structures) -> active learning (sei.active_learning.sweep, DFT labels) ->
 Allegro (sei.allegro.train on a 90/10 split) -> refinement (sei.refinement) -> compilation for
-LAMMPS (sei.nequip_compile) -> production MD (sei.lammps.base) -> classification (ACE -> PAk -> DPA
-on frames of the production run, clusters labelled by the reference crystals) -> a summary whose
+LAMMPS (sei.nequip_compile) -> production MD (sei.lammps.base; optionally a second one at an
+elevated temperature) -> classification (ACE -> PAk -> DPA on frames of the production run,
+clusters labelled by the reference crystals) -> test set (production frames labelled) -> DFT
+check (clusters of the production labelled by DFT and by a stand-in labeller) -> a summary whose
 every number is read from the stored nodes.
 
 Every step's settings are the exposed inputs of the work chain that runs it (namespaces
-``structures``, ``active_learning``, ``allegro``, ``refinement``, ``compile``, ``production``), all
+``structures``, ``active_learning``, ``allegro``, ``refinement``, ``compile``, ``production``,
+``test_set``, ``dft_check``), all
 resolved by :meth:`InterfaceWorkChain.get_builder_from_protocol`; when the chain runs it only
 adds what earlier steps made: structures, datasets and models.
 """
