@@ -66,6 +66,18 @@ def stage_times(node) -> dict[str, float]:
     return {**times, 'total': round(node.mtime.timestamp() - node.ctime.timestamp(), 1)}
 
 
+def cached_share(node) -> dict[str, float]:
+    """Per stage child, the share of its processes taken from AiiDA's cache (a rerun with caching
+    on replays what did not change: its wall time is not the stage's cost)."""
+    shares = {}
+    for child in node.called:
+        descendants = child.called_descendants if hasattr(child, 'called_descendants') else []
+        if descendants:
+            cached = sum(bool(d.base.caching.is_created_from_cache) for d in descendants)
+            shares[f'{child.process_label}<{child.pk}>'] = round(cached / len(descendants), 3)
+    return {name: share for name, share in shares.items() if share > 0}
+
+
 def series(time_series, composition) -> dict:
     """Fig. 2d and Fig. 4c numbers of one production, frame by frame."""
     from aiida_sei.calculations.functions.classification import composition_from_series
@@ -76,12 +88,33 @@ def series(time_series, composition) -> dict:
     return {'time_ps': numbers.pop('time'), **numbers, 'phase_fractions': fractions}
 
 
+#: Li-S contact distance (Å): the first minimum of the Li-S RDF of Li2S and Li6PS5Cl lies near 3.0 Å.
+LI_S_CONTACT = 3.0
+
+
+def li_s_contacts(trajectory) -> dict:
+    """How much Li touches S, first and last frame: Li-S pairs within :data:`LI_S_CONTACT` and Li
+    atoms with at least one S there (Li metal turning into Li2S-like SEI raises both)."""
+    from aiida_sei.science.geometry import close_pairs
+
+    counts = {}
+    for which, step in (('first', 0), ('last', trajectory.numsteps - 1)):
+        atoms = trajectory.get_step_structure(step).get_ase()
+        symbols = np.array(atoms.get_chemical_symbols())
+        first, second, _ = close_pairs(atoms, LI_S_CONTACT)
+        li_s = ((symbols[first] == 'Li') & (symbols[second] == 'S')) | ((symbols[first] == 'S') & (symbols[second] == 'Li'))
+        bonded = set(np.where(symbols[first] == 'Li', first, second)[li_s].tolist())
+        counts[which] = {'li_s_pairs': int(li_s.sum()), 'li_touching_s': len(bonded), 'li': int((symbols == 'Li').sum())}
+    return counts
+
+
 def collect(node) -> dict:
     outputs, summary = node.outputs, node.outputs.summary.get_dict()
     trajectory = outputs.trajectory
     result = {
         'interface_pk': node.pk, 'interface_uuid': node.uuid,
         'wall_time_s': stage_times(node),
+        'from_cache': cached_share(node),
         'dataset': {'frames': summary['frames'], 'dft_frames': summary['dft_frames'], 'per_system': summary['frames_per_system']},
         'model_errors': {'validation': outputs.validation_errors.get_dict()['all'],
                          'test_set': outputs.test_errors.get_dict()['all'] if 'test_errors' in outputs else None,
@@ -91,14 +124,15 @@ def collect(node) -> dict:
                        'temperature_K': trajectory.creator.inputs.parameters['temperature'],
                        'first_frame_fractions': summary['first_frame_fractions'], 'last_frame_fractions': summary['phase_fractions'],
                        'sei_composition_last_frame': summary['sei_composition'],
-                       'series': series(outputs.time_series, outputs.composition)},
+                       'series': series(outputs.time_series, outputs.composition), 'li_s_contacts': li_s_contacts(trajectory)},
         'paper_sei_composition': PAPER_SEI,
     }
     if 'elevated' in outputs:
         hot = summary['elevated']
         result['elevated'] = {'temperature_K': hot['temperature'], 'md_time_ps': hot['md_time_ps'], 'last_frame_fractions': hot['phase_fractions'],
                               'sei_composition_last_frame': hot['sei_composition'],
-                              'series': series(outputs.elevated.time_series, outputs.elevated.composition)}
+                              'series': series(outputs.elevated.time_series, outputs.elevated.composition),
+                              'li_s_contacts': li_s_contacts(outputs.elevated.trajectory)}
     return result
 
 

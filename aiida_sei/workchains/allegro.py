@@ -26,7 +26,7 @@ def energy_shifts(dataset, validation, tables: orm.Dict) -> orm.Dict:
     frames = [*dataset.iter_frames(), *validation.iter_frames()]
     species = sorted(set(dataset.elements) | set(validation.elements))
     backends = sorted({str(frame.base.attributes.get('backend', None)) for frame in frames})
-    table = tables.get_dict().get(backends[0], {}) if len(backends) == 1 else {}
+    table = (tables.get_dict().get(backends[0]) or {}) if len(backends) == 1 else {}  # a null table: fitted
     if set(species) <= set(table):
         return orm.Dict({'shifts': {s: table[s] for s in species}, 'source': f'fixed: the table of {backends[0]} labels'})
     compositions = [{s: int(n) for s, n in re.findall(r'([A-Z][a-z]?)(\d+)', frame.base.attributes.get('formula'))} for frame in frames]
