@@ -30,7 +30,7 @@ docs: install
 
 # On demand, never in CI: each writes benchmarks/results/<name>.json (datasets takes ~20 min).
 benchmarks: install
-	for name in structures analyses training classification datasets lammps active_learning active_learning_sweep queries; do \
+	for name in structures analyses training classification datasets lammps active_learning active_learning_sweep queries reproduction; do \
 		$(VENV)/bin/python benchmarks/$$name.py || exit 1; done
 
 clean:
