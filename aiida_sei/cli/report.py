@@ -66,6 +66,11 @@ def sei_change(series) -> str:
             f'{lower[-1]:.1f}/{upper[-1]:.1f} Å')
 
 
+def fractions_text(parts: dict) -> str:
+    """``label fraction, ...`` of Li by phase (core + non-core)."""
+    return ', '.join(f'{label} {part["core"] + part["non_core"]:.2f}' for label, part in parts.items())
+
+
 def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: str) -> None:
     click.echo(f'sei.interface<{node.pk}> finished:')
     click.echo(f'  frames: {summary["frames"]} ({summary["dft_frames"]} DFT) {summary["frames_per_system"]}')
@@ -80,15 +85,13 @@ def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: s
     for which in ('first', 'last'):
         parts = summary.get('first_frame_fractions') if which == 'first' else summary['phase_fractions']
         if parts is not None:  # runs stored before the first frame was classified lack it
-            fractions = ', '.join(f'{label} {part["core"] + part["non_core"]:.2f}' for label, part in parts.items())
-            click.echo(f'  Li of the {which} frame by phase (core + non-core): {fractions}')
+            click.echo(f'  Li of the {which} frame by phase (core + non-core): {fractions_text(parts)}')
     if 'time_series' in node.outputs:
         click.echo(f'  SEI, first -> last frame: {sei_change(node.outputs.time_series)}')
     if summary.get('elevated'):
         hot = summary['elevated']
-        fractions = ', '.join(f'{label} {part["core"] + part["non_core"]:.2f}' for label, part in hot['phase_fractions'].items())
         click.echo(f'  at {hot["temperature"]:.0f} K ({hot["md_time_ps"]:.3f} ps): SEI {sei_change(node.outputs.elevated.time_series)}; '
-                   f'Li of the last frame: {fractions}')
+                   f'Li of the last frame: {fractions_text(hot["phase_fractions"])}')
     for who, errors in (summary.get('dft_check') or {}).items():
         energy = errors['energy']
         energy = 'n/a' if energy is None else f'{1000 * energy["energy_per_atom_mae"]:.1f} meV/atom'

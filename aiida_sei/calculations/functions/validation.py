@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
@@ -9,6 +11,16 @@ from aiida.engine import calcfunction
 from aiida_sei.data import CompiledModelData, DatasetData
 from aiida_sei.science.archives import check_zip
 from aiida_sei.science.model_errors import errors_by_system
+
+
+@contextlib.contextmanager
+def ase_calculator(compiled: CompiledModelData):
+    """The ASE calculator of ``compiled`` (target `ase`, CPU), its archive checked before torch unpacks it."""
+    from nequip.integrations.ase import NequIPCalculator
+
+    with compiled.as_path() as path:
+        check_zip(path, f'compiled model<{compiled.pk}>')
+        yield NequIPCalculator.from_compiled_model(str(path), device='cpu', chemical_species_to_atom_type_map=True)
 
 
 @calcfunction
@@ -19,12 +31,8 @@ def validate_model(compiled: CompiledModelData, dataset: DatasetData) -> dict:
     stress eV/Å^3) and ``parity`` (reference and predicted energy per atom and force components,
     with each frame's system).
     """
-    from nequip.integrations.ase import NequIPCalculator
-
     systems, n_atoms, e_ref, e_pred, f_err, s_err, f_ref, f_pred, f_system = [], [], [], [], [], [], [], [], []
-    with compiled.as_path() as path:
-        check_zip(path, f'compiled model<{compiled.pk}>')  # before torch unpacks it in this process
-        calculator = NequIPCalculator.from_compiled_model(str(path), device='cpu', chemical_species_to_atom_type_map=True)
+    with ase_calculator(compiled) as calculator:
         for frame in dataset.iter_frames():
             atoms = frame.get_atoms()
             reference = (atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False))
@@ -55,16 +63,12 @@ def dft_check_errors(compiled: CompiledModelData, core_radius: orm.Float, region
     frames (``dft_NNN`` and ``stand_in_NNN``: the same cluster labelled both ways; ``regions``:
     each cluster's region). Forces on the core atoms (within ``core_radius`` of the centre),
     energies after a fitted shift per species (science.dft_check), overall and per region."""
-    from nequip.integrations.ase import NequIPCalculator
-
     from aiida_sei.science.dft_check import aligned_energy_errors, core_mask, force_errors
 
     names = sorted(key.removeprefix('dft_') for key in frames if key.startswith('dft_'))
     dft = [frames[f'dft_{name}'].get_atoms() for name in names]
     stand_in = [frames[f'stand_in_{name}'].get_atoms() for name in names]
-    with compiled.as_path() as path:
-        check_zip(path, f'compiled model<{compiled.pk}>')
-        calculator = NequIPCalculator.from_compiled_model(str(path), device='cpu', chemical_species_to_atom_type_map=True)
+    with ase_calculator(compiled) as calculator:
         model = []
         for atoms in dft:
             atoms = atoms.copy()
