@@ -317,3 +317,51 @@ def ancestor_processes(node) -> list[orm.ProcessNode]:
     calculations that created it and its inputs, all the way up, and the work chains that called
     any of them (``with_ancestors`` does not follow CALL links, this does)."""
     return _load_sorted(orm.ProcessNode, ancestor_process_pks(node))
+
+
+def _uuid_references(node) -> list[str]:
+    """UUIDs ``node`` refers to in its attributes: a dataset's frames, a model's training set,
+    a compiled model's package."""
+    attributes = node.base.attributes
+    return [*attributes.get('frame_uuids', []), *(attributes.get(key) for key in ('dataset_uuid', 'package_uuid') if attributes.get(key, None))]
+
+
+def archive_entities(node) -> list[orm.Node]:
+    """``node`` and every node its provenance refers to by UUID only, for ``create_archive``.
+
+    Datasets name their frames, and models their training set, by UUID. A step that AiiDA's
+    cache replays gets copies of the original outputs, which name the original run's frames: the
+    links of the replay reach frames equal to them, not them. Without those an imported archive
+    fails at the first ``iter_frames``.
+    """
+    from aiida_sei.data import DatasetData, ModelData
+
+    node = _node(node)
+    processes = [node.pk, *(process.pk for process in getattr(node, 'called_descendants', []))]
+    pending = {}
+    for chunk in _chunks(processes, UUID_CHUNK):
+        for relation in ('with_incoming', 'with_outgoing'):
+            query = orm.QueryBuilder().append(orm.ProcessNode, filters={'id': {'in': chunk}}, tag='process')
+            query.append((DatasetData, ModelData), **{relation: 'process'}, project=['uuid', '*'])
+            pending.update(query.all())
+    entities, seen = {node.uuid: node}, set(pending)
+    while pending:
+        wanted = sorted({uuid for holder in pending.values() for uuid in _uuid_references(holder)} - seen)
+        seen.update(wanted)
+        pending = {}
+        for chunk in _chunks(wanted, UUID_CHUNK):
+            for uuid, found in orm.QueryBuilder().append(orm.Node, filters={'uuid': {'in': chunk}}, project=['uuid', '*']).all():
+                entities[uuid] = found
+                if isinstance(found, (DatasetData, ModelData)):
+                    pending[uuid] = found
+    return list(entities.values())
+
+
+def export_run(node, filename) -> None:
+    """The AiiDA archive of a run: its provenance and the nodes it refers to by UUID only
+    (:func:`archive_entities`). The calculations that made those come along, not the workflows
+    that called them: they belong to the run that was replayed (one stopped half-way cannot be
+    exported at all)."""
+    from aiida.tools.archive import create_archive
+
+    create_archive(archive_entities(node), filename=filename, overwrite=True, call_calc_backward=False, call_work_backward=False)

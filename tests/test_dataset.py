@@ -231,3 +231,31 @@ def test_an_import_interrupted_midway_leaves_nothing_behind(aiida_profile, tmp_p
     with pytest.raises(KeyboardInterrupt):
         import_frames_file(path, is_dft=False)
     assert len(made) == 3 and node_count() == before
+
+
+def test_an_archive_of_a_replayed_dataset_holds_the_frames_it_names(aiida_profile, tmp_path):
+    """A dataset step replayed from AiiDA's cache returns a copy that names the original frames;
+    `export_run` puts those into the archive (without them an imported run cannot read its
+    dataset)."""
+    from aiida.manage.caching import enable_caching
+    from aiida.tools.archive import create_archive
+    from aiida.tools.archive.abstract import get_format
+
+    from aiida_sei.queries import export_run
+    from aiida_sei.science.frames import frame_from_atoms
+
+    frames = [frame_from_atoms(atoms) for atoms in lj_frames(2, 11)]
+    with enable_caching():
+        original = create_dataset(**{f'frame_{i}': FrameData(f, system='Li2S').store() for i, f in enumerate(frames)})
+        inputs = {f'frame_{i}': FrameData(f, system='Li2S').store() for i, f in enumerate(frames)}
+        replayed = create_dataset(**inputs)
+    assert replayed.creator.base.caching.is_created_from_cache
+    assert replayed.frame_uuids == original.frame_uuids != [inputs[k].uuid for k in sorted(inputs)]
+    path = tmp_path / 'replay.aiida'
+    export_run(replayed.creator, path)
+    with get_format().open(path, 'r') as archive:
+        stored = set(archive.querybuilder().append(orm.Node, project='uuid').all(flat=True))
+    assert set(replayed.frame_uuids) <= stored
+    create_archive([replayed.creator], filename=tmp_path / 'links-only.aiida')  # what a plain export misses
+    with get_format().open(tmp_path / 'links-only.aiida', 'r') as archive:
+        assert not set(replayed.frame_uuids) & set(archive.querybuilder().append(orm.Node, project='uuid').all(flat=True))

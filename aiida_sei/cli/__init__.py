@@ -335,10 +335,10 @@ def reproduce(ctx, output):
     against GPAW on clusters of the production. Writes the figures, the summary and the run's
     AiiDA archive (`reproduction.aiida`: `verdi archive import` it and `aiida-sei report` gives
     the same numbers)."""
-    from aiida.tools.archive import create_archive
+    from aiida_sei.queries import export_run
 
     node, output = run_interface(ctx, 'reduced', 'chgnet', None, output, pathlib.Path('reproduction-output'))
-    create_archive([node], filename=output / 'reproduction.aiida', overwrite=True)
+    export_run(node, output / 'reproduction.aiida')
     click.echo(f'  the run as an AiiDA archive: {output / "reproduction.aiida"} (verdi archive import; aiida-sei report {node.pk})')
 
 

@@ -448,7 +448,10 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         step = self.inputs.classification
         trajectory = self.ctx.production.outputs.trajectory
         frames = trajectory_frames(trajectory, step.frames)
-        clustering = label_clustering(cluster_environments(step.settings, **frames), **self._references(step.references.get_dict()))
+        # The fit samples the thermal ensemble: the first frame is the unrelaxed cell, whose
+        # repeated ideal sites make density peaks of their own (it is classified all the same).
+        thermal = {key: frame for key, frame in frames.items() if key != min(frames)} if len(frames) > 2 else frames
+        clustering = label_clustering(cluster_environments(step.settings, **thermal), **self._references(step.references.get_dict()))
         if 'second_pass' in step:
             unknown = clustering.labels.count(UNKNOWN)
             clustering = label_unknown_clusters(clustering, **self._references(step.second_pass.get_dict()))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from aiida_sei.science.classification import (
-    UNKNOWN, assign, classify, fit_clustering, label_clusters, label_fractions, label_unknown_clusters,
+    UNKNOWN, assign, classify, distinct_points, fit_clustering, label_clusters, label_fractions, label_unknown_clusters,
 )
 
 CENTRES = {name: np.random.default_rng(i).normal(0, 6, 30) for i, name in enumerate(['Li2S', 'LiCl', 'new'])}
@@ -101,6 +101,18 @@ def test_repeated_environments_are_clustered_once():
     perfect = np.repeat(CENTRES['Li2S'][None, :], 50, axis=0)  # a perfect crystal: one environment
     fitted = fit_clustering(np.vstack([data, perfect]), n_components=10, maxk=40)
     assert len(fitted.points) == 201 and np.isfinite(fitted.log_density).all()
+
+
+def test_environments_alike_to_rounding_noise_are_clustered_once():
+    """Sites of an ideal cell differ by ~1e-13 and may round apart; a pair at distance 0 made
+    DADApy's density fit loop forever on a reduced run's frames."""
+    data = np.vstack([blob('Li2S', 100, 41), blob('LiCl', 100, 42)])
+    boundary = np.round(CENTRES['Li2S'], 10) + 0.5e-10  # halfway between two rounded values
+    noisy = boundary + np.random.default_rng(7).normal(0, 1e-13, (50, 30))
+    assert len(np.unique(np.round(noisy, 10), axis=0)) > 1  # rounding alone keeps repeats
+    fitted = fit_clustering(np.vstack([data, noisy]), n_components=10, maxk=40)
+    assert len(fitted.points) == 201 and np.isfinite(fitted.log_density).all()
+    assert len(distinct_points(np.array([[0.0, 0.0], [0.0, 5e-7], [1.0, 0.0]]))) == 2
 
 
 def test_a_reference_without_li_environments_is_refused_not_dropped(clustering):
