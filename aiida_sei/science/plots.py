@@ -35,7 +35,7 @@ def composition_series(times, fractions: dict[str, dict[str, np.ndarray]], path,
                               label=f'{label}$_{{{"C" if part == "core" else "N"}}}$')
             bottom = bottom + values
     axis.set_xlabel(f'time ({time_unit})')
-    axis.set_ylabel('fraction of Li environments (C: cluster core, N: non-core)')
+    axis.set_ylabel('fraction of Li (C: cluster core, N: non-core)')
     axis.set_ylim(0, 1)
     axis.set_title(title or 'Li environments by phase (ACE -> PAk -> DPA)', fontsize=9)
     axis.legend(fontsize=7, ncol=2, loc='upper left', bbox_to_anchor=(1.0, 1.0))
