@@ -92,7 +92,7 @@ def cached_share(node) -> dict[str, float]:
     on replays what did not change: its wall time is not the stage's cost)."""
     shares = {}
     for child in node.called:
-        descendants = child.called_descendants if hasattr(child, 'called_descendants') else []
+        descendants = getattr(child, 'called_descendants', [])
         if descendants:
             cached = sum(bool(d.base.caching.is_created_from_cache) for d in descendants)
             shares[f'{child.process_label}<{child.pk}>'] = round(cached / len(descendants), 3)
