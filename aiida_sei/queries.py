@@ -354,6 +354,9 @@ def archive_entities(node) -> list[orm.Node]:
                 entities[uuid] = found
                 if isinstance(found, (DatasetData, ModelData)):
                     pending[uuid] = found
+        if missing := [uuid for uuid in wanted if uuid not in entities]:
+            raise ValueError(f'{len(missing)} node(s) the run refers to are not in this profile (deleted?), e.g. {missing[0]}: '
+                             'its archive could not be read back')
     return list(entities.values())
 
 

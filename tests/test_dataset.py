@@ -256,6 +256,13 @@ def test_an_archive_of_a_replayed_dataset_holds_the_frames_it_names(aiida_profil
     with get_format().open(path, 'r') as archive:
         stored = set(archive.querybuilder().append(orm.Node, project='uuid').all(flat=True))
     assert set(replayed.frame_uuids) <= stored
+    from aiida.tools.graph.deletions import delete_nodes
+
     create_archive([replayed.creator], filename=tmp_path / 'links-only.aiida')  # what a plain export misses
     with get_format().open(tmp_path / 'links-only.aiida', 'r') as archive:
         assert not set(replayed.frame_uuids) & set(archive.querybuilder().append(orm.Node, project='uuid').all(flat=True))
+    # a frame the dataset names, deleted: refused, not an archive that cannot be read back
+    delete_nodes([orm.load_node(original.frame_uuids[0]).pk], dry_run=False, create_forward=False)
+    with pytest.raises(ValueError, match='1 node\\(s\\) the run refers to are not in this profile'):
+        export_run(replayed.creator, tmp_path / 'broken.aiida')
+    assert not (tmp_path / 'broken.aiida').exists()
