@@ -43,6 +43,23 @@ def test_summary_numbers_come_from_the_stored_nodes(pipeline):
         assert last.get_array(f'{label}__core')[0] == pytest.approx(part['core'])
 
 
+
+def test_the_demo_names_the_cell_as_built(pipeline):
+    """First frame, before any MD: the metal's Li are named Li and the electrolyte's Li6PS5Cl
+    (issue 16). Three principal components at Z = 2 passed this on the environments of three
+    demo runs; 20 components failed one or more at every Z (docs/classification.md)."""
+    results, _ = pipeline
+    first = results['summary'].creator.inputs.first
+    atoms = first.creator.inputs.structure.get_ase()
+    symbols = np.array(atoms.get_chemical_symbols())
+    anions_z = atoms.positions[symbols != 'Li', 2]
+    li_z = atoms.positions[symbols == 'Li', 2]
+    metal = (li_z < anions_z.min() - 1.0) | (li_z > anions_z.max() + 1.0)
+    labels = np.array(first['li_labels'])
+    assert metal.sum() > 0 and (~metal).sum() > 0
+    assert np.mean(labels[metal] == 'Li') >= 0.9, dict(zip(*np.unique(labels[metal], return_counts=True)))
+    assert np.mean(labels[~metal] == 'Li6PS5Cl') >= 0.8, dict(zip(*np.unique(labels[~metal], return_counts=True)))
+
 def test_the_model_in_production_links_back_to_the_labels(pipeline):
     results, node = pipeline
     production = results['trajectory'].creator
