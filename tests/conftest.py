@@ -7,12 +7,10 @@ worker) that needs them, under a file lock in the run's shared temporary directo
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import subprocess
 import sys
-import threading
 import traceback
 from dataclasses import dataclass
 
@@ -49,28 +47,6 @@ def once(tmp_path_factory, name: str, make) -> pathlib.Path:
                 raise
             (directory / 'done').touch()
     return directory
-
-
-def uses_demo(item) -> bool:
-    return 'demo_run' in getattr(item, 'fixturenames', ())
-
-
-@pytest.hookimpl(trylast=True)  # after -k/-m deselection: only the tests that will run count
-def pytest_collection_modifyitems(session, config, items):
-    """Modules that read the demo's run go last, and the demo starts now, in a thread (it is a
-    subprocess): until they need it, the other tests run beside it instead of every worker
-    waiting for it (CI: a ~10-minute setup that left a core idle)."""
-    demo_modules = {item.path for item in items if uses_demo(item)}
-    items.sort(key=lambda item: item.path in demo_modules)  # stable: each group keeps its order
-    if not demo_modules or config.option.collectonly:
-        return
-    factory = config._tmp_path_factory  # noqa: SLF001 (the session's TempPathFactory; tmp_path_factory is a fixture)
-    threading.Thread(target=_demo_in_background, args=(factory,), daemon=True, name='demo-run').start()
-
-
-def _demo_in_background(factory) -> None:
-    with contextlib.suppress(BaseException):  # recorded by ``once`` and raised to the tests that need it
-        once(factory, 'demo-run', _run_demo)
 
 
 def command_runner(config: pathlib.Path, cwd: pathlib.Path):
