@@ -43,7 +43,6 @@ def test_summary_numbers_come_from_the_stored_nodes(pipeline):
         assert last.get_array(f'{label}__core')[0] == pytest.approx(part['core'])
 
 
-
 def test_the_demo_names_the_cell_as_built(pipeline):
     """First frame, before any MD: the metal's Li are named Li and the electrolyte's Li6PS5Cl
     (issue 16). Three principal components at Z = 2 passed this on the environments of three
@@ -59,6 +58,7 @@ def test_the_demo_names_the_cell_as_built(pipeline):
     assert metal.sum() > 0 and (~metal).sum() > 0
     assert np.mean(labels[metal] == 'Li') >= 0.9, dict(zip(*np.unique(labels[metal], return_counts=True)))
     assert np.mean(labels[~metal] == 'Li6PS5Cl') >= 0.8, dict(zip(*np.unique(labels[~metal], return_counts=True)))
+
 
 def test_the_model_in_production_links_back_to_the_labels(pipeline):
     results, node = pipeline
