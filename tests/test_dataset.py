@@ -240,6 +240,7 @@ def test_an_archive_of_a_replayed_dataset_holds_the_frames_it_names(aiida_profil
     from aiida.manage.caching import enable_caching
     from aiida.tools.archive import create_archive
     from aiida.tools.archive.abstract import get_format
+    from aiida.tools.graph.deletions import delete_nodes
 
     from aiida_sei.queries import export_run
     from aiida_sei.science.frames import frame_from_atoms
@@ -256,8 +257,6 @@ def test_an_archive_of_a_replayed_dataset_holds_the_frames_it_names(aiida_profil
     with get_format().open(path, 'r') as archive:
         stored = set(archive.querybuilder().append(orm.Node, project='uuid').all(flat=True))
     assert set(replayed.frame_uuids) <= stored
-    from aiida.tools.graph.deletions import delete_nodes
-
     create_archive([replayed.creator], filename=tmp_path / 'links-only.aiida')  # what a plain export misses
     with get_format().open(tmp_path / 'links-only.aiida', 'r') as archive:
         assert not set(replayed.frame_uuids) & set(archive.querybuilder().append(orm.Node, project='uuid').all(flat=True))
