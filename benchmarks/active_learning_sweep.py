@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -313,15 +314,51 @@ def main():
     else:
         sweeps = run_sweeps()
         cached.write_text(json.dumps(sweeps))
+    out = CACHE / 'active_learning_sweep.json' if '--smoke' in sys.argv else RESULTS / 'active_learning_sweep.json'
     rng = np.random.default_rng(0)
     systems, details = {}, {}
     for system in STRUCTURES:
-        systems[system], *parts = system_comparison(system, sweeps['curriculum'][system], sweeps['independent'][system], rng)
-        details[system] = dict(zip(('test', 'pool', 'loop_frames'), parts))
+        systems[system], details[system] = cached_comparison(system, sweeps, rng)
+        out.write_text(json.dumps(summary(sweeps, systems), indent=2))  # a cut run keeps what it measured
+    report = summary(sweeps, systems)
+    report['iteration'] = iteration_components([run for pk in sweeps['curriculum'].values()
+                                                for run in loops_by_condition(orm.load_node(pk)).values()])
+    out.write_text(json.dumps(report, indent=2))
+    report['allegro'] = allegro_comparison(details)
+    out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+def cached_comparison(system: str, sweeps: dict, rng) -> tuple[dict, dict]:
+    """`system_comparison`, or its result from the cache of a run with the same sweeps (`--resume`)."""
+    path = CACHE / f'comparison-{system}.pickle'
+    if '--resume' in sys.argv and path.exists():
+        cached = pickle.loads(path.read_bytes())
+        if cached['sweeps'] == sweeps:
+            rng.bit_generator.state = cached['rng']
+            return cached['result'], cached['details']
+    result, *parts = system_comparison(system, sweeps['curriculum'][system], sweeps['independent'][system], rng)
+    details = dict(zip(('test', 'pool', 'loop_frames'), parts))
+    path.write_bytes(pickle.dumps({'sweeps': sweeps, 'rng': rng.bit_generator.state, 'result': result, 'details': _without_calculators(details)}))
+    return result, details
+
+
+def _without_calculators(details: dict) -> dict:
+    """Frames as they pickle: labelled Atoms keep their (unpicklable) CHGNet calculator."""
+    def bare(atoms):
+        atoms = atoms.copy()
+        atoms.calc = None
+        return atoms
+
+    return {key: [(bare(f[0]), *f[1:]) if isinstance(f, tuple) else bare(f) for f in frames] for key, frames in details.items()}
+
+
+def summary(sweeps: dict, systems: dict) -> dict:
+    """The report over the systems compared so far; ``uniform_over_loop`` once all are in."""
     loop_labels = sum(s['loop']['labels'] for s in systems.values())
-    uniform_labels = [s['uniform_labels_at_loop_error'] for s in systems.values()]
-    random_labels = [s['random_labels_at_loop_error'] for s in systems.values()]
-    report = {
+    ratio = lambda key: (sum(s[key] for s in systems.values()) / loop_labels  # noqa: E731
+                         if len(systems) == len(STRUCTURES) and None not in [s[key] for s in systems.values()] else None)
+    return {
         'machine': {'cpus': os.cpu_count(), 'threads': os.environ['OMP_NUM_THREADS']},
         'labeller': 'CHGNet 0.3.0 in-process (sei.ase.inline): a stand-in for DFT',
         'sgp': SGP, 'thresholds': THRESHOLDS, 'sweep': SWEEP,
@@ -329,17 +366,9 @@ def main():
         'systems': systems,
         'loop_labels': loop_labels,
         'loop_without_curriculum_labels': sum(s['loop_without_curriculum']['labels'] for s in systems.values()),
-        'uniform_over_loop': sum(uniform_labels) / loop_labels if None not in uniform_labels else None,
-        'random_over_loop': sum(random_labels) / loop_labels if None not in random_labels else None,
-        'iteration': iteration_components([run for pk in sweeps['curriculum'].values()
-                                           for run in loops_by_condition(orm.load_node(pk)).values()]),
+        'uniform_over_loop': ratio('uniform_labels_at_loop_error'),
+        'random_over_loop': ratio('random_labels_at_loop_error'),
     }
-    out = CACHE / 'active_learning_sweep.json' if '--smoke' in sys.argv else RESULTS / 'active_learning_sweep.json'
-    out.write_text(json.dumps(report, indent=2))
-    report['allegro'] = allegro_comparison(details)
-    out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
-
 
 if __name__ == '__main__':
     main()

@@ -167,11 +167,13 @@ def test_sgp_that_does_not_know_a_species_is_refused(python_code, lj_loop):
         run_get_node(builder)
 
 
-def test_gpaw_labels_drive_the_loop(python_code, li_cell):
+def test_gpaw_labels_drive_the_loop(python_code):
     """The DFT path: GPAW (fast protocol) labels; every frame is DFT and the SGP has them all.
-    Two labels (the first frame and one trigger): each GPAW label is about a minute here."""
+    Two labels (the first frame and one trigger) of the 2-atom BCC cell: the 16-atom cell's
+    GPAW labels took about 40 s each."""
+    li_pair = build_structure_node('bcc-li', {'supercell': [1, 1, 1]})['structure']
     overrides = {'label': {'backend': 'gpaw', 'protocol': 'fast'}, 'md': {'total_steps': 40, 'segment_steps': 20}, 'max_dft_calls': 2}
-    results, node = run_loop(build(python_code, li_cell, overrides))
+    results, node = run_loop(build(python_code, li_pair, overrides))
     dataset = results['dataset']
     assert isinstance(dataset, DatasetData) and dataset.base.attributes.get('all_dft') is True
     assert len(dataset) == 2
