@@ -24,9 +24,10 @@ over the paper's condition grid? (issue 18)
 6. Each loop iteration's wall time by component (MD job start-up, MD, AiiDA around the job, the
    in-process label, SGP update, dataset, work-chain steps), medians over the curriculum run.
 
-Run: `.venv/bin/python benchmarks/active_learning_sweep.py` (about an hour on 2 cores);
-`--resume` reuses the sweeps and labels of the last run (cached under /tmp). Results:
-benchmarks/results/active_learning_sweep.json.
+Run: `.venv/bin/python benchmarks/active_learning_sweep.py` (about 2 h of sweeps, then 1.5 h of
+comparisons, on 2 cores); `--resume` reuses the sweeps and each system's finished comparison of
+the last run (cached under /tmp). Results: benchmarks/results/active_learning_sweep.json, written
+after each system, so a cut run keeps what it measured.
 """
 
 from __future__ import annotations
