@@ -84,8 +84,16 @@ def chgnet_labels(images):
     for atoms in images:
         atoms = atoms.copy()
         atoms.calc = calculator
-        labelled.append((atoms, atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False)))
+        labelled.append(_detached(atoms, atoms.get_potential_energy()))
     return labelled
+
+
+def _detached(atoms, energy) -> tuple:
+    """(atoms, energy, forces, stress) with the calculator let go: the label is in the tuple, and
+    the Atoms then pickle and do not hold a DFT calculation's wavefunctions."""
+    label = (energy, atoms.get_forces(), atoms.get_stress(voigt=False))
+    atoms.calc = None
+    return (atoms, *label)
 
 
 def gpaw_labels(images):
@@ -101,8 +109,7 @@ def gpaw_labels(images):
         atoms = atoms.copy()
         mesh = kpoint_mesh(atoms.cell, inputs['kpoints_distance'], len(atoms), inputs['gamma_only_above_atoms'])
         atoms.calc = make_calculator(inputs['gpaw']['parameters'], mesh, txt=None)
-        energy = atoms.get_potential_energy(force_consistent=True)  # as the runner stores it
-        labelled.append((atoms, energy, atoms.get_forces(), atoms.get_stress(voigt=False)))
+        labelled.append(_detached(atoms, atoms.get_potential_energy(force_consistent=True)))  # as the runner stores it
         print(f'gpaw label {len(labelled)}/{len(images)}', flush=True)
     return labelled
 

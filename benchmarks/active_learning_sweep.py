@@ -320,8 +320,8 @@ def main():
     systems, details = {}, {}
     for system in STRUCTURES:
         systems[system], details[system] = cached_comparison(system, sweeps, rng)
-        out.write_text(json.dumps(summary(sweeps, systems), indent=2))  # a cut run keeps what it measured
-    report = summary(sweeps, systems)
+        report = summary(sweeps, systems)
+        out.write_text(json.dumps(report, indent=2))  # a cut run keeps what it measured
     report['iteration'] = iteration_components([run for pk in sweeps['curriculum'].values()
                                                 for run in loops_by_condition(orm.load_node(pk)).values()])
     out.write_text(json.dumps(report, indent=2))
@@ -340,18 +340,8 @@ def cached_comparison(system: str, sweeps: dict, rng) -> tuple[dict, dict]:
             return cached['result'], cached['details']
     result, *parts = system_comparison(system, sweeps['curriculum'][system], sweeps['independent'][system], rng)
     details = dict(zip(('test', 'pool', 'loop_frames'), parts))
-    path.write_bytes(pickle.dumps({'sweeps': sweeps, 'rng': rng.bit_generator.state, 'result': result, 'details': _without_calculators(details)}))
+    path.write_bytes(pickle.dumps({'sweeps': sweeps, 'rng': rng.bit_generator.state, 'result': result, 'details': details}))
     return result, details
-
-
-def _without_calculators(details: dict) -> dict:
-    """Frames as they pickle: labelled Atoms keep their (unpicklable) CHGNet calculator."""
-    def bare(atoms):
-        atoms = atoms.copy()
-        atoms.calc = None
-        return atoms
-
-    return {key: [(bare(f[0]), *f[1:]) if isinstance(f, tuple) else bare(f) for f in frames] for key, frames in details.items()}
 
 
 def summary(sweeps: dict, systems: dict) -> dict:
