@@ -32,6 +32,21 @@ def test_clustering_labels_and_composition_are_linked_nodes(aiida_profile_clean)
     assert len(result['li_labels']) == 256  # the Li of 4 x 4 x 4 rocksalt cells
 
 
+def test_a_stored_clustering_keeps_its_non_core_labels_and_its_support(aiida_profile_clean):
+    from aiida_sei.data import ClusteringData
+    from aiida_sei.science.classification import classify, label_clusters, label_non_core
+    from tests.science.test_classification import partly_referenced_phases
+
+    data, fitted, references = partly_referenced_phases()
+    label_clusters(fitted, references)
+    label_non_core(fitted, references)
+    loaded = orm.load_node(ClusteringData.from_clustering(fitted, {}).store().pk)
+    assert loaded.non_core_labels == fitted.non_core_labels != loaded.labels and loaded.names == ['A', 'X', 'unknown']
+    again = loaded.get_clustering()
+    assert again.reach == pytest.approx(fitted.reach) and np.allclose(again.distance_to_data(data), fitted.distance_to_data(data), atol=1e-6)
+    assert np.array_equal(classify(again, data)[0], classify(fitted, data)[0])
+
+
 def test_trajectory_composition_and_sei_series_are_nodes_with_plots(aiida_profile_clean, tmp_path):
     from aiida_sei.calculations.functions.analyses import analyse_trajectory
     from aiida_sei.calculations.functions.classification import classify_trajectory, composition_from_series

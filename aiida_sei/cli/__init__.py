@@ -259,12 +259,12 @@ def _frames_of(source: str, fmt: str | None) -> list:
 @click.option('--json', 'json_path', type=click.Path(dir_okay=False, path_type=pathlib.Path), required=True, help='Where to write the composition.')
 @click.pass_context
 def classify(ctx, frames, references, fmt, n_components, z, json_path):
-    """Cluster the Li environments of the frames, label clusters by reference phases, and write
-    each frame's composition (core and non-core fractions per label) as JSON."""
+    """Cluster the Li environments of the frames, label clusters by reference phases (their cores,
+    then the non-core regions of clusters still unknown), and write each frame's composition (core and non-core fractions per label) as JSON."""
     from aiida import orm
 
     from aiida_sei.calculations.functions.classification import (
-        classify_structure, cluster_environments, label_clustering, reference_inputs,
+        classify_structure, cluster_environments, label_clustering, label_non_core_regions, reference_inputs,
     )
 
     load_profile(ctx)
@@ -284,7 +284,7 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
         raise click.ClickException(f'--frames hold {lithium} Li environments; the clustering needs at least 10')
     settings = orm.Dict({'n_components': n_components, 'Z': z})
     clustering = cluster_environments(settings, **{f'frame_{i:05d}': s for i, s in enumerate(structures)})
-    labelled = label_clustering(clustering, **reference_inputs(parsed))
+    labelled = label_non_core_regions(label_clustering(clustering, **reference_inputs(parsed)), **reference_inputs(parsed))
     results = []
     for structure in structures:
         composition = classify_structure(labelled, structure)

@@ -10,7 +10,7 @@ from aiida_sei.science.classification import Clustering
 
 class ClusteringData(ArrayData):
     """Arrays of :class:`~aiida_sei.science.classification.Clustering` (projection, clustered
-    points, densities, clusters, core thresholds) with its settings and cluster labels as
+    points, densities, clusters, core thresholds, the support references are measured against) with its settings and cluster labels as
     attributes."""
 
     @classmethod
@@ -22,6 +22,7 @@ class ClusteringData(ArrayData):
             {
                 'settings': settings,
                 'labels': list(clustering.labels),
+                'non_core_labels': list(clustering.non_core_labels or clustering.labels),
                 'n_clusters': clustering.n_clusters,
                 'n_environments': int(len(clustering.points)),
                 'intrinsic_dimension': clustering.intrinsic_dimension,
@@ -38,7 +39,18 @@ class ClusteringData(ArrayData):
     def labels(self) -> list[str]:
         return self.base.attributes.get('labels')
 
+    @property
+    def non_core_labels(self) -> list[str]:
+        """Label of each cluster's non-core points (its label unless the non-core pass named it)."""
+        return self.base.attributes.get('non_core_labels', None) or self.labels
+
+    @property
+    def names(self) -> list[str]:
+        """Every label a point can take, core or non-core."""
+        return sorted(set(self.labels) | set(self.non_core_labels))
+
     def get_clustering(self) -> Clustering:
         arrays = {name: self.get_array(name) for name in self.get_arraynames()}
         attributes = self.base.attributes
-        return Clustering.from_arrays(arrays, attributes.get('intrinsic_dimension'), attributes.get('maxk'), attributes.get('labels'))
+        return Clustering.from_arrays(arrays, attributes.get('intrinsic_dimension'), attributes.get('maxk'), attributes.get('labels'),
+                                      self.non_core_labels)

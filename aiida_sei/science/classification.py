@@ -5,7 +5,15 @@ clusters without re-clustering. Pure numpy/DADApy; descriptors come from ``descr
 The paper's definitions: a point is *core* when its log-density exceeds the highest saddle
 (border) log-density between its cluster and any neighbouring cluster; a cluster takes the label
 of the reference environments in its core; a cluster with no reference in its core is
-``unknown``. Points keep their cluster's label and are reported as core (C) or non-core (N).
+``unknown``, and the non-core region of a cluster still unknown at the end takes the label of
+the reference environments in it (the paper's LiCl_N and Li3P_N). Points keep their cluster's
+label and are reported as core (C) or non-core (N).
+
+One addition: a reference votes only if the data hold its environments, its median environment
+no farther from the nearest clustered one (on the first ``SUPPORT_AXES`` principal axes, nearly
+the whole descriptor space) than the data's own 99th-percentile nearest-neighbour distance. The
+few axes the density is computed on can fold a phase the data do not contain onto one they do
+(docs/classification.md).
 """
 
 from __future__ import annotations
@@ -19,6 +27,13 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 UNKNOWN = 'unknown'
+
+#: Principal axes on which a reference environment's distance to the data is measured: 99.6 %
+#: of the variance of a demo run's 326 ACE features (3 axes: 94 %).
+SUPPORT_AXES = 32
+
+#: The data's nearest-neighbour distance at this percentile is the reach of a reference vote.
+REACH_PERCENTILE = 99.0
 
 
 @dataclass
@@ -35,6 +50,12 @@ class Clustering:
     intrinsic_dimension: float
     maxk: int
     labels: list[str] = field(default_factory=list)  #: label of each cluster (after ``label_clusters``)
+    #: label of each cluster's non-core points: its label, or for a cluster whose core no reference
+    #: names, the references in its non-core region (``label_non_core``)
+    non_core_labels: list[str] = field(default_factory=list)
+    support_axes: np.ndarray | None = None  #: the first SUPPORT_AXES principal axes
+    support: np.ndarray | None = None  #: the clustered environments on them (float32)
+    reach: float = np.inf  #: REACH_PERCENTILE of the environments' nearest-neighbour distances there
 
     @property
     def n_clusters(self) -> int:
@@ -47,16 +68,36 @@ class Clustering:
     def project(self, descriptors: np.ndarray) -> np.ndarray:
         return ((np.asarray(descriptors, float) - self.mean) / self.scale) @ self.components.T
 
+    def distance_to_data(self, descriptors: np.ndarray) -> np.ndarray:
+        """Each environment's distance to the nearest clustered one on the support axes (zeros for
+        a clustering stored before the support was kept)."""
+        if self.support is None:
+            return np.zeros(len(descriptors))
+        standard = (np.asarray(descriptors, float) - self.mean) / self.scale
+        distance, _ = cKDTree(self.support).query((standard @ self.support_axes.T).astype(self.support.dtype))
+        return distance
+
+    def holds(self, descriptors: np.ndarray) -> bool:
+        """Whether the data hold environments like these: the median one lies within reach."""
+        return bool(np.median(self.distance_to_data(descriptors)) <= self.reach)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to rebuild the clustering, as named arrays (for an ArrayData node)."""
-        return {
+        arrays = {
             'mean': self.mean, 'scale': self.scale, 'components': self.components, 'points': self.points,
             'log_density': self.log_density, 'cluster': self.cluster, 'thresholds': self.thresholds,
         }
+        if self.support is not None:
+            arrays.update(support_axes=self.support_axes, support=self.support, reach=np.array([self.reach]))
+        return arrays
 
     @classmethod
-    def from_arrays(cls, arrays: dict, intrinsic_dimension: float, maxk: int, labels=()) -> Clustering:
-        return cls(**{k: np.asarray(v) for k, v in arrays.items()}, intrinsic_dimension=intrinsic_dimension, maxk=maxk, labels=list(labels))
+    def from_arrays(cls, arrays: dict, intrinsic_dimension: float, maxk: int, labels=(), non_core_labels=()) -> Clustering:
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        if 'reach' in arrays:
+            arrays['reach'] = float(arrays['reach'][0])
+        return cls(**arrays, intrinsic_dimension=intrinsic_dimension, maxk=maxk, labels=list(labels),
+                   non_core_labels=list(non_core_labels or labels))
 
 
 @contextlib.contextmanager
@@ -127,6 +168,8 @@ def fit_clustering(descriptors, n_components: int = 20, Z: float = 3.0, maxk: in
     standard = (descriptors - mean) / scale
     _, _, axes = np.linalg.svd(standard - standard.mean(axis=0), full_matrices=False)
     components = axes[: min(n_components, axes.shape[0])]
+    support_axes = axes[:SUPPORT_AXES]
+    support = (standard @ support_axes.T).astype(np.float32)
     points = distinct_points(standard @ components.T)
     with _zero_distances_expected():
         data = _data(points, maxk, n_jobs)
@@ -136,8 +179,15 @@ def fit_clustering(descriptors, n_components: int = 20, Z: float = 3.0, maxk: in
         mean=mean, scale=scale, components=components, points=points,
         log_density=np.asarray(data.log_den), cluster=np.asarray(data.cluster_assignment, int),
         thresholds=core_thresholds(data.log_den_bord), intrinsic_dimension=float(data.intrinsic_dim),
-        maxk=data.maxk,
+        maxk=data.maxk, support_axes=support_axes, support=support, reach=_reach(support),
     )
+
+
+def _reach(support: np.ndarray) -> float:
+    """REACH_PERCENTILE of the nearest-neighbour distances between distinct environments."""
+    distance, _ = cKDTree(support).query(support, k=2)
+    nearest = distance[:, 1]
+    return float(np.percentile(nearest[nearest > DUPLICATE_DISTANCE], REACH_PERCENTILE))
 
 
 def assign(clustering: Clustering, descriptors, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
@@ -177,11 +227,12 @@ def _assign(clustering: Clustering, reference, descriptors) -> tuple[np.ndarray,
 
 
 def label_clusters(clustering: Clustering, references: dict[str, np.ndarray]) -> list[str]:
-    """Label each cluster by the reference environments that land in its core (majority), or
-    ``unknown``; references are assigned without re-clustering. Sets and returns
-    ``clustering.labels``."""
-    votes = _core_votes(clustering, references)
+    """Label each cluster by the reference environments that land in its core (majority; only
+    references the data hold), or ``unknown``; references are assigned without re-clustering. Sets and returns
+    ``clustering.labels`` (and the non-core labels, the same)."""
+    votes = _votes(clustering, references, core=True)
     clustering.labels = [vote.most_common(1)[0][0] if vote else UNKNOWN for vote in votes]
+    clustering.non_core_labels = list(clustering.labels)
     return clustering.labels
 
 
@@ -189,21 +240,42 @@ def label_unknown_clusters(clustering: Clustering, references: dict[str, np.ndar
     """The paper's second pass: clusters still ``unknown`` take the label of the reference
     environments that land in their core (e.g. the ordered Li2S(1-2x)PxClx approximants); the
     labelled clusters keep theirs and nothing is re-clustered. Sets and returns ``clustering.labels``."""
-    votes = _core_votes(clustering, references)
+    votes = _votes(clustering, references, core=True)
     clustering.labels = [vote.most_common(1)[0][0] if label == UNKNOWN and vote else label
                          for label, vote in zip(clustering.labels, votes)]
+    clustering.non_core_labels = list(clustering.labels)
     return clustering.labels
 
 
-def _core_votes(clustering: Clustering, references: dict[str, np.ndarray]) -> list[Counter]:
-    """Per cluster, how many environments of each reference land in its core."""
+def label_non_core(clustering: Clustering, references: dict[str, np.ndarray]) -> list[str]:
+    """The paper's last pass: the non-core region of each cluster still ``unknown`` takes the
+    label of the reference environments that land in it (majority); its core stays ``unknown``
+    (environments that only partly resemble the reference, reported as non-core). Sets and
+    returns ``clustering.non_core_labels``."""
+    votes = _votes(clustering, references, core=False)
+    clustering.non_core_labels = [vote.most_common(1)[0][0] if label == UNKNOWN and vote else label
+                                  for label, vote in zip(clustering.labels, votes)]
+    return clustering.non_core_labels
+
+
+def out_of_reach(clustering: Clustering, references: dict[str, np.ndarray]) -> list[str]:
+    """The references the data do not hold (:meth:`Clustering.holds`): they name nothing."""
+    return sorted(label for label, descriptors in references.items() if len(descriptors) and not clustering.holds(descriptors))
+
+
+def _votes(clustering: Clustering, references: dict[str, np.ndarray], core: bool) -> list[Counter]:
+    """Per cluster, how many environments of each reference the data hold land in its core (or,
+    ``core=False``, in its non-core region)."""
     empty = [label for label, descriptors in references.items() if len(descriptors) == 0]
     if empty:
         raise ValueError(f'reference(s) {", ".join(empty)} hold no Li: the descriptors are Li-centred, so they would label nothing')
     votes = [Counter() for _ in range(clustering.n_clusters)]
+    absent = out_of_reach(clustering, references)
     for label, descriptors in references.items():
-        clusters, core = assign(clustering, descriptors)
-        for cluster in clusters[core]:
+        if label in absent:
+            continue
+        clusters, in_core = assign(clustering, descriptors)
+        for cluster in clusters[in_core == core]:
             votes[cluster][label] += 1
     return votes
 
@@ -225,4 +297,5 @@ def classify(clustering: Clustering, descriptors) -> tuple[np.ndarray, np.ndarra
     if not clustering.labels:
         raise ValueError('the clustering has no labels yet: call label_clusters with references first')
     clusters, core = assign(clustering, descriptors)
-    return np.array(clustering.labels, dtype=object)[clusters], core
+    non_core = clustering.non_core_labels or clustering.labels
+    return np.where(core, np.array(clustering.labels, dtype=object)[clusters], np.array(non_core, dtype=object)[clusters]), core

@@ -24,7 +24,8 @@ from aiida.engine import ToContext, WorkChain, calcfunction, if_
 
 from aiida_sei.calculations.functions.analyses import li_msd_by_phase
 from aiida_sei.calculations.functions.classification import (
-    classify_structure, classify_trajectory, cluster_environments, interface_series, label_clustering, label_unknown_clusters,
+    classify_structure, classify_trajectory, cluster_environments, interface_series, label_clustering, label_non_core_regions,
+    label_unknown_clusters,
 )
 from aiida_sei.calculations.functions.dataset import check_fractions, create_dataset, frame_inputs, split
 from aiida_sei.calculations.functions.validation import dft_check_errors, validate_model
@@ -452,11 +453,19 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         # repeated ideal sites make density peaks of their own (it is classified all the same).
         thermal = {key: frame for key, frame in frames.items() if key != min(frames)} if len(frames) > 2 else frames
         clustering = label_clustering(cluster_environments(step.settings, **thermal), **self._references(step.references.get_dict()))
+        if absent := clustering.base.attributes.get('out_of_reach'):
+            self.report(f'7. references the production does not hold (farther from it than its own environments are '
+                        f'from each other), naming nothing: {", ".join(absent)}')
         if 'second_pass' in step:
             unknown = clustering.labels.count(UNKNOWN)
             clustering = label_unknown_clusters(clustering, **self._references(step.second_pass.get_dict()))
             self.report(f'7. second pass ({", ".join(step.second_pass.get_dict())}): {unknown - clustering.labels.count(UNKNOWN)} '
                         f'of {unknown} unknown clusters named')
+        if UNKNOWN in clustering.labels:  # the paper's last pass: references in the non-core regions of unknown clusters
+            clustering = label_non_core_regions(clustering, **self._references(self._phases()))
+            named = sorted({label for label, core in zip(clustering.non_core_labels, clustering.labels) if core == UNKNOWN and label != UNKNOWN})
+            self.report(f'7. non-core pass: {clustering.labels.count(UNKNOWN)} clusters unknown in their cores; their non-core '
+                        f'regions named {", ".join(named) or "by no reference within reach"}')
         self.ctx.clustering = clustering
         self.ctx.series = classify_trajectory(clustering, trajectory)
         self.ctx.numbers = interface_series(trajectory)

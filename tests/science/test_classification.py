@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from aiida_sei.science.classification import (
-    UNKNOWN, assign, classify, distinct_points, fit_clustering, label_clusters, label_fractions, label_unknown_clusters,
+    UNKNOWN, Clustering, assign, classify, distinct_points, fit_clustering, label_clusters, label_fractions, label_non_core,
+    label_unknown_clusters, out_of_reach,
 )
 
 CENTRES = {name: np.random.default_rng(i).normal(0, 6, 30) for i, name in enumerate(['Li2S', 'LiCl', 'new'])}
@@ -119,3 +120,54 @@ def test_a_reference_without_li_environments_is_refused_not_dropped(clustering):
     """A reference of S only has no Li-centred descriptors: it would label nothing, silently."""
     with pytest.raises(ValueError, match='reference\\(s\\) S hold no Li'):
         label_clusters(clustering, {'Li2S': blob('Li2S', 40, 10), 'S': np.empty((0, 30))})
+
+
+def test_a_reference_out_of_the_datas_reach_does_not_vote(clustering):
+    """A phase the data do not contain can project onto a cluster on the few axes the density is
+    computed on (a demo run's LiCl reference named its metal): here a Li2S blob moved off every
+    principal axis kept. Only references the data hold, on the support axes, vote."""
+    rng = np.random.default_rng(51)
+    off_axis = rng.normal(0, 1, 30)
+    off_axis -= clustering.components.T @ (clustering.components @ off_axis)  # orthogonal to the kept axes
+    off_axis *= 5 * clustering.reach * clustering.scale / np.linalg.norm(off_axis)
+    folded = blob('Li2S', 80, 52) + off_axis
+    assert np.allclose(clustering.project(folded), clustering.project(blob('Li2S', 80, 52)))  # same place on the kept axes
+    references = {'Li2S': blob('Li2S', 40, 10), 'absent': folded}
+    assert (clustering.distance_to_data(folded) > clustering.reach).all() and clustering.holds(references['Li2S'])
+    assert out_of_reach(clustering, references) == ['absent']
+    labels = label_clusters(clustering, references)
+    assert 'absent' not in labels and 'Li2S' in labels
+
+
+def partly_referenced_phases():
+    """Two touching phases, A and B, and references: A's environments, and X, environments of B's
+    non-core region only (B's core holds no reference)."""
+    rng = np.random.default_rng(5)
+    data = np.vstack([rng.normal(0, 1, (400, 5)), rng.normal(0, 1, (400, 5)) + np.full(5, 2.5)])
+    fitted = fit_clustering(data, n_components=5, Z=2.0, maxk=60)
+    clusters, core = assign(fitted, data)
+    partial = data[(clusters == fitted.cluster[-1]) & ~core]
+    return data, fitted, {'A': rng.normal(0, 1, (40, 5)), 'X': partial}
+
+
+def test_the_non_core_pass_names_only_the_non_core_region_of_unknown_clusters():
+    """The paper's LiCl_N: a reference that lands only in the non-core region of a cluster leaves
+    the cluster unknown in the first pass; the last pass names that region, and its core stays unknown."""
+    data, fitted, references = partly_referenced_phases()
+    a, b = fitted.cluster[0], fitted.cluster[-1]
+    assert a != b and len(references['X']) >= 10
+    labels = label_clusters(fitted, references)
+    assert labels[a] == 'A' and labels[b] == UNKNOWN
+    non_core = label_non_core(fitted, references)
+    assert non_core[a] == 'A' and non_core[b] == 'X' and fitted.labels[b] == UNKNOWN
+    clusters, _ = assign(fitted, data[400:])
+    named, in_core = classify(fitted, data[400:])
+    assert set(named[in_core & (clusters == b)]) == {UNKNOWN} and set(named[~in_core & (clusters == b)]) == {'X'}
+
+
+def test_a_clustering_stored_without_its_support_lets_every_reference_vote(clustering):
+    """Clusterings stored before the support was kept (older archives) still load and label."""
+    arrays = {k: v for k, v in clustering.to_arrays().items() if k not in ('support_axes', 'support', 'reach')}
+    older = Clustering.from_arrays(arrays, clustering.intrinsic_dimension, clustering.maxk)
+    assert older.holds(blob('Li2S', 5, 60) + 1e3)
+    assert sorted(label_clusters(older, {'Li2S': blob('Li2S', 40, 10)})) == sorted(['Li2S', UNKNOWN, UNKNOWN])

@@ -8,7 +8,9 @@ from aiida import orm
 from aiida.engine import calcfunction
 
 from aiida_sei.data import ClusteringData
-from aiida_sei.science.classification import classify, fit_clustering, label_clusters, label_fractions, label_unknown_clusters as label_unknown
+from aiida_sei.science.classification import (
+    classify, fit_clustering, label_clusters, label_fractions, label_non_core, label_unknown_clusters as label_unknown, out_of_reach,
+)
 from aiida_sei.science.descriptors import ace_basis, li_ace_descriptors
 
 #: Defaults: the paper's descriptor (6 Å, Li/P/S/Cl) and the clustering settings that separated
@@ -37,18 +39,32 @@ def cluster_environments(settings: orm.Dict, **structures) -> ClusteringData:
 def label_clustering(clustering: ClusteringData, **references) -> ClusteringData:
     """A labelled copy of ``clustering``: references are keyword inputs ``<label>__<n>`` holding
     structures of one phase each; no re-clustering."""
-    fitted = clustering.get_clustering()
-    label_clusters(fitted, _reference_descriptors(references, clustering.settings))
-    return ClusteringData.from_clustering(fitted, clustering.settings)
+    return _labelled(clustering, references, label_clusters)
 
 
 @calcfunction
 def label_unknown_clusters(clustering: ClusteringData, **references) -> ClusteringData:
     """The second pass: a copy of ``clustering`` whose clusters still ``unknown`` are named by the
     references (``<label>__<n>`` structures, as :func:`label_clustering`); no re-clustering."""
+    return _labelled(clustering, references, label_unknown)
+
+
+@calcfunction
+def label_non_core_regions(clustering: ClusteringData, **references) -> ClusteringData:
+    """The last pass: a copy of ``clustering`` whose clusters still ``unknown`` name their non-core
+    region by the references that land there (``<label>__<n>`` structures); cores stay unknown."""
+    return _labelled(clustering, references, label_non_core)
+
+
+def _labelled(clustering: ClusteringData, references: dict, labeller) -> ClusteringData:
+    """A copy of ``clustering`` labelled by ``labeller`` (a pass of ``science.classification``),
+    that says which references the data do not hold."""
     fitted = clustering.get_clustering()
-    label_unknown(fitted, _reference_descriptors(references, clustering.settings))
-    return ClusteringData.from_clustering(fitted, clustering.settings)
+    descriptors = _reference_descriptors(references, clustering.settings)
+    labeller(fitted, descriptors)
+    node = ClusteringData.from_clustering(fitted, clustering.settings)
+    node.base.attributes.set('out_of_reach', out_of_reach(fitted, descriptors))
+    return node
 
 
 def _reference_descriptors(references: dict, settings: dict) -> dict:
@@ -74,8 +90,8 @@ def classify_structure(clustering: ClusteringData, structure: orm.StructureData)
     has_anions = any(s in ('S', 'P', 'Cl') for s in sei_symbols)
     return orm.Dict(
         {
-            'fractions': label_fractions(labels, core, names=clustering.labels),
-            'sei_fractions': label_fractions(labels[sei_li], core[sei_li], names=clustering.labels) if sei_li.any() else None,
+            'fractions': label_fractions(labels, core, names=clustering.names),
+            'sei_fractions': label_fractions(labels[sei_li], core[sei_li], names=clustering.names) if sei_li.any() else None,
             'sei_composition': composition_per_anion(sei_symbols) if has_anions else None,
             'li_labels': [str(label) for label in labels],
             'li_core': [bool(c) for c in core],
@@ -94,7 +110,7 @@ def classify_trajectory(clustering: ClusteringData, trajectory: orm.TrajectoryDa
     ``time`` (the trajectory's times, or step indices) and ``<label>__core`` /
     ``<label>__non_core`` fractions per frame."""
     fitted = clustering.get_clustering()
-    names = sorted(set(clustering.labels))
+    names = clustering.names
     series = {f'{name}__{part}': [] for name in names for part in ('core', 'non_core')}
     for step in range(trajectory.numsteps):
         labels, core = classify(fitted, _descriptors([trajectory.get_step_structure(step)], clustering.settings))
