@@ -98,6 +98,16 @@ def test_composition_of_the_sei_region_of_a_frame(aiida_profile_clean):
     assert pristine['sei_composition'] is None and pristine['sei_fractions'] is None
 
 
+def test_a_frame_unlike_the_clustered_data_is_flagged_beyond_reach(aiida_profile_clean):
+    """Labels of environments far from every clustered one are extrapolations (molten Li against
+    a clustering of 300 K frames named Li6PS5Cl in a demo run): the composition says how many."""
+    li, licl = crystals.bcc_li(supercell=(4, 4, 4)), crystals.licl(supercell=(4, 4, 4))
+    clustering = cluster_environments(orm.Dict({'n_components': 10}), a=node(li, 1), b=node(licl, 2))
+    labelled = label_clustering(clustering, **reference_inputs({'Li': [node(li, 5)], 'LiCl': [node(licl, 6)]}))
+    assert classify_structure(labelled, node(li, 1))['beyond_reach'] == 0.0  # a clustered frame
+    assert classify_structure(labelled, node(crystals.li2s(supercell=(2, 2, 2)), 7))['beyond_reach'] == 1.0
+
+
 def test_xrd_and_rdf_of_a_classified_phase(aiida_profile_clean, tmp_path):
     """The doped phase, classified as one phase, diffracts like Li2S (the paper's Fig. S12)."""
     from aiida_sei.calculations.functions.analyses import characterise_phase

@@ -39,6 +39,8 @@ def test_summary_numbers_come_from_the_stored_nodes(pipeline):
     stored = summary['production_check']  # floats through the database keep 13 significant digits
     assert (stored['trusted'], stored['message']) == (check['trusted'], check['message'])
     assert stored['energy_ratio'] == pytest.approx(check['energy_ratio']) and stored['force_ratio'] == pytest.approx(check['force_ratio'])
+    inputs = summary.creator.inputs
+    assert summary['beyond_reach'] == pytest.approx({'first': inputs.first['beyond_reach'], 'last': inputs.composition['beyond_reach']})
     first = summary['first_frame_fractions']  # the cell as built, before any MD
     for label, part in first.items():
         assert last.get_array(f'{label}__core')[0] == pytest.approx(part['core'])

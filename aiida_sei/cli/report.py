@@ -66,9 +66,13 @@ def sei_change(series) -> str:
             f'{lower[-1]:.1f}/{upper[-1]:.1f} Å')
 
 
-def fractions_text(parts: dict) -> str:
-    """``label fraction, ...`` of Li by phase (core + non-core)."""
-    return ', '.join(f'{label} {part["core"] + part["non_core"]:.2f}' for label, part in parts.items())
+def fractions_text(parts: dict, beyond_reach: float | None = None) -> str:
+    """``label fraction, ...`` of Li by phase (core + non-core), and how many of the Li lie beyond
+    the clustering's reach, where the labels extrapolate."""
+    text = ', '.join(f'{label} {part["core"] + part["non_core"]:.2f}' for label, part in parts.items())
+    if beyond_reach:
+        text += f' ({beyond_reach:.0%} of the Li beyond the clustering\'s reach: their labels extrapolate)'
+    return text
 
 
 def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: str) -> None:
@@ -85,13 +89,14 @@ def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: s
     for which in ('first', 'last'):
         parts = summary.get('first_frame_fractions') if which == 'first' else summary['phase_fractions']
         if parts is not None:  # runs stored before the first frame was classified lack it
-            click.echo(f'  Li of the {which} frame by phase (core + non-core): {fractions_text(parts)}')
+            beyond = (summary.get('beyond_reach') or {}).get(which)
+            click.echo(f'  Li of the {which} frame by phase (core + non-core): {fractions_text(parts, beyond)}')
     if 'time_series' in node.outputs:
         click.echo(f'  SEI, first -> last frame: {sei_change(node.outputs.time_series)}')
     if summary.get('elevated'):
         hot = summary['elevated']
         click.echo(f'  at {hot["temperature"]:.0f} K ({hot["md_time_ps"]:.3f} ps): SEI {sei_change(node.outputs.elevated.time_series)}; '
-                   f'Li of the last frame: {fractions_text(hot["phase_fractions"])}')
+                   f'Li of the last frame: {fractions_text(hot["phase_fractions"], hot.get("beyond_reach"))}')
     for who, errors in (summary.get('dft_check') or {}).items():
         energy = errors['energy']
         energy = 'n/a' if energy is None else f'{1000 * energy["energy_per_atom_mae"]:.1f} meV/atom'

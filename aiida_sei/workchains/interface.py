@@ -178,6 +178,7 @@ def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajector
         'atoms': len(trajectory.symbols),
         'first_frame_fractions': first['fractions'],
         'phase_fractions': composition['fractions'],
+        'beyond_reach': {'first': first.get('beyond_reach'), 'last': composition.get('beyond_reach')},
         'sei_fractions': composition.get('sei_fractions'),
         'sei_composition': composition.get('sei_composition'),
         'production_check': check,
@@ -185,7 +186,8 @@ def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajector
         'elevated': None if elevated_trajectory is None else {
             'temperature': elevated_trajectory.creator.inputs.parameters['temperature'],
             'md_time_ps': float(elevated_trajectory.get_array('times')[-1]) if 'times' in elevated_trajectory.get_arraynames() else 0.0,
-            'phase_fractions': elevated_last['fractions'], 'sei_composition': elevated_last.get('sei_composition')},
+            'phase_fractions': elevated_last['fractions'], 'sei_composition': elevated_last.get('sei_composition'),
+            'beyond_reach': elevated_last.get('beyond_reach')},
     })
 
 

@@ -78,12 +78,15 @@ def _reference_descriptors(references: dict, settings: dict) -> dict:
 @calcfunction
 def classify_structure(clustering: ClusteringData, structure: orm.StructureData) -> orm.Dict:
     """Label of every Li of ``structure``, the fractions per label (core C and non-core N) over
-    all Li and over the Li of the SEI region, and the SEI's composition per anion (None when
-    the frame has no SEI region: no intact PS4, or nothing diffused)."""
+    all Li and over the Li of the SEI region, the SEI's composition per anion (None when the
+    frame has no SEI region: no intact PS4, or nothing diffused), and the fraction of Li beyond
+    the clustering's reach, whose labels are extrapolations (e.g. molten Li and a clustering of
+    300 K frames)."""
     from aiida_sei.science.analyses import composition_per_anion, sei_region_mask
 
     atoms = structure.get_ase()
-    labels, core = classify(clustering.get_clustering(), _descriptors([structure], clustering.settings))
+    fitted, descriptors = clustering.get_clustering(), _descriptors([structure], clustering.settings)
+    labels, core = classify(fitted, descriptors)
     sei = sei_region_mask(atoms)
     sei_li = sei[np.array(atoms.get_chemical_symbols()) == 'Li']
     sei_symbols = [s for s, inside in zip(atoms.get_chemical_symbols(), sei) if inside]
@@ -95,6 +98,7 @@ def classify_structure(clustering: ClusteringData, structure: orm.StructureData)
             'sei_composition': composition_per_anion(sei_symbols) if has_anions else None,
             'li_labels': [str(label) for label in labels],
             'li_core': [bool(c) for c in core],
+            'beyond_reach': float(np.mean(fitted.distance_to_data(descriptors) > fitted.reach)) if len(descriptors) else 0.0,
         }
     )
 
