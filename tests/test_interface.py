@@ -289,6 +289,10 @@ def test_the_elevated_production_is_classified_with_the_clustering_of_the_first(
     assert summary['temperature'] == 600.0 and summary['md_time_ps'] == pytest.approx(float(hot.get_array('times')[-1]))
     for label, part in summary['phase_fractions'].items():
         assert composition.get_array(f'{label}__core')[-1] == pytest.approx(part['core'])
+    # whether each cell kept its volume, from its own thermo (the demo's model lacks cohesion at 600 K)
+    for check, production in ((summary['volume_check'], hot), (results['summary']['volume_check'], cold)):
+        volumes = production.creator.outputs.thermo.get_array('volume')
+        assert check['volume_change'] == pytest.approx(volumes[-1] / volumes[0] - 1) and check['trusted'] == (abs(check['volume_change']) <= 0.1)
 
 
 def test_the_dft_check_compares_stand_in_and_model_with_dft_on_clusters_of_the_production(pipeline):

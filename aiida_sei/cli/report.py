@@ -85,6 +85,9 @@ def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: s
     check = summary.get('production_check')
     if check and not check['trusted']:
         click.echo(f'  WARNING: production {check["message"]}')
+    volume = summary.get('volume_check')
+    if volume and not volume['trusted']:
+        click.echo(f'  WARNING: production: {volume["message"]}')
     click.echo(f'  production: {summary["atoms"]} atoms, {summary["md_steps"]} steps = {summary["md_time_ps"]:.3f} ps, {summary["md_frames"]} frames')
     for which in ('first', 'last'):
         parts = summary.get('first_frame_fractions') if which == 'first' else summary['phase_fractions']
@@ -97,6 +100,8 @@ def echo_interface_summary(node, summary: dict, output: pathlib.Path, profile: s
         hot = summary['elevated']
         click.echo(f'  at {hot["temperature"]:.0f} K ({hot["md_time_ps"]:.3f} ps): SEI {sei_change(node.outputs.elevated.time_series)}; '
                    f'Li of the last frame: {fractions_text(hot["phase_fractions"], hot.get("beyond_reach"))}')
+        if hot.get('volume_check') and not hot['volume_check']['trusted']:
+            click.echo(f'  WARNING: the {hot["temperature"]:.0f} K production: {hot["volume_check"]["message"]}')
     for who, errors in (summary.get('dft_check') or {}).items():
         energy = errors['energy']
         energy = 'n/a' if energy is None else f'{1000 * energy["energy_per_atom_mae"]:.1f} meV/atom'

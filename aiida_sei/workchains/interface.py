@@ -32,7 +32,7 @@ from aiida_sei.calculations.functions.validation import dft_check_errors, valida
 from aiida_sei.calculations.lammps import LammpsMdCalculation
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.science.classification import UNKNOWN
-from aiida_sei.science.model_errors import production_check
+from aiida_sei.science.model_errors import production_check, volume_check
 from aiida_sei.protocols import ProtocolMixin, child_inputs, code_roles, recursive_merge
 from aiida_sei.workchains import failure
 from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
@@ -158,12 +158,13 @@ def cut_clusters(trajectory: orm.TrajectoryData, count: orm.Int, radius: orm.Flo
 @calcfunction
 def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajectory: orm.TrajectoryData, composition: orm.Dict,
               first: orm.Dict, validation_errors: orm.Dict, test_errors: orm.Dict | None = None, dft_check: orm.Dict | None = None,
-              elevated_trajectory: orm.TrajectoryData | None = None, elevated_last: orm.Dict | None = None) -> orm.Dict:
+              elevated_trajectory: orm.TrajectoryData | None = None, elevated_last: orm.Dict | None = None,
+              elevated_thermo: orm.ArrayData | None = None) -> orm.Dict:
     """The run in numbers, from its nodes: frames and DFT calls, model errors, MD length, the
     phase fractions of the first frame (the cell as built: Li metal and electrolyte) and of the
     last (all Li and the SEI region), with a test set whether the model stayed in its domain,
     with a DFT check the stand-in's and the model's errors against DFT, and the last frame of an
-    elevated-temperature production."""
+    elevated-temperature production; for each production, whether its cell kept its volume."""
     frames = list(dataset.iter_frames())
     times = trajectory.get_array('times') if 'times' in trajectory.get_arraynames() else [0.0]
     check = production_check(validation_errors['all'], test_errors['all']) if test_errors is not None else None
@@ -182,12 +183,14 @@ def summarise(dataset, model_metrics: orm.Dict, thermo: orm.ArrayData, trajector
         'sei_fractions': composition.get('sei_fractions'),
         'sei_composition': composition.get('sei_composition'),
         'production_check': check,
+        'volume_check': volume_check(thermo.get_array('volume')),
         'dft_check': None if dft_check is None else {who: dft_check[who]['all'] for who in ('stand_in', 'model')},
         'elevated': None if elevated_trajectory is None else {
             'temperature': elevated_trajectory.creator.inputs.parameters['temperature'],
             'md_time_ps': float(elevated_trajectory.get_array('times')[-1]) if 'times' in elevated_trajectory.get_arraynames() else 0.0,
             'phase_fractions': elevated_last['fractions'], 'sei_composition': elevated_last.get('sei_composition'),
-            'beyond_reach': elevated_last.get('beyond_reach')},
+            'beyond_reach': elevated_last.get('beyond_reach'),
+            'volume_check': None if elevated_thermo is None else volume_check(elevated_thermo.get_array('volume'))},
     })
 
 
@@ -448,6 +451,10 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         for source in sorted(set(self._phases().values())):
             if f'reference_md_{source}' in self.ctx and (error := self._failed(f'reference MD of {source}', self.ctx[f'reference_md_{source}'])):
                 return error
+        for name in ('production', 'elevated'):
+            check = volume_check(self.ctx[name].outputs.thermo.get_array('volume')) if name in self.ctx else {'trusted': True}
+            if not check['trusted']:
+                self.report(f'6. WARNING: {name}: {check["message"]}')
         step = self.inputs.classification
         trajectory = self.ctx.production.outputs.trajectory
         frames = trajectory_frames(trajectory, step.frames)
@@ -564,7 +571,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
     def results(self):
         production = self.ctx.production.outputs
         metrics = self.ctx.model.creator.outputs.metrics  # of the training that made the final model
-        elevated = {'elevated_trajectory': self.ctx.elevated.outputs.trajectory, 'elevated_last': self.ctx.elevated_last} if 'elevated' in self.ctx else {}
+        elevated = {'elevated_trajectory': self.ctx.elevated.outputs.trajectory, 'elevated_last': self.ctx.elevated_last,
+                    'elevated_thermo': self.ctx.elevated.outputs.thermo} if 'elevated' in self.ctx else {}
         summary = summarise(self.ctx.dataset, metrics, production.thermo, production.trajectory, self.ctx.last, self.ctx.first,
                             self.ctx.validation['errors'], self.ctx.get('test_errors'), self.ctx.get('dft_check'), **elevated)
         for name, node in (('dataset', self.ctx.dataset), ('model', self.ctx.model), ('trajectory', production.trajectory),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from aiida_sei.science.model_errors import production_check
+from aiida_sei.science.model_errors import production_check, volume_check
 
 
 def errors(energy_mae, forces_rmse):
@@ -22,3 +22,14 @@ def test_production_check_names_every_reason_not_to_trust_the_run(validation, te
     assert check['trusted'] is trusted
     assert all(text in check['message'] for text in named), check['message']
     assert check['message'].startswith('trusted' if trusted else 'not to be trusted')
+
+
+@pytest.mark.parametrize(('volumes', 'trusted', 'shown'), [
+    ([4464.0, 4500.0, 4588.0], True, '+2.8%'),  # a demo run at 300 K
+    ([4464.0, 6000.0, 7234.0], False, '+62%'),  # the same model at 600 K: no cohesion, the cell grows
+    ([1000.0, 850.0], False, '-15%'),
+])
+def test_volume_check_flags_a_cell_that_did_not_keep_its_volume(volumes, trusted, shown):
+    check = volume_check(volumes)
+    assert check['trusted'] is trusted and shown in check['message']
+    assert check['volume_change'] == pytest.approx(volumes[-1] / volumes[0] - 1)
