@@ -186,8 +186,8 @@ def fit_clustering(descriptors, n_components: int = 20, Z: float = 3.0, maxk: in
 def _reach(support: np.ndarray) -> float:
     """REACH_PERCENTILE of the nearest-neighbour distances between distinct environments."""
     distance, _ = cKDTree(support).query(support, k=2)
-    nearest = distance[:, 1]
-    return float(np.percentile(nearest[nearest > DUPLICATE_DISTANCE], REACH_PERCENTILE))
+    nearest = distance[:, 1][distance[:, 1] > DUPLICATE_DISTANCE]
+    return float(np.percentile(nearest, REACH_PERCENTILE)) if len(nearest) else 0.0
 
 
 def assign(clustering: Clustering, descriptors, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
@@ -228,8 +228,8 @@ def _assign(clustering: Clustering, reference, descriptors) -> tuple[np.ndarray,
 
 def label_clusters(clustering: Clustering, references: dict[str, np.ndarray]) -> list[str]:
     """Label each cluster by the reference environments that land in its core (majority; only
-    references the data hold), or ``unknown``; references are assigned without re-clustering. Sets and returns
-    ``clustering.labels`` (and the non-core labels, the same)."""
+    references the data hold), or ``unknown``; references are assigned without re-clustering.
+    Sets and returns ``clustering.labels`` (and the non-core labels, the same)."""
     votes = _votes(clustering, references, core=True)
     clustering.labels = [vote.most_common(1)[0][0] if vote else UNKNOWN for vote in votes]
     clustering.non_core_labels = list(clustering.labels)
