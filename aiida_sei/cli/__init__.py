@@ -260,7 +260,8 @@ def _frames_of(source: str, fmt: str | None) -> list:
 @click.pass_context
 def classify(ctx, frames, references, fmt, n_components, z, json_path):
     """Cluster the Li environments of the frames, label clusters by reference phases (their cores,
-    then the non-core regions of clusters still unknown), and write each frame's composition (core and non-core fractions per label) as JSON."""
+    then the non-core regions of clusters still unknown), and write each frame's composition
+    (core and non-core fractions per label) as JSON."""
     from aiida import orm
 
     from aiida_sei.calculations.functions.classification import (
@@ -284,7 +285,8 @@ def classify(ctx, frames, references, fmt, n_components, z, json_path):
         raise click.ClickException(f'--frames hold {lithium} Li environments; the clustering needs at least 10')
     settings = orm.Dict({'n_components': n_components, 'Z': z})
     clustering = cluster_environments(settings, **{f'frame_{i:05d}': s for i, s in enumerate(structures)})
-    labelled = label_non_core_regions(label_clustering(clustering, **reference_inputs(parsed)), **reference_inputs(parsed))
+    phases = reference_inputs(parsed)
+    labelled = label_non_core_regions(label_clustering(clustering, **phases), **phases)
     results = []
     for structure in structures:
         composition = classify_structure(labelled, structure)

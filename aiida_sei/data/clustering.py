@@ -10,8 +10,8 @@ from aiida_sei.science.classification import Clustering
 
 class ClusteringData(ArrayData):
     """Arrays of :class:`~aiida_sei.science.classification.Clustering` (projection, clustered
-    points, densities, clusters, core thresholds, the support references are measured against) with its settings and cluster labels as
-    attributes."""
+    points, densities, clusters, core thresholds, the support references are measured against)
+    with its settings and cluster labels (core and non-core) as attributes."""
 
     @classmethod
     def from_clustering(cls, clustering: Clustering, settings: dict) -> ClusteringData:
@@ -22,7 +22,7 @@ class ClusteringData(ArrayData):
             {
                 'settings': settings,
                 'labels': list(clustering.labels),
-                'non_core_labels': list(clustering.non_core_labels or clustering.labels),
+                'non_core_labels': list(clustering.non_core_labels),
                 'n_clusters': clustering.n_clusters,
                 'n_environments': int(len(clustering.points)),
                 'intrinsic_dimension': clustering.intrinsic_dimension,
@@ -41,7 +41,8 @@ class ClusteringData(ArrayData):
 
     @property
     def non_core_labels(self) -> list[str]:
-        """Label of each cluster's non-core points (its label unless the non-core pass named it)."""
+        """Label of each cluster's non-core points (its label unless the non-core pass named it;
+        nodes stored before that pass existed have only ``labels``)."""
         return self.base.attributes.get('non_core_labels', None) or self.labels
 
     @property

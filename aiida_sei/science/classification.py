@@ -22,6 +22,7 @@ import contextlib
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -74,8 +75,13 @@ class Clustering:
         if self.support is None:
             return np.zeros(len(descriptors))
         standard = (np.asarray(descriptors, float) - self.mean) / self.scale
-        distance, _ = cKDTree(self.support).query((standard @ self.support_axes.T).astype(self.support.dtype))
+        distance, _ = self._support_tree.query((standard @ self.support_axes.T).astype(self.support.dtype))
         return distance
+
+    @cached_property
+    def _support_tree(self) -> cKDTree:
+        """Built once per clustering: every reference and classified frame is measured against it."""
+        return cKDTree(self.support)
 
     def holds(self, descriptors: np.ndarray) -> bool:
         """Whether the data hold environments like these: the median one lies within reach."""
@@ -297,5 +303,5 @@ def classify(clustering: Clustering, descriptors) -> tuple[np.ndarray, np.ndarra
     if not clustering.labels:
         raise ValueError('the clustering has no labels yet: call label_clusters with references first')
     clusters, core = assign(clustering, descriptors)
-    non_core = clustering.non_core_labels or clustering.labels
-    return np.where(core, np.array(clustering.labels, dtype=object)[clusters], np.array(non_core, dtype=object)[clusters]), core
+    labels, non_core = (np.array(names, dtype=object)[clusters] for names in (clustering.labels, clustering.non_core_labels))
+    return np.where(core, labels, non_core), core

@@ -452,8 +452,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             if f'reference_md_{source}' in self.ctx and (error := self._failed(f'reference MD of {source}', self.ctx[f'reference_md_{source}'])):
                 return error
         for name in ('production', 'elevated'):
-            check = volume_check(self.ctx[name].outputs.thermo.get_array('volume')) if name in self.ctx else {'trusted': True}
-            if not check['trusted']:
+            if name in self.ctx and not (check := volume_check(self.ctx[name].outputs.thermo.get_array('volume')))['trusted']:
                 self.report(f'6. WARNING: {name}: {check["message"]}')
         step = self.inputs.classification
         trajectory = self.ctx.production.outputs.trajectory
@@ -461,17 +460,20 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         # The fit samples the thermal ensemble: the first frame is the unrelaxed cell, whose
         # repeated ideal sites make density peaks of their own (it is classified all the same).
         thermal = {key: frame for key, frame in frames.items() if key != min(frames)} if len(frames) > 2 else frames
-        clustering = label_clustering(cluster_environments(step.settings, **thermal), **self._references(step.references.get_dict()))
+        references = self._references(step.references.get_dict())
+        clustering = label_clustering(cluster_environments(step.settings, **thermal), **references)
         if absent := clustering.base.attributes.get('out_of_reach'):
             self.report(f'7. references the production does not hold (farther from it than its own environments are '
                         f'from each other), naming nothing: {", ".join(absent)}')
         if 'second_pass' in step:
             unknown = clustering.labels.count(UNKNOWN)
-            clustering = label_unknown_clusters(clustering, **self._references(step.second_pass.get_dict()))
+            second = self._references(step.second_pass.get_dict())
+            clustering = label_unknown_clusters(clustering, **second)
+            references.update(second)  # the non-core pass takes both passes' frames, not new copies of them
             self.report(f'7. second pass ({", ".join(step.second_pass.get_dict())}): {unknown - clustering.labels.count(UNKNOWN)} '
                         f'of {unknown} unknown clusters named')
         if UNKNOWN in clustering.labels:  # the paper's last pass: references in the non-core regions of unknown clusters
-            clustering = label_non_core_regions(clustering, **self._references(self._phases()))
+            clustering = label_non_core_regions(clustering, **references)
             named = sorted({label for label, core in zip(clustering.non_core_labels, clustering.labels) if core == UNKNOWN and label != UNKNOWN})
             self.report(f'7. non-core pass: {clustering.labels.count(UNKNOWN)} clusters unknown in their cores; their non-core '
                         f'regions named {", ".join(named) or "by no reference within reach"}')
