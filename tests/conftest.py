@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
-import sys
-import traceback
 from dataclasses import dataclass
 
 import pytest
 
+from tests.shared_runs import command_runner, made_once, run_demo, start_in_background, stop_background
+
 pytest_plugins = ['aiida.tools.pytest_fixtures']
 
-BIN = pathlib.Path(sys.executable).parent
+DEMO = 'demo-run'
 #: Retrieved files of real engine runs, recorded by tests/fixtures/record.py: <entry point>/<case>/
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures'
 
@@ -30,38 +29,24 @@ def shared_directory(tmp_path_factory) -> pathlib.Path:
 
 
 def once(tmp_path_factory, name: str, make) -> pathlib.Path:
-    """``make(directory)`` run once per test run into the shared ``name`` directory; its path.
-    A failure is recorded and raised to every later caller instead of being retried."""
-    from filelock import FileLock
-
-    directory = shared_directory(tmp_path_factory) / name
-    with FileLock(str(directory) + '.lock'):
-        if (directory / 'failed').exists():
-            raise AssertionError(f'{name} failed earlier in this test run:\n{(directory / "failed").read_text()}')
-        if not (directory / 'done').exists():
-            directory.mkdir(exist_ok=True)
-            try:
-                make(directory)
-            except BaseException:
-                (directory / 'failed').write_text(traceback.format_exc())
-                raise
-            (directory / 'done').touch()
-    return directory
+    """``make(directory)`` run once per test run into the shared ``name`` directory; its path."""
+    return made_once(shared_directory(tmp_path_factory) / name, make)
 
 
-def command_runner(config: pathlib.Path, cwd: pathlib.Path):
-    """Runs a command of this environment with AIIDA_PATH=``config`` in ``cwd``; returns the
-    CompletedProcess and, with ``check`` (default), fails on a non-zero exit."""
-    env = {**os.environ, 'AIIDA_PATH': str(config)}
-    env.pop('AIIDA_PROFILE', None)
+def pytest_collection_modifyitems(config, items):
+    """The modules that read the demo run last and, under pytest-xdist, the demo starts now in a
+    background process: the workers run every other module meanwhile, where one of them would
+    otherwise wait idle for it (xdist's loadfile hands out modules in this order)."""
+    reads_demo = {item.nodeid.split('::')[0] for item in items if 'demo_run' in item.fixturenames}
+    items.sort(key=lambda item: item.nodeid.split('::')[0] in reads_demo)
+    if reads_demo and os.environ.get('PYTEST_XDIST_WORKER'):
+        start_in_background(shared_directory(config._tmp_path_factory) / DEMO)  # as xdist itself reads it
 
-    def run(*args, check=True):
-        result = subprocess.run([str(BIN / args[0]), *map(str, args[1:])], env=env, capture_output=True, text=True, cwd=cwd)
-        if check and result.returncode != 0:
-            raise AssertionError(f'{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}')
-        return result
 
-    return run
+def pytest_sessionfinish(session):
+    """The controller, last: a background demo still running (the run stopped early) is ended."""
+    if not os.environ.get('PYTEST_XDIST_WORKER'):
+        stop_background(session.config._tmp_path_factory.getbasetemp() / DEMO)
 
 
 @dataclass
@@ -86,19 +71,12 @@ class DemoRun:
         return command_runner(self.directory / 'config', self.directory)(*args, check=check)
 
 
-def _run_demo(directory: pathlib.Path) -> None:
-    run = command_runner(directory / 'config', directory)
-    result = run('aiida-sei', 'demo', '--output', 'out')
-    (directory / 'stdout.txt').write_text(result.stdout)
-    run('verdi', '-p', 'sei', 'archive', 'create', '--all', 'demo.aiida')
-
-
 @pytest.fixture(scope='session')
 def demo_run(tmp_path_factory) -> DemoRun:
     """The README's main job (CHGNet stand-in labels, every step, refinement included) run once for
     the whole test run: the pipeline tests, the demo command's test and the report read it (in its
     profile, or imported from its archive)."""
-    directory = once(tmp_path_factory, 'demo-run', _run_demo)
+    directory = once(tmp_path_factory, DEMO, run_demo)
     stdout = (directory / 'stdout.txt').read_text()
     return DemoRun(directory, stdout, int(stdout.split('sei.interface<')[1].split('>')[0]))
 

@@ -230,13 +230,17 @@ def test_sweep_runs_each_condition_and_merges_the_datasets(python_code, li_cell)
 
 def test_curriculum_continues_each_condition_from_the_one_before(python_code, li_cell):
     """With the curriculum, the harsher condition starts from the SGP and dataset of the gentler
-    one: no first label of its own, its frames added to the same dataset."""
+    one: no first label of its own, its frames added to the same dataset. The structure is also
+    labelled at each strain, without MD."""
+    from aiida_sei.calculators import lennard_jones
     from aiida_sei.protocols import recursive_merge
     from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
 
     overrides = recursive_merge(FAST, {**LJ_LABELS, 'md': {'total_steps': 40}, 'max_dft_calls': 3,
-                                       'sweep': {'temperatures_K': [900, 300], 'pressures_GPa': [], 'expansions': [], 'curriculum': True}})
+                                       'sweep': {'temperatures_K': [900, 300], 'pressures_GPa': [], 'expansions': [], 'curriculum': True,
+                                                 'strains': [-0.03, 0.1]}})
     builder = ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': python_code, 'label': python_code}, 'fast', overrides, structures={'li': li_cell})
+    builder.strained_structures = {'li_x2': orm.StructureData(ase=li_cell.get_ase() * (2, 1, 1))}  # strained only, no MD
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     runs = sorted((c for c in node.called if c.process_class is ActiveLearningWorkChain), key=lambda c: c.pk)
@@ -246,8 +250,20 @@ def test_curriculum_continues_each_condition_from_the_one_before(python_code, li
     assert harsh.outputs.dataset.frame_uuids[:len(gentle.outputs.dataset)] == gentle.outputs.dataset.frame_uuids
     harsh_labels = [c for c in harsh.called if c.process_label == 'LabelWorkChain']
     assert all(c.inputs.structure.creator is None or c.inputs.structure.creator.process_label != 'jitter_structure' for c in harsh_labels)
-    assert sorted(results['dataset'].frame_uuids) == sorted(harsh.outputs.dataset.frame_uuids)
+    strained = [f for f in results['dataset'].iter_frames() if f.metadata()['origin'] == 'strain']
+    assert sorted(results['dataset'].frame_uuids) == sorted(harsh.outputs.dataset.frame_uuids + [f.uuid for f in strained])
     assert results['sgps']['li__T900K'].uuid == harsh.outputs.sgp.uuid
+    assert len(runs) == 2 and len(results['datasets']['li_x2']) == 2  # the strained-only cell: its two strains, no run
+    strained = [f for f in strained if f.uuid not in results['datasets']['li_x2'].frame_uuids]
+    by_strain = {f.metadata()['condition']['strain']: f.get_atoms() for f in strained}
+    assert sorted(by_strain) == [-0.03, 0.1]
+    cell = li_cell.get_ase()
+    for strain, atoms in by_strain.items():
+        assert atoms.get_volume() == pytest.approx(cell.get_volume() * (1 + strain)**3)
+        assert atoms.get_scaled_positions() == pytest.approx(cell.get_scaled_positions(), abs=1e-9)
+        reference = atoms.copy()
+        reference.calc = lennard_jones()  # the `fast` ase labels: labelled at its strain, not copied
+        assert atoms.get_potential_energy() == pytest.approx(reference.get_potential_energy(), rel=1e-6)
 
 
 def test_md_that_blew_up_gets_its_exit_code(python_code, lj_loop):

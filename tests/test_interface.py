@@ -99,6 +99,27 @@ def test_the_model_in_production_links_back_to_the_labels(pipeline):
     assert len(refinement) == 1 and refinement[0].outputs.dataset.uuid == results['dataset'].uuid
 
 
+def test_every_explored_system_has_its_equation_of_state(pipeline):
+    """The demo's sweep labels each explored structure, and the production cell, at its strains:
+    the pressure CHGNet gives falls as the lattice grows, in every cell (what the model's NPT needs
+    to learn)."""
+    results, node = pipeline
+    sweep = next(c for c in node.called if c.process_label == 'ActiveLearningSweepWorkChain')
+    strains = sorted(sweep.inputs.strains.get_list())
+    strained = {}
+    for frame in results['dataset'].iter_frames():
+        if frame.metadata()['origin'] == 'strain':
+            atoms = frame.get_atoms()
+            strained.setdefault((frame.metadata()['system'], len(atoms)), {})[frame.metadata()['condition']['strain']] = atoms
+    explored = {(f.metadata()['system'], len(f.get_atoms())) for f in sweep.outputs.dataset.iter_frames() if f.metadata()['origin'] == 'active_learning'}
+    assert len(explored) == len(node.inputs.active_learning.systems)
+    assert set(strained) == explored | {('interface', len(results['trajectory'].get_step_structure(0).sites))}
+    for system, frames in strained.items():
+        assert sorted(frames) == strains, system
+        pressures = [-frames[e].get_stress()[:3].mean() for e in strains]
+        assert np.all(np.diff(pressures) < 0), (system, pressures)
+
+
 def test_composition_covers_every_production_frame(pipeline):
     results, _ = pipeline
     composition, trajectory = results['composition'], results['trajectory']

@@ -6,15 +6,18 @@ cell). Without ``curriculum`` the runs are submitted together (the daemon, or a 
 scheduler, runs them side by side), each from scratch. With it, the conditions of a system run one
 after another from gentle to harsh (:func:`curriculum_order`), each starting from the SGP and
 dataset the previous one ended with, so that what one condition learned is not labelled again at
-the next; the systems still run side by side. The datasets are merged per system and overall.
+the next; the systems still run side by side. With ``strains``, each structure is also labelled as it is,
+strained isotropically by each of them, without MD: the equation of state, which an NPT run of
+the model needs and short runs at a few conditions do not teach. The datasets are merged per
+system and overall.
 """
 
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import ToContext, WorkChain, calcfunction, while_
+from aiida.engine import ToContext, WorkChain, append_, calcfunction, while_
 
-from aiida_sei.calculations.functions.dataset import merge_datasets
+from aiida_sei.calculations.functions.dataset import create_dataset, frame_inputs, merge_datasets
 from aiida_sei.calculations.singlepoint import validate_structure
 from aiida_sei.data import DatasetData
 from aiida_sei.data.sgp import SgpModelData
@@ -23,6 +26,7 @@ from aiida_sei.science.frames import guess_system
 from aiida_sei.workchains import failure
 
 from .active_learning import ActiveLearningWorkChain
+from .label import LabelWorkChain
 
 
 @calcfunction
@@ -59,6 +63,13 @@ def validate_conditions(value, _):
     return None
 
 
+def validate_strains(value, _):
+    strains = value.get_list()
+    if not all(isinstance(e, (int, float)) and -0.2 <= e <= 0.3 and e != 0 for e in strains):
+        return f'strains are isotropic lattice strains between -0.2 and 0.3 (not 0), got {strains}'
+    return None
+
+
 def validate_inputs(inputs, namespace):
     if 'structures' not in namespace:
         return None  # exposed by sei.interface, which gives the structures when it runs
@@ -87,6 +98,11 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
                    help='Run the conditions of a system one after another from gentle to harsh, each continuing the SGP and dataset of the one before; '
                         'otherwise all at once, each from scratch.')
         spec.input('system_thresholds', valid_type=orm.Dict, required=False, help='System name (Li, Li6PS5Cl, interface, ...) -> thresholds, over `active_learning.thresholds`.')
+        spec.input_namespace('strained_structures', valid_type=orm.StructureData, dynamic=True, required=False,
+                             help='Label -> structure labelled at the `strains` only, without active learning (e.g. the cell of a later NPT production).')
+        spec.input('strains', valid_type=orm.List, required=False, validator=validate_strains,
+                   help='Isotropic lattice strains (e.g. -0.03, 0.1): each structure, its cell and atoms scaled by 1 + each, is labelled '
+                        'without MD (the equation of state; `active_learning.label` settings).')
         spec.expose_inputs(ActiveLearningWorkChain, namespace='active_learning', exclude=('structure', 'frame_metadata', 'sgp', 'dataset', 'state'))
         spec.inputs.validator = validate_inputs
         spec.outline(cls.setup, while_(cls.conditions_left)(cls.run_conditions), cls.merge)
@@ -106,6 +122,8 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
             builder.structures = structures
         builder.conditions = orm.Dict(conditions(inputs['sweep']))
         builder.curriculum = orm.Bool(inputs['sweep']['curriculum'])
+        if inputs['sweep'].get('strains'):
+            builder.strains = orm.List(inputs['sweep']['strains'])
         builder.system_thresholds = orm.Dict(inputs['system_thresholds'])
         builder.active_learning = single._inputs(prune=True)
         return builder
@@ -142,6 +160,8 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
                 running[f'{label}__{name}'] = node
                 start = f', from SGP<{inputs["sgp"].pk}> of {len(inputs["dataset"])} frames' if previous is not None else ''
                 self.report(f'{label} at {name}: {node.process_label}<{node.pk}>{start}')
+        if not self.ctx.get('strains_submitted'):  # with the first stage: they need no MD, and nothing to wait for
+            self._label_strained()
         return ToContext(**running)
 
     def _last_run(self, label: str):
@@ -150,6 +170,36 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         runs = [self.ctx[key] for key in self.ctx if key.startswith(f'{label}__')]
         runs = [run for run in runs if 'sgp' in run.outputs and 'dataset' in run.outputs]
         return max(runs, key=lambda run: run.pk, default=None)
+
+    def _label_strained(self):
+        self.ctx.strains_submitted = True
+        strains = self.inputs.strains.get_list() if 'strains' in self.inputs else []
+        if not strains:
+            return
+        label = self.exposed_inputs(ActiveLearningWorkChain, 'active_learning')['label']
+        for name, structure in self._to_strain().items():
+            system = guess_system(structure.get_ase().get_chemical_symbols())
+            for strain in strains:
+                metadata = {'system': system, 'origin': 'strain', 'condition': {'strain': strain}}
+                node = self.submit(LabelWorkChain, **label, structure=expand_structure(structure, orm.Float(strain)), frame_metadata=orm.Dict(metadata))
+                self.to_context(**{f'strained_{name}': append_(node)})
+        self.report(f'labelling {", ".join(self._to_strain())} at the lattice strains {strains} (no MD): the equation of state')
+
+    def _to_strain(self) -> dict:
+        return {**self.inputs.structures, **self.inputs.get('strained_structures', {})}
+
+    def _strained(self) -> dict[str, DatasetData]:
+        """Structure label -> a dataset of its strained frames (failed labels reported and left out)."""
+        datasets = {}
+        for system in self._to_strain():
+            nodes = self.ctx.get(f'strained_{system}', [])
+            for node in nodes:
+                if not node.is_finished_ok:
+                    self.report(f'{system}: a strained frame was not labelled: {failure(node)}')
+            frames = [node.outputs.frame for node in nodes if node.is_finished_ok]
+            if frames:
+                datasets[system] = create_dataset(**frame_inputs(frames))
+        return datasets
 
     def merge(self):
         runs = {key: self.ctx[key] for key in sorted(self.ctx) if '__' in key}
@@ -163,9 +213,11 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         for key, node in runs.items():
             per_system.setdefault(key.split('__')[0], {})[key] = node.outputs.dataset
             self.out(f'sgps.{key}', node.outputs.sgp)
+        for system, dataset in self._strained().items():
+            per_system.setdefault(system, {})[f'{system}__strained'] = dataset
         for system, datasets in per_system.items():
             self.out(f'datasets.{system}', merge_datasets(**datasets))
-        merged = merge_datasets(**{key: node.outputs.dataset for key, node in runs.items()})
+        merged = merge_datasets(**{key: dataset for datasets in per_system.values() for key, dataset in datasets.items()})
         self.out('dataset', merged)
         self.report(f'{len(runs)} runs, {len(merged)} frames in all')
         return None

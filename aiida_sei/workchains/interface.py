@@ -208,7 +208,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         super().define(spec)
         optional = {'required': False, 'populate_defaults': False}
         spec.expose_inputs(StructuresWorkChain, namespace='structures', namespace_options={'help': 'The cells of the study (sei.structures).'})
-        spec.expose_inputs(ActiveLearningSweepWorkChain, namespace='active_learning', exclude=('structures',),
+        spec.expose_inputs(ActiveLearningSweepWorkChain, namespace='active_learning', exclude=('structures', 'strained_structures'),
                            namespace_options={'help': 'Active learning over the conditions (sei.active_learning.sweep).'})
         spec.input('active_learning.systems', valid_type=orm.List, help='Which of `structures` active learning explores.')
         spec.input('split', valid_type=orm.Dict, validator=validate_split, help='Train/validation split of the dataset: {train, validation, seed}.')
@@ -344,6 +344,10 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             return error
         structures = {label: self._structure(label) for label in self.inputs.active_learning.systems.get_list()}
         inputs = self.exposed_inputs(ActiveLearningSweepWorkChain, 'active_learning')
+        if 'strains' in inputs:  # the production cell's equation of state too: it runs NPT
+            production = self.inputs.production.system.value
+            if production not in structures:
+                inputs['strained_structures'] = {production: self._structure(production)}
         node = self.submit(ActiveLearningSweepWorkChain, **inputs, structures=structures)
         self.report(f'2. active learning on {", ".join(structures)}: {node.process_label}<{node.pk}>')
         return ToContext(active_learning=node)
