@@ -308,3 +308,14 @@ def test_a_model_kept_in_memory_predicts_as_its_stored_json(lj_loop):
     stored.keep_loaded(model)
     science.add_frame(model, atoms, frame.energy, frame.get_array('forces'), frame.get_array('stress'), range(2))
     assert stored.load(reuse=True) is not model  # changed after it was kept: the JSON wins
+
+
+@pytest.mark.parametrize('strains', [[0.0], [0.5], [-0.3], ['0.1']])
+def test_strains_that_are_no_strain_or_would_break_the_cell_are_refused(python_code, li_cell, strains):
+    """A zero strain relabels the cell; +50 % or -30 % are no longer an equation of state near
+    equilibrium (atoms overlap, or no bond is left): refused before anything runs."""
+    from aiida_sei.workchains.active_learning_sweep import ActiveLearningSweepWorkChain
+
+    builder = ActiveLearningSweepWorkChain.get_builder_from_protocol({'md': python_code, 'label': python_code}, 'fast', LJ_LABELS, structures={'li': li_cell})
+    with pytest.raises(ValueError, match='strains are isotropic lattice strains'):
+        builder.strains = orm.List(strains)

@@ -6,10 +6,10 @@ cell). Without ``curriculum`` the runs are submitted together (the daemon, or a 
 scheduler, runs them side by side), each from scratch. With it, the conditions of a system run one
 after another from gentle to harsh (:func:`curriculum_order`), each starting from the SGP and
 dataset the previous one ended with, so that what one condition learned is not labelled again at
-the next; the systems still run side by side. With ``strains``, each structure is also labelled as it is,
-strained isotropically by each of them, without MD: the equation of state, which an NPT run of
-the model needs and short runs at a few conditions do not teach. The datasets are merged per
-system and overall.
+the next; the systems still run side by side. With ``strains``, each structure (and each of
+``strained_structures``) is also labelled strained isotropically by each of them, without MD: the
+equation of state, which an NPT run of the model needs and short runs at a few conditions do not
+teach. The datasets are merged per system and overall.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def validate_inputs(inputs, namespace):
         return None  # exposed by sei.interface, which gives the structures when it runs
     if not inputs.get('structures'):
         return 'give at least one structure'
-    for label, structure in inputs['structures'].items():
+    for label, structure in {**inputs['structures'], **inputs.get('strained_structures', {})}.items():
         if error := validate_structure(structure, None):
             return f'{label}: {error}'
     return None
@@ -191,14 +191,14 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
     def _strained(self) -> dict[str, DatasetData]:
         """Structure label -> a dataset of its strained frames (failed labels reported and left out)."""
         datasets = {}
-        for system in self._to_strain():
-            nodes = self.ctx.get(f'strained_{system}', [])
+        for name in self._to_strain():
+            nodes = self.ctx.get(f'strained_{name}', [])
             for node in nodes:
                 if not node.is_finished_ok:
-                    self.report(f'{system}: a strained frame was not labelled: {failure(node)}')
+                    self.report(f'{name}: a strained frame was not labelled: {failure(node)}')
             frames = [node.outputs.frame for node in nodes if node.is_finished_ok]
             if frames:
-                datasets[system] = create_dataset(**frame_inputs(frames))
+                datasets[name] = create_dataset(**frame_inputs(frames))
         return datasets
 
     def merge(self):
@@ -213,8 +213,8 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         for key, node in runs.items():
             per_system.setdefault(key.split('__')[0], {})[key] = node.outputs.dataset
             self.out(f'sgps.{key}', node.outputs.sgp)
-        for system, dataset in self._strained().items():
-            per_system.setdefault(system, {})[f'{system}__strained'] = dataset
+        for label, dataset in self._strained().items():
+            per_system.setdefault(label, {})[f'{label}__strained'] = dataset
         for system, datasets in per_system.items():
             self.out(f'datasets.{system}', merge_datasets(**datasets))
         merged = merge_datasets(**{key: dataset for datasets in per_system.values() for key, dataset in datasets.items()})

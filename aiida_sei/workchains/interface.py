@@ -474,8 +474,8 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             second = self._references(step.second_pass.get_dict())
             clustering = label_unknown_clusters(clustering, **second)
             references.update(second)  # the non-core pass takes both passes' frames, not new copies of them
-            self.report(f'7. second pass ({", ".join(step.second_pass.get_dict())}): {unknown - clustering.labels.count(UNKNOWN)} '
-                        f'of {unknown} unknown clusters named')
+            named = f'{unknown - clustering.labels.count(UNKNOWN)} of {unknown} unknown clusters named' if unknown else 'no cluster was left unknown'
+            self.report(f'7. second pass ({", ".join(step.second_pass.get_dict())}): {named}')
         if UNKNOWN in clustering.labels:  # the paper's last pass: references in the non-core regions of unknown clusters
             clustering = label_non_core_regions(clustering, **references)
             named = sorted({label for label, core in zip(clustering.non_core_labels, clustering.labels) if core == UNKNOWN and label != UNKNOWN})
