@@ -34,12 +34,9 @@ def once(tmp_path_factory, name: str, make) -> pathlib.Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The modules that read the demo run last and, under pytest-xdist, the demo starts now in a
-    background process: the workers run every other module meanwhile, where one of them would
-    otherwise wait idle for it (xdist's loadfile hands out modules in this order)."""
-    reads_demo = {item.nodeid.split('::')[0] for item in items if 'demo_run' in item.fixturenames}
-    items.sort(key=lambda item: item.nodeid.split('::')[0] in reads_demo)
-    if reads_demo and os.environ.get('PYTEST_XDIST_WORKER'):
+    """Under pytest-xdist the demo starts now, in a background process, when a collected test
+    reads it: it runs while the workers run the modules before it."""
+    if os.environ.get('PYTEST_XDIST_WORKER') and any('demo_run' in item.fixturenames for item in items):
         start_in_background(shared_directory(config._tmp_path_factory) / DEMO)  # as xdist itself reads it
 
 

