@@ -176,14 +176,14 @@ class ActiveLearningSweepWorkChain(ProtocolMixin, WorkChain):
         strains = self.inputs.strains.get_list() if 'strains' in self.inputs else []
         if not strains:
             return
-        label = self.exposed_inputs(ActiveLearningWorkChain, 'active_learning')['label']
-        for name, structure in self._to_strain().items():
+        label, to_strain = self.exposed_inputs(ActiveLearningWorkChain, 'active_learning')['label'], self._to_strain()
+        for name, structure in to_strain.items():
             system = guess_system(structure.get_ase().get_chemical_symbols())
             for strain in strains:
                 metadata = {'system': system, 'origin': 'strain', 'condition': {'strain': strain}}
                 node = self.submit(LabelWorkChain, **label, structure=expand_structure(structure, orm.Float(strain)), frame_metadata=orm.Dict(metadata))
                 self.to_context(**{f'strained_{name}': append_(node)})
-        self.report(f'labelling {", ".join(self._to_strain())} at the lattice strains {strains} (no MD): the equation of state')
+        self.report(f'labelling {", ".join(to_strain)} at the lattice strains {strains} (no MD): the equation of state')
 
     def _to_strain(self) -> dict:
         return {**self.inputs.structures, **self.inputs.get('strained_structures', {})}
