@@ -237,6 +237,54 @@ def test_training_resumes_from_the_last_checkpoint_of_an_earlier_job(codes, trai
     assert list(results['learning_curve'].get_array('epoch')) == [3.0, 4.0]  # epochs 0-2 were done
 
 
+def test_fine_tuning_starts_from_the_initial_models_weights_and_keeps_its_shifts(codes, trained, lj_dataset):
+    """One epoch at learning rate 0 from the trained model (nequip's ModelFromPackage, what
+    sei.refinement's `fine_tune` uses): its validation errors are exactly the initial model's,
+    which a random start would not give, and the new package carries the model's cutoff and
+    species."""
+    initial = trained[0]['model']
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(
+        codes, 'fast', dataset=lj_dataset['train'], validation=lj_dataset['validation'],
+        overrides={'training': {'max_epochs': 1, 'learning_rate': 0.0}, 'architecture': {'cutoff_radius': 6.0}})
+    builder.train.initial_model = initial
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    job = results['model'].creator
+    assert job.inputs.config['training_module']['model'] == {'_target_': 'nequip.model.ModelFromPackage', 'package_path': 'initial.nequip.zip'}
+    assert job.inputs.config['data']['transforms'][1]['r_max'] == initial.r_max == 4.0  # the model's cutoff, not the override's
+    shifts = results['energy_shifts_used']
+    assert shifts['shifts'] == initial.creator.inputs.config['training_module']['model']['per_type_energy_shifts']
+    assert shifts['source'].startswith('kept from the initial model')
+    assert results['model'].r_max == initial.r_max and results['model'].species == initial.species
+    before, after = trained[0]['metrics']['validation'], results['metrics']['validation']
+    for key in ('forces_mae', 'energy_per_atom_mae'):
+        assert after[key] == pytest.approx(before[key], rel=1e-4)
+
+
+def test_fine_tuning_is_refused_for_species_the_initial_model_lacks(codes, trained, tmp_path):
+    import ase.io
+
+    atoms = catalogue.build('licl')
+    atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=6.0)
+    atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    ase.io.write(tmp_path / 'licl.extxyz', [atoms, atoms], format='extxyz')
+    licl = import_frames_file(tmp_path / 'licl.extxyz', is_dft=False)['dataset']
+    builder = AllegroTrainingWorkChain.get_builder_from_protocol(codes, 'fast', dataset=licl, validation=licl)
+    builder.train.initial_model = trained[0]['model']
+    with pytest.raises(ValueError, match='Cl, which the initial model lacks'):
+        run_get_node(builder)
+
+
+def test_a_fine_tuning_config_needs_its_initial_model(codes, lj_dataset, trained):
+    from aiida_sei.science.allegro import training_config
+
+    config = training_config(['Li', 'S'], AllegroTrainingWorkChain.get_protocol_inputs('fast'), fine_tune=True)
+    with pytest.raises(ValueError, match='needs `initial_model`'):
+        run_get_node(NequipTrainCalculation, **{**job_inputs(codes, lj_dataset), 'config': orm.Dict(config)})
+    with pytest.raises(ValueError, match='needs `initial_model`'):
+        run_get_node(NequipTrainCalculation, **job_inputs(codes, lj_dataset), initial_model=trained[0]['model'])
+
+
 def work_chain_and_failed_job(codes, lj_dataset, exit_code, overrides=None):
     """A set-up training work chain (of the `fast` protocol) and a finished training job that
     failed with ``exit_code``; nothing is trained."""

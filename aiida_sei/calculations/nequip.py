@@ -15,7 +15,7 @@ from aiida.engine import CalcJob
 
 from aiida_sei.calculations import read_head, read_tail, set_serial_defaults
 from aiida_sei.data import DatasetData, ModelData
-from aiida_sei.science.allegro import RUN_DIRECTORY, TRAIN_FILE, VALIDATION_FILE
+from aiida_sei.science.allegro import INITIAL_PACKAGE_FILE, RUN_DIRECTORY, TRAIN_FILE, VALIDATION_FILE, is_fine_tuning
 from aiida_sei.science.frames import write_extxyz
 
 CONFIG_FILE = 'config.yaml'
@@ -31,11 +31,15 @@ RETRIEVED_METRICS, RETRIEVED_LOG = 'metrics.csv', 'train.log'
 
 
 def validate_inputs(inputs, namespace):
-    """Non-empty datasets whose species the model config covers (checked before submission)."""
+    """Non-empty datasets whose species the model config (or the model fine-tuned) covers, and
+    an initial model exactly when the config fine-tunes one (checked before submission)."""
     if not {'config', 'dataset', 'validation'} <= set(namespace):
         return None  # exposed by a work chain that makes the config (or gets the data) at run time
     config = inputs['config'].get_dict()
-    model_species = set(config['training_module']['model']['type_names'])
+    initial = inputs.get('initial_model')
+    if is_fine_tuning(config) != (initial is not None):
+        return 'a config that fine-tunes (ModelFromPackage) needs `initial_model`, and `initial_model` needs such a config'
+    model_species = set(initial.species if initial is not None else config['training_module']['model']['type_names'])
     for name in ('dataset', 'validation'):
         dataset = inputs[name]
         if len(dataset) == 0:
@@ -59,6 +63,8 @@ class NequipTrainCalculation(CalcJob):
         spec.input('validation', valid_type=DatasetData, help='Validation frames.')
         spec.input('config', valid_type=orm.Dict, help='The nequip-train config (see aiida_sei.science.allegro).')
         spec.input('package_code', valid_type=orm.AbstractCode, help='`nequip-package` on the same computer.')
+        spec.input('initial_model', valid_type=ModelData, required=False,
+                   help='Fine-tune this packaged model (its weights, architecture and energy shifts) instead of training from scratch.')
         spec.input('restart_folder', valid_type=orm.RemoteData, required=False, help='Remote folder of an earlier training of the same config: resume from its last checkpoint.')
         spec.inputs.validator = validate_inputs
         set_serial_defaults(spec, 'sei.nequip_train')
@@ -96,6 +102,10 @@ class NequipTrainCalculation(CalcJob):
         train.code_uuid = self.inputs.code.uuid
         train.cmdline_params = ['--config-dir', '.', '--config-name', CONFIG_FILE, f'hydra.run.dir={RUN_DIRECTORY}']
         remote_copy_list = []
+        local_copy_list = []
+        if 'initial_model' in self.inputs:
+            model = self.inputs.initial_model
+            local_copy_list.append((model.uuid, model.filename, INITIAL_PACKAGE_FILE))
         if 'restart_folder' in self.inputs:
             restart = self.inputs.restart_folder
             remote_copy_list.append((restart.computer.uuid, f'{restart.get_remote_path()}/{LAST_CHECKPOINT}', RESTART_CHECKPOINT))
@@ -109,6 +119,7 @@ class NequipTrainCalculation(CalcJob):
         calcinfo.codes_info = [train, package]
         calcinfo.codes_run_mode = datastructures.CodeRunMode.SERIAL
         calcinfo.remote_copy_list = remote_copy_list
-        calcinfo.provenance_exclude_list = [TRAIN_FILE, VALIDATION_FILE]  # the frames are nodes already
+        calcinfo.local_copy_list = local_copy_list
+        calcinfo.provenance_exclude_list = [TRAIN_FILE, VALIDATION_FILE, INITIAL_PACKAGE_FILE]  # nodes already
         calcinfo.retrieve_list = [PACKAGE_FILE, METRICS_FILE, LOG_FILE, self.metadata.options.output_filename]
         return calcinfo

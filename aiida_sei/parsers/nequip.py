@@ -55,11 +55,12 @@ class NequipTrainParser(Parser):
 
     def _model_node(self, package: bytes) -> ModelData:
         metadata = package_metadata(package)
-        model_config = self.node.inputs.config['training_module']['model']
+        initial = self.node.inputs.initial_model if 'initial_model' in self.node.inputs else None  # a fine-tuning keeps its architecture
+        model_config = initial.base.attributes.get('architecture') if initial else self.node.inputs.config['training_module']['model']
         model = ModelData(io.BytesIO(package), filename=PACKAGE_FILE)
         model.set_model_metadata(
             species=[metadata['atom_types'][i] for i in sorted(metadata['atom_types'])],
-            r_max=model_config['r_max'],
+            r_max=initial.r_max if initial else model_config['r_max'],
             versions=metadata['versions'],
             dataset_uuid=self.node.inputs.dataset.uuid,
             architecture=model_config,

@@ -12,6 +12,8 @@ import numpy as np
 TRAIN_FILE = 'train.extxyz'
 VALIDATION_FILE = 'validation.extxyz'
 RUN_DIRECTORY = 'outputs'
+#: The packaged model a fine-tuning starts from, copied into the working directory.
+INITIAL_PACKAGE_FILE = 'initial.nequip.zip'
 
 
 def _mlp(prefix: str, settings: dict, nonlinearity) -> dict:
@@ -75,13 +77,27 @@ def allegro_model(species: list[str], architecture: dict, seed: int, model_dtype
     return model
 
 
-def training_config(species: list[str], protocol: dict, stress: bool = True) -> dict:
+def fine_tuned_model() -> dict:
+    """The ``training_module.model`` block of a fine-tuning: the weights, architecture and energy
+    shifts of the package in :data:`INITIAL_PACKAGE_FILE` (nequip's ``ModelFromPackage``). The
+    path is relative: training and packaging both run in the job's working directory."""
+    return {'_target_': 'nequip.model.ModelFromPackage', 'package_path': INITIAL_PACKAGE_FILE}
+
+
+def is_fine_tuning(config: dict) -> bool:
+    return config['training_module']['model'].get('_target_') == fine_tuned_model()['_target_']
+
+
+def training_config(species: list[str], protocol: dict, stress: bool = True, fine_tune: bool = False) -> dict:
     """The full `nequip-train` config for ``species`` from protocol inputs (see allegro.yaml).
 
     ``stress=False`` (some frames were labelled without stress, which is NaN in their files):
     the stress term leaves the loss and the metrics' weighted sum, and stress errors are reported
     over the frames that have one. nequip weighs loss terms per batch, not per frame, and a
     NaN-masked term is NaN for a batch of stress-less frames, so this is all-or-nothing.
+
+    ``fine_tune``: the model starts from :data:`INITIAL_PACKAGE_FILE` (:func:`fine_tuned_model`);
+    ``species`` and ``architecture.cutoff_radius`` must then be that model's.
     """
     architecture, training = protocol['architecture'], protocol['training']
     seed = protocol['seed']
@@ -146,6 +162,6 @@ def training_config(species: list[str], protocol: dict, stress: bool = True) -> 
             'val_metrics': metrics,
             'train_metrics': metrics,
             'optimizer': {'_target_': 'torch.optim.Adam', 'lr': training['learning_rate']},
-            'model': allegro_model(species, architecture, seed, protocol['model_dtype']),
+            'model': fine_tuned_model() if fine_tune else allegro_model(species, architecture, seed, protocol['model_dtype']),
         },
     }

@@ -38,6 +38,15 @@ def energy_shifts(dataset, validation, tables: orm.Dict) -> orm.Dict:
     return orm.Dict({'shifts': shifts, 'source': source})
 
 
+@calcfunction
+def inherited_energy_shifts(model) -> orm.Dict:
+    """The energy shifts of a fine-tuned model: those of the model it starts from, which
+    nequip's ModelFromPackage keeps (fixed, not trained)."""
+    shifts = model.base.attributes.get('architecture', {}).get('per_type_energy_shifts')
+    return orm.Dict({'shifts': shifts if isinstance(shifts, dict) else {},
+                     'source': 'kept from the initial model (fine-tuning keeps its shifts)'})
+
+
 def _settings_error(what: str, value) -> str | None:
     """Whether a nequip config can be made with ``value`` as the ``what`` settings (a key it lacks)."""
     from aiida_sei.protocols import load_protocol_file
@@ -63,6 +72,10 @@ def validate_inputs(inputs, namespace):
     for name in ('dataset', 'validation'):
         if len(inputs['train'][name]) == 0:
             return f'the {name} dataset is empty'
+    if (initial := inputs['train'].get('initial_model')) is not None:
+        missing = (set(inputs['train']['dataset'].elements) | set(inputs['train']['validation'].elements)) - set(initial.species)
+        if missing:
+            return f'the data hold {", ".join(sorted(missing))}, which the initial model lacks (its species: {", ".join(initial.species)})'
     theories = set()
     for name in ('dataset', 'validation'):
         theories |= set(inputs['train'][name].base.attributes.get('theories', {})) - {'unknown'}
@@ -123,18 +136,27 @@ class AllegroTrainingWorkChain(ProtocolMixin, BaseRestartWorkChain):
         super().setup()
         self.ctx.inputs = AttributeDict(self.exposed_inputs(NequipTrainCalculation, 'train'))
         train = self.ctx.inputs
-        species = sorted(set(train.dataset.elements) | set(train.validation.elements))
-        shifts = energy_shifts(train.dataset, train.validation, self.inputs.energy_shifts)
+        initial = train.get('initial_model')
+        if initial is not None:
+            species = list(initial.species)
+            shifts = inherited_energy_shifts(initial)
+            self.report(f'fine-tuning model<{initial.pk}> (its weights, architecture and energy shifts)')
+        else:
+            species = sorted(set(train.dataset.elements) | set(train.validation.elements))
+            shifts = energy_shifts(train.dataset, train.validation, self.inputs.energy_shifts)
         self.out('energy_shifts_used', shifts)
         self.report(f'energy shifts (eV) {", ".join(f"{s} {v:.4f}" for s, v in shifts["shifts"].items())}: {shifts["source"]}')
         without_stress = sum(data.base.attributes.get('frames_without_stress', 0) for data in (train.dataset, train.validation))
         if without_stress:
             self.report(f'{without_stress} of {len(train.dataset) + len(train.validation)} frames have no stress: '
                         'training on energies and forces only (stress errors over the frames that have one)')
-        self.ctx.inputs.config = orm.Dict(training_config(species, self._settings(shifts['shifts']), stress=not without_stress))
+        settings = self._settings(shifts['shifts'], initial)
+        self.ctx.inputs.config = orm.Dict(training_config(species, settings, stress=not without_stress, fine_tune=initial is not None))
 
-    def _settings(self, shifts: dict) -> dict:
+    def _settings(self, shifts: dict, initial=None) -> dict:
         architecture = {**self.inputs.architecture.get_dict(), 'per_type_energy_shifts': shifts}
+        if initial is not None:
+            architecture['cutoff_radius'] = initial.r_max  # the neighbour lists the model was built for
         return {'architecture': architecture, 'training': self.inputs.training.get_dict(),
                 'seed': self.inputs.seed.value, 'model_dtype': self.inputs.model_dtype.value}
 

@@ -399,16 +399,23 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
             self.ctx.dataset, self.ctx.model = self.ctx.refinement.outputs.dataset, self.ctx.refinement.outputs.model
         inputs = self.exposed_inputs(NequipCompileCalculation, 'compile')
         node = self.submit(NequipCompileCalculation, **inputs, model=self.ctx.model)
+        self.report(f'5. compiling the model for LAMMPS: {node.process_label}<{node.pk}>')
+        if 'refinement' in self.ctx:  # the refinement compiled its final model for ASE on the CPU already
+            self.ctx.model_ase = self.ctx.refinement.outputs.compiled_model
+            return ToContext(compiled=node)
         for_ase = self.submit(NequipCompileCalculation, **{**inputs, 'target': orm.Str('ase'), 'device': orm.Str('cpu')}, model=self.ctx.model)
-        self.report(f'5. compiling the model for LAMMPS: {node.process_label}<{node.pk}>, '
-                    f'and for ASE to check it on the validation frames: {for_ase.process_label}<{for_ase.pk}>')
+        self.report(f'   and for ASE to check it on the validation frames: {for_ase.process_label}<{for_ase.pk}>')
         return ToContext(compiled=node, compiled_ase=for_ase)
 
     def production(self):
-        if error := self._failed('compilation', self.ctx.compiled) or self._failed('compilation for ASE', self.ctx.compiled_ase):
+        if error := self._failed('compilation', self.ctx.compiled):
             return error
+        if 'model_ase' not in self.ctx:
+            if error := self._failed('compilation for ASE', self.ctx.compiled_ase):
+                return error
+            self.ctx.model_ase = self.ctx.compiled_ase.outputs.compiled
         validation = self.ctx.model.creator.inputs.validation  # the frames the final model was validated on
-        self.ctx.validation = validate_model(self.ctx.compiled_ase.outputs.compiled, validation)
+        self.ctx.validation = validate_model(self.ctx.model_ase, validation)
         errors = self.ctx.validation['errors']['all']
         self.report(f'   the compiled model on its {errors["frames"]} validation frames: E MAE {1000 * errors["energy_per_atom_mae"]:.1f} meV/atom, '
                     f'F RMSE {errors["forces_rmse"]:.3f} eV/Å (validate_model; parity: aiida-sei plot parity {self.ctx.model.pk})')
@@ -532,7 +539,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         if failed:
             return self._failed('test-set labelling', failed[0])
         dataset = create_dataset(**frame_inputs([node.outputs.frame for node in labels]))
-        self.ctx.test_errors = validate_model(self.ctx.compiled_ase.outputs.compiled, dataset)['errors']
+        self.ctx.test_errors = validate_model(self.ctx.model_ase, dataset)['errors']
         errors = self.ctx.test_errors['all']
         self.report(f'8. test set: the final model on {errors["frames"]} labelled production frames: E MAE '
                     f'{1000 * errors["energy_per_atom_mae"]:.1f} meV/atom, F RMSE {errors["forces_rmse"]:.3f} eV/Å')
@@ -564,7 +571,7 @@ class InterfaceWorkChain(ProtocolMixin, WorkChain):
         if failed:
             return self._failed('DFT check', failed[0])
         frames = {key.replace('_cluster_', '_'): node.outputs.frame for key, node in labels.items()}
-        self.ctx.dft_check = dft_check_errors(self.ctx.compiled_ase.outputs.compiled, self.inputs.dft_check.core_radius,
+        self.ctx.dft_check = dft_check_errors(self.ctx.model_ase, self.inputs.dft_check.core_radius,
                                               self.ctx.cluster_regions, **frames)
         for who in ('stand_in', 'model'):
             errors = self.ctx.dft_check[who]['all']

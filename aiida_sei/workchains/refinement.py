@@ -3,8 +3,8 @@
 Each iteration: compile the current model for ASE, run MD of the interface (NPT) and of each
 reaction product (NVT) with it (``sei.ase_md``), sample frames evenly from each trajectory,
 label them (``sei.label``; origins ``refinement_md`` and ``product_md``), append them to the
-dataset, split it 90/10, retrain (``sei.allegro.train``) and validate old and new model on the
-new validation split. The paper ran AIMD of the products; here the model's MD proposes the
+dataset, split it 90/10, retrain (``sei.allegro.train``; from scratch, or with ``fine_tune`` from
+the current model's weights) and validate old and new model on the new validation split. The paper ran AIMD of the products; here the model's MD proposes the
 product frames and DFT labels them, so every frame is a single-point DFT label.
 """
 
@@ -101,11 +101,14 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         spec.input('n_frames', valid_type=orm.Int, help='Frames sampled from each trajectory per iteration.')
         spec.input('md', valid_type=orm.Dict, validator=validate_md, help='sei.ase_md parameters of the `interface` and `products` MD.')
         spec.input('split', valid_type=orm.Dict, validator=validate_split, help='{fractions: {train: 0.9, validation: 0.1}, seed: 0}')
+        spec.input('fine_tune', valid_type=orm.Bool, default=lambda: orm.Bool(False),
+                   help='Each retraining starts from the current model (fine-tuning: its weights, architecture and energy shifts) '
+                        'instead of from scratch.')
         spec.expose_inputs(AseMdCalculation, namespace='md_job', include=('code', 'metadata'),
                            namespace_options={'help': 'The code and scheduler options of the model MD (sei.ase_md).'})
         spec.expose_inputs(NequipCompileCalculation, namespace='compile_job', include=('code', 'metadata'),
                            namespace_options={'help': 'The code and scheduler options of compiling each model for that MD (sei.nequip_compile).'})
-        spec.expose_inputs(AllegroTrainingWorkChain, namespace='training', exclude=('train.dataset', 'train.validation'),
+        spec.expose_inputs(AllegroTrainingWorkChain, namespace='training', exclude=('train.dataset', 'train.validation', 'train.initial_model'),
                            namespace_options={'help': 'How each retraining runs (sei.allegro.train).'})
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=PER_FRAME, namespace_options={'help': 'How each frame is labelled (sei.label).'})
         spec.inputs.validator = validate_inputs
@@ -146,6 +149,7 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         builder.n_frames = orm.Int(inputs['n_frames'])
         builder.md = orm.Dict(inputs['md'])
         builder.split = orm.Dict(inputs['split'])
+        builder.fine_tune = orm.Bool(inputs['fine_tune'])
         job_options = {**inputs['options'], **(options or {})}
         builder.md_job = {'code': codes['md'], 'metadata': {'options': job_options}}
         builder.compile_job = {'code': codes['compile'], 'metadata': {'options': job_options}}
@@ -252,6 +256,8 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
     def train(self):
         inputs = self.exposed_inputs(AllegroTrainingWorkChain, 'training')
         inputs['train'] = {**inputs['train'], 'dataset': self.ctx.parts['train'], 'validation': self.ctx.parts['validation']}
+        if self.inputs.fine_tune:
+            inputs['train']['initial_model'] = self.ctx.model
         inputs['metadata'] = {**inputs.get('metadata', {}), 'call_link_label': 'train'}
         self.ctx.previous_compiled = self.ctx.compiled
         return ToContext(training=self.submit(AllegroTrainingWorkChain, **inputs))
