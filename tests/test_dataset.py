@@ -14,6 +14,7 @@ from aiida_sei.calculations.functions.dataset import (
     deduplicate_dataset,
     export_dataset,
     extend_dataset,
+    extend_split,
     frame_inputs,
     import_frames_file,
     merge_datasets,
@@ -83,6 +84,21 @@ def test_import_merge_split_export_reimport_is_lossless(imported, tmp_path):
         assert np.array_equal(copy.get_array('stress'), original.get_array('stress'))
         assert np.array_equal(copy.get_array('positions'), original.get_array('positions'))
         assert copy.base.attributes.get('structure_hash') == original.base.attributes.get('structure_hash')
+
+
+def test_an_extended_split_keeps_every_frame_on_its_side(imported):
+    """What fine-tuning needs: the earlier split's frames stay where they were, and the new
+    frames are split 90/10 among themselves, so no frame that trained a model validates it."""
+    li2s, licl = imported
+    before = split(li2s['dataset'], {'train': 0.9, 'validation': 0.1}, seed=4)
+    new = list(licl['dataset'].iter_frames())
+    after = extend_split(before['train'], before['validation'], orm.Dict({'fractions': {'train': 0.9, 'validation': 0.1}, 'seed': 4}), **frame_inputs(new))
+    assert after['train'].frame_uuids[:36] == before['train'].frame_uuids
+    assert after['validation'].frame_uuids[:4] == before['validation'].frame_uuids
+    added = {'train': after['train'].frame_uuids[36:], 'validation': after['validation'].frame_uuids[4:]}
+    assert (len(added['train']), len(added['validation'])) == (18, 2)
+    assert set(added['train']) | set(added['validation']) == {frame.uuid for frame in new}
+    assert not set(after['train'].frame_uuids) & set(after['validation'].frame_uuids)
 
 
 def test_versions_share_frames_and_deduplicate(imported):

@@ -87,12 +87,16 @@ def test_each_model_was_trained_on_its_iterations_dataset_from_the_model_before(
         training = iteration.model.creator
         seen = set(training.inputs.dataset.frame_uuids) | set(training.inputs.validation.frame_uuids)
         assert seen == set(iteration.dataset.frame_uuids) >= set(node.inputs.dataset.frame_uuids)
-        assert training.inputs.dataset.creator.inputs.dataset.uuid == iteration.dataset.uuid  # split from it
-        if node.inputs.fine_tune:  # the demo's: each training fine-tunes the model before it
+        if node.inputs.fine_tune:  # the demo's: each training fine-tunes the model before it, on that model's split extended
             assert training.inputs.initial_model.uuid == previous.uuid
             assert iteration.model.r_max == previous.r_max and iteration.model.species == previous.species
+            before = previous.creator.inputs
+            assert set(before.dataset.frame_uuids) <= set(training.inputs.dataset.frame_uuids)
+            assert set(before.validation.frame_uuids) <= set(training.inputs.validation.frame_uuids)
+            assert not set(before.dataset.frame_uuids) & set(training.inputs.validation.frame_uuids)  # no frame validates what it trained
         else:
             assert 'initial_model' not in training.inputs
+            assert training.inputs.dataset.creator.inputs.dataset.uuid == iteration.dataset.uuid  # split from it
         previous = iteration.model
     assert results['compiled_model'].base.attributes.get('package_uuid') == results['model'].uuid
     assert results['compiled_model'].target == 'ase'
@@ -142,3 +146,22 @@ def test_a_product_the_model_cannot_describe_is_refused_before_submission(refine
         run_get_node(RefinementWorkChain.get_builder_from_protocol(
             codes, 'fast', dataset=node.inputs.dataset, model=node.inputs.model, interface=node.inputs.interface, products=products))
     assert orm.QueryBuilder().append(orm.Node).count() == before
+
+
+def test_fine_tuning_a_model_whose_training_is_not_stored_is_refused(refinement):
+    """Fine-tuning keeps the model's training split; a model file brought in from elsewhere has
+    none, so the request is refused before anything runs."""
+    import io
+
+    from aiida_sei.data import ModelData
+
+    _, node = refinement
+    with node.inputs.model.open(mode='rb') as handle:
+        foreign = ModelData(io.BytesIO(handle.read()), filename='model.nequip.zip')
+    foreign.base.attributes.set_many(dict(node.inputs.model.base.attributes.all))
+    codes = {'md': node.inputs.md_job.code, 'label': node.inputs.md_job.code, 'train': node.inputs.training.train.code,
+             'package': node.inputs.training.train.package_code, 'compile': node.inputs.compile_job.code}
+    builder = RefinementWorkChain.get_builder_from_protocol(codes, 'fast', overrides={'fine_tune': True}, dataset=node.inputs.dataset,
+                                                            model=foreign, interface=node.inputs.interface, products=dict(node.inputs.products))
+    with pytest.raises(ValueError, match='fine_tune needs a model trained by sei.nequip_train'):
+        run_get_node(builder)

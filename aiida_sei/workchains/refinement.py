@@ -15,7 +15,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, calcfunction, while_
 
 from aiida_sei.calculations.ase_md import AseMdCalculation, md_settings
-from aiida_sei.calculations.functions.dataset import check_fractions, extend_dataset, frame_inputs, split
+from aiida_sei.calculations.functions.dataset import check_fractions, extend_dataset, extend_split, frame_inputs, split
 from aiida_sei.calculations.functions.validation import validate_model
 from aiida_sei.calculations.nequip_compile import NequipCompileCalculation
 from aiida_sei.calculations.singlepoint import validate_structure
@@ -69,6 +69,9 @@ def validate_split(value, _):
 def validate_inputs(inputs, namespace):
     if 'model' not in namespace:
         return None  # exposed by sei.interface, which checks its structures
+    creator = inputs['model'].creator
+    if inputs.get('fine_tune', orm.Bool(False)).value and (creator is None or 'dataset' not in creator.inputs or 'validation' not in creator.inputs):
+        return 'fine_tune needs a model trained by sei.nequip_train: its training and validation split is kept and extended'
     structures = {INTERFACE: inputs['interface'], **inputs.get('products', {})}
     species = set(inputs['model'].species or [])
     for name, structure in structures.items():
@@ -247,7 +250,11 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         if frames:
             self.ctx.dataset = extend_dataset(self.ctx.dataset, **frame_inputs(frames))
         split_settings = self.inputs.split.get_dict()
-        self.ctx.parts = split(self.ctx.dataset, split_settings['fractions'], split_settings.get('seed', 0))
+        if self.inputs.fine_tune:  # the model's own split, extended: none of its training frames validates its successor
+            trained = self.ctx.model.creator.inputs
+            self.ctx.parts = extend_split(trained.dataset, trained.validation, self.inputs.split, **frame_inputs(frames))
+        else:
+            self.ctx.parts = split(self.ctx.dataset, split_settings['fractions'], split_settings.get('seed', 0))
         self.report(f'iteration {self.ctx.iteration}: {len(frames)} frames labelled ({len(failed)} failed); dataset {before} -> '
                     f'{len(self.ctx.dataset)} frames (dataset<{self.ctx.dataset.pk}>), train {len(self.ctx.parts["train"])}, '
                     f'validation {len(self.ctx.parts["validation"])}')

@@ -93,6 +93,18 @@ def split_dataset(dataset: DatasetData, parameters: orm.Dict) -> dict:
 
 
 @calcfunction
+def extend_split(train: DatasetData, validation: DatasetData, parameters: orm.Dict, **frames) -> dict:
+    """An earlier split kept and extended: ``train`` and ``validation`` each with their share of
+    ``frames`` (split as :func:`split_dataset` by ``parameters``). What fine-tuning needs: a frame
+    that trained a model never validates the model fine-tuned from it."""
+    new = _ordered(frames)
+    systems = [frame.base.attributes.get('system', None) or 'unknown' for frame in new]
+    indices = split_indices(systems, parameters['fractions'], int(parameters.get('seed', 0)), bool(parameters.get('by_system', False)))
+    return {'train': DatasetData(list(train.iter_frames()) + [new[i] for i in indices['train']]),
+            'validation': DatasetData(list(validation.iter_frames()) + [new[i] for i in indices['validation']])}
+
+
+@calcfunction
 def export_dataset(dataset: DatasetData) -> orm.SinglefileData:
     """The dataset as one extxyz file (energy, forces, stress per frame) for nequip."""
     import io
