@@ -216,8 +216,9 @@ def test_references_are_md_frames_of_each_crystal_with_the_production_model(pipe
 
 def test_the_final_model_is_checked_on_its_validation_frames_and_can_be_plotted(pipeline, tmp_path):
     """The chain runs validate_model with the final model compiled for ASE (by the refinement,
-    which compiled it to validate it, or by the chain) on the frames it was validated on: the errors agree with the training's own, and `aiida-sei plot parity` of
-    the model (what a user runs after the demo) finds them."""
+    which compiled it to validate it, or by the chain) on the frames it was validated on: the
+    errors agree with the training's own, and `aiida-sei plot parity` of the model (what a user
+    runs after the demo) finds them."""
     from click.testing import CliRunner
 
     from aiida_sei.cli import cli

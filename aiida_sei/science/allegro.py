@@ -77,15 +77,19 @@ def allegro_model(species: list[str], architecture: dict, seed: int, model_dtype
     return model
 
 
+#: nequip's model loader that a fine-tuning's model block names
+FROM_PACKAGE = 'nequip.model.ModelFromPackage'
+
+
 def fine_tuned_model() -> dict:
     """The ``training_module.model`` block of a fine-tuning: the weights, architecture and energy
-    shifts of the package in :data:`INITIAL_PACKAGE_FILE` (nequip's ``ModelFromPackage``). The
-    path is relative: training and packaging both run in the job's working directory."""
-    return {'_target_': 'nequip.model.ModelFromPackage', 'package_path': INITIAL_PACKAGE_FILE}
+    shifts of the package in :data:`INITIAL_PACKAGE_FILE`. The path is relative: training and
+    packaging both run in the job's working directory."""
+    return {'_target_': FROM_PACKAGE, 'package_path': INITIAL_PACKAGE_FILE}
 
 
 def is_fine_tuning(config: dict) -> bool:
-    return config['training_module']['model'].get('_target_') == fine_tuned_model()['_target_']
+    return config['training_module']['model'].get('_target_') == FROM_PACKAGE
 
 
 def training_config(species: list[str], protocol: dict, stress: bool = True, fine_tune: bool = False) -> dict:

@@ -4,8 +4,9 @@ Each iteration: compile the current model for ASE, run MD of the interface (NPT)
 reaction product (NVT) with it (``sei.ase_md``), sample frames evenly from each trajectory,
 label them (``sei.label``; origins ``refinement_md`` and ``product_md``), append them to the
 dataset, split it 90/10, retrain (``sei.allegro.train``; from scratch, or with ``fine_tune`` from
-the current model's weights) and validate old and new model on the new validation split. The paper ran AIMD of the products; here the model's MD proposes the
-product frames and DFT labels them, so every frame is a single-point DFT label.
+the current model's weights) and validate old and new model on the new validation split. The
+paper ran AIMD of the products; here the model's MD proposes the product frames and DFT labels
+them, so every frame is a single-point DFT label.
 """
 
 from __future__ import annotations
@@ -249,12 +250,11 @@ class RefinementWorkChain(ProtocolMixin, WorkChain):
         before = len(self.ctx.dataset)
         if frames:
             self.ctx.dataset = extend_dataset(self.ctx.dataset, **frame_inputs(frames))
-        split_settings = self.inputs.split.get_dict()
         if self.inputs.fine_tune:  # the model's own split, extended: none of its training frames validates its successor
             trained = self.ctx.model.creator.inputs
             self.ctx.parts = extend_split(trained.dataset, trained.validation, self.inputs.split, **frame_inputs(frames))
         else:
-            self.ctx.parts = split(self.ctx.dataset, split_settings['fractions'], split_settings.get('seed', 0))
+            self.ctx.parts = split(self.ctx.dataset, self.inputs.split['fractions'], self.inputs.split.get('seed', 0))
         self.report(f'iteration {self.ctx.iteration}: {len(frames)} frames labelled ({len(failed)} failed); dataset {before} -> '
                     f'{len(self.ctx.dataset)} frames (dataset<{self.ctx.dataset.pk}>), train {len(self.ctx.parts["train"])}, '
                     f'validation {len(self.ctx.parts["validation"])}')

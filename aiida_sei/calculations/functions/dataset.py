@@ -84,12 +84,15 @@ def split(dataset: DatasetData, fractions: dict, seed: int = 0, by_system: bool 
 def split_dataset(dataset: DatasetData, parameters: orm.Dict) -> dict:
     """Split into named parts: ``parameters = {fractions: {train: 0.9, validation: 0.1}, seed: 0,
     by_system: false}`` (see :func:`~aiida_sei.science.frames.split_indices`)."""
-    fractions = parameters['fractions']
-    check_fractions(fractions)
-    frames = list(dataset.iter_frames())
+    check_fractions(parameters['fractions'])
+    return {name: DatasetData(part) for name, part in _split_frames(list(dataset.iter_frames()), parameters).items()}
+
+
+def _split_frames(frames: list, parameters: orm.Dict) -> dict[str, list]:
+    """``frames`` in the named parts of :func:`~aiida_sei.science.frames.split_indices`."""
     systems = [frame.base.attributes.get('system', None) or 'unknown' for frame in frames]
-    indices = split_indices(systems, fractions, int(parameters.get('seed', 0)), bool(parameters.get('by_system', False)))
-    return {name: DatasetData([frames[i] for i in part]) for name, part in indices.items()}
+    indices = split_indices(systems, parameters['fractions'], int(parameters.get('seed', 0)), bool(parameters.get('by_system', False)))
+    return {name: [frames[i] for i in part] for name, part in indices.items()}
 
 
 @calcfunction
@@ -97,11 +100,9 @@ def extend_split(train: DatasetData, validation: DatasetData, parameters: orm.Di
     """An earlier split kept and extended: ``train`` and ``validation`` each with their share of
     ``frames`` (split as :func:`split_dataset` by ``parameters``). What fine-tuning needs: a frame
     that trained a model never validates the model fine-tuned from it."""
-    new = _ordered(frames)
-    systems = [frame.base.attributes.get('system', None) or 'unknown' for frame in new]
-    indices = split_indices(systems, parameters['fractions'], int(parameters.get('seed', 0)), bool(parameters.get('by_system', False)))
-    return {'train': DatasetData(list(train.iter_frames()) + [new[i] for i in indices['train']]),
-            'validation': DatasetData(list(validation.iter_frames()) + [new[i] for i in indices['validation']])}
+    parts = _split_frames(_ordered(frames), parameters)
+    return {'train': DatasetData(list(train.iter_frames()) + parts['train']),
+            'validation': DatasetData(list(validation.iter_frames()) + parts['validation'])}
 
 
 @calcfunction
