@@ -12,11 +12,10 @@ export MKL_NUM_THREADS ?= 1
 install:
 	@bash tools/install.sh
 
-# Two workers, each test module on one of them (module fixtures stay shared), in the order
-# tests/conftest.py sets (the modules that read the shared demo run last); the 25 slowest tests
-# are listed at the end; pyproject.toml gives each test a time limit.
+# Two workers, each test module on one of them (module fixtures stay shared); the 25 slowest
+# tests are listed at the end; pyproject.toml gives each test a time limit.
 test: install
-	$(VENV)/bin/python -m pytest tests -n 2 --dist loadfile --no-loadscope-reorder --durations=25
+	$(VENV)/bin/python -m pytest tests -n 2 --dist loadfile --durations=25
 
 demo: install
 	$(VENV)/bin/aiida-sei demo

@@ -34,19 +34,10 @@ def once(tmp_path_factory, name: str, make) -> pathlib.Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Modules largest first (xdist's own heuristic), but those that read the demo last, so that no
-    worker waits for the demo while other modules are left (`make test` keeps this order:
-    --no-loadscope-reorder). Under pytest-xdist the demo starts now, in a background process, and
-    the workers lower their own priority: the demo is the longest path through the run, and the
-    workers' modules fill the CPU it leaves."""
-    modules = {}
-    for item in items:
-        modules.setdefault(item.path, []).append(item)
-    reads_demo = {path for path, module in modules.items() if any('demo_run' in item.fixturenames for item in module)}
-    items[:] = [item for path in sorted(modules, key=lambda path: (path in reads_demo, -len(modules[path]))) for item in modules[path]]
-    if os.environ.get('PYTEST_XDIST_WORKER') and reads_demo:
+    """Under pytest-xdist the demo starts now, in a background process, when a collected test
+    reads it: it runs while the workers run the modules before it."""
+    if os.environ.get('PYTEST_XDIST_WORKER') and any('demo_run' in item.fixturenames for item in items):
         start_in_background(shared_directory(config._tmp_path_factory) / DEMO)  # as xdist itself reads it
-        os.nice(10)
 
 
 def pytest_sessionfinish(session):

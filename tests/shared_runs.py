@@ -59,15 +59,13 @@ def run_demo(directory: pathlib.Path) -> None:
 
 
 def start_in_background(directory: pathlib.Path) -> None:
-    """The demo into ``directory`` in a process group of its own, started by the first caller
-    only (its pid in ``directory``.pid, for the end of the test run). Not a session of its own: the
-    kernel's autogroup scheduling gives each session its own CPU share, which the workers' lower
-    priority (tests/conftest.py) would not reach; in the workers' session the demo comes first."""
+    """The demo into ``directory`` in a process of its own, started by the first caller only
+    (its pid in ``directory``.pid, for the end of the test run)."""
     try:
         marker = os.open(str(directory) + '.pid', os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return
-    process = subprocess.Popen([sys.executable, __file__, str(directory)], process_group=0,
+    process = subprocess.Popen([sys.executable, __file__, str(directory)], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.write(marker, str(process.pid).encode())
     os.close(marker)
