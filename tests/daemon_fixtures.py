@@ -38,7 +38,7 @@ import sys
 import pytest
 
 #: Seconds a test waits for a submitted process: generous, the 2-core CI machine is shared (with
-#: the demo: 180 s timed out once).
+#: the demo, whose load made 180 s time out once).
 DAEMON_TIMEOUT = 300
 
 SERVICES_SKIP = 'PostgreSQL + RabbitMQ variant: run tools/services.sh as root, then set SEI_TEST_SERVICES=1 and SEI_DB_PASSWORD'
